@@ -1,0 +1,185 @@
+/**
+ * `createPipeline`: run a user's pipeline so that its whole state can be
+ * snapshotted in one call and restored before the first event.
+ *
+ * @module
+ */
+import { from, Observable, type ObservableInput, type Observer, type Subscriber, type Subscription } from 'rxjs';
+import { InvalidOptionError, TidemarkError } from '../errors.js';
+import { requireFunction } from '../options.js';
+import { CheckpointScope } from './scope.js';
+import type { PipelineSnapshot } from './snapshot.js';
+
+/** Where a pipeline's output goes: an observer or a `next` function. */
+export type PipelineObserver<R> = Partial<Observer<R>> | ((value: R) => void);
+
+/** Options of {@link Pipeline.run} and {@link Pipeline.open}. */
+export interface RunOptions {
+  /** A snapshot taken from an earlier run of the same pipeline; the run continues from it. */
+  readonly restore?: PipelineSnapshot;
+}
+
+/** A started pipeline. */
+export interface PipelineRun {
+  /**
+   * The state of every stateful operator, as plain data that shares nothing
+   * with the live pipeline. Call it between events (never from inside an
+   * output callback): the state then covers exactly the events pushed so far.
+   */
+  snapshot(): PipelineSnapshot;
+  /** Stops the pipeline and releases its state and timers. No final firing happens. */
+  unsubscribe(): void;
+  /** `true` once the pipeline completed, errored or was unsubscribed. */
+  readonly closed: boolean;
+}
+
+/** A started pipeline you push events into. */
+export interface PipelineInput<T> extends PipelineRun {
+  /** Processes one event synchronously; its results are delivered before `push` returns. */
+  push(value: T): void;
+  /** Pushes each event of `values` in order. */
+  pushAll(values: Iterable<T>): void;
+  /** Completes the input: the watermark becomes +Infinity, every open window fires, the output completes. */
+  end(): void;
+}
+
+/** A pipeline definition that can be run many times, each run with its own state. */
+export interface Pipeline<T, R> {
+  /** Runs the pipeline over `source` (any RxJS `ObservableInput`: an Observable, an array, an iterable…). */
+  run(source: ObservableInput<T>, observer: PipelineObserver<R>, options?: RunOptions): PipelineRun;
+  /** Starts the pipeline with a push-style input. */
+  open(observer: PipelineObserver<R>, options?: RunOptions): PipelineInput<T>;
+}
+
+/**
+ * Wraps a pipeline (a function from the event stream to its output) so that
+ * a host can snapshot all of its operators' state in one call and start a
+ * new run from that snapshot. The browser worker and the server batch job
+ * both run user pipelines this way.
+ *
+ * Restoring is exact: a run restored from a snapshot taken after event *i*
+ * and fed events *i+1…n* emits exactly what an uninterrupted run emits after
+ * event *i*.
+ *
+ * @param build - builds the pipeline from its input; it is called once per run
+ * @throws {@link InvalidOptionError} when `build` is not a function
+ * @example
+ * ```ts
+ * import { createPipeline, eventTime, windowBy, tumbling, count, records } from 'tidemark';
+ * type Click = { page: string; ts: number };
+ * const clicks = createPipeline((events$: import('rxjs').Observable<Click>) => events$.pipe(
+ *   eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 1_000 }),
+ *   windowBy({ key: (e) => e.page, window: tumbling(60_000), aggregate: count() }),
+ *   records(),
+ * ));
+ * const first = clicks.open((r) => console.log(r));
+ * first.push({ page: '/', ts: 1_000 });
+ * const saved = first.snapshot();          // e.g. written to IndexedDB
+ * first.unsubscribe();
+ * const second = clicks.open((r) => console.log(r), { restore: saved });
+ * second.push({ page: '/', ts: 2_000 });
+ * second.end();                            // logs { key: '/', start: 0, end: 60000, value: 2, … }
+ * ```
+ * @see {@link PipelineSnapshot}
+ */
+export function createPipeline<T, R>(build: (events$: Observable<T>) => Observable<R>): Pipeline<T, R> {
+  requireFunction('createPipeline(build)', build, 'pass (events$) => events$.pipe(...)');
+  return {
+    run(source, observer, options) {
+      const started = start(build, observer, options);
+      if (started.gate) started.subscription.add(from(source).subscribe(started.feeder()));
+      return started.run;
+    },
+    open(observer, options) {
+      const started = start(build, observer, options);
+      const feed = started.feeder();
+      const ensureOpen = (call: string) => {
+        if (started.run.closed)
+          throw new TidemarkError(`${call} after the pipeline ended, errored or was unsubscribed; open a new run`);
+      };
+      return {
+        get closed() {
+          return started.run.closed;
+        },
+        snapshot: () => started.run.snapshot(),
+        unsubscribe: () => started.run.unsubscribe(),
+        push(value) {
+          ensureOpen('push()');
+          feed.next(value);
+        },
+        pushAll(values) {
+          ensureOpen('pushAll()');
+          for (const value of values) feed.next(value);
+        },
+        end() {
+          ensureOpen('end()');
+          feed.complete();
+        },
+      };
+    },
+  };
+}
+
+function start<T, R>(
+  build: (events$: Observable<T>) => Observable<R>,
+  observer: PipelineObserver<R>,
+  options: RunOptions | undefined,
+) {
+  const scope = new CheckpointScope(options?.restore);
+  const target: Partial<Observer<R>> = typeof observer === 'function' ? { next: observer } : observer;
+  if (typeof target !== 'object' || target === null)
+    throw new InvalidOptionError('observer', 'expected an observer object or a function receiving each result');
+  let gate: Subscriber<T> | undefined;
+  const input$ = new Observable<T>((subscriber) => {
+    if (gate) throw new TidemarkError('a pipeline may subscribe to its input only once per run; use share() to fan out');
+    gate = subscriber;
+  });
+  let depth = 0;
+  let starting = true;
+  const output$ = build(input$);
+  if (!(output$ instanceof Observable))
+    throw new InvalidOptionError('createPipeline(build)', 'build must return an Observable (events$.pipe(...))');
+  const subscription: Subscription = scope.activate(() =>
+    output$.subscribe({
+      next: (value) => target.next?.(value),
+      // A restore failure during start-up is thrown by run()/open() instead.
+      error: (err) => (starting && err === scope.failure ? undefined : target.error?.(err)),
+      complete: () => target.complete?.(),
+    }),
+  );
+  try {
+    scope.finish();
+  } catch (e) {
+    subscription.unsubscribe();
+    throw e;
+  }
+  starting = false;
+  const run: PipelineRun = {
+    get closed() {
+      return subscription.closed;
+    },
+    snapshot() {
+      if (depth > 0)
+        throw new TidemarkError('snapshot() was called while the pipeline was processing an event; call it between events');
+      return scope.snapshot();
+    },
+    unsubscribe: () => subscription.unsubscribe(),
+  };
+  return {
+    gate,
+    subscription,
+    run,
+    feeder: (): Observer<T> => ({
+      next(value) {
+        depth++;
+        try {
+          gate?.next(value);
+        } finally {
+          depth--;
+        }
+      },
+      error: (err) => gate?.error(err),
+      complete: () => gate?.complete(),
+    }),
+  };
+}

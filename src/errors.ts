@@ -1,0 +1,103 @@
+/**
+ * Typed errors thrown by Tidemark. Every error has a stable `name` you can
+ * branch on (it survives structured clone across a worker boundary, unlike
+ * `instanceof`) and a message that says how to fix the problem.
+ *
+ * @module
+ */
+
+/**
+ * Base class of every error Tidemark throws on purpose.
+ *
+ * @example
+ * ```ts
+ * import { tumbling, TidemarkError } from 'tidemark';
+ * try {
+ *   tumbling(0);
+ * } catch (e) {
+ *   if (e instanceof TidemarkError) console.error(e.name, e.message);
+ * }
+ * ```
+ */
+export class TidemarkError extends Error {
+  override name = 'TidemarkError';
+}
+
+/**
+ * An option given to a factory (`tumbling`, `windowBy`, `eventTime`, …) is
+ * missing or out of range. Thrown eagerly, when the factory is called, never
+ * in the middle of a stream.
+ *
+ * @example
+ * ```ts
+ * import { sliding, InvalidOptionError } from 'tidemark';
+ * try {
+ *   sliding(10_000, 60_000); // slide larger than size
+ * } catch (e) {
+ *   console.log(e instanceof InvalidOptionError, (e as Error).message);
+ * }
+ * ```
+ */
+export class InvalidOptionError extends TidemarkError {
+  override name = 'InvalidOptionError';
+  /** The option's path, e.g. `windowBy.allowedLateness`. */
+  readonly option: string;
+  constructor(option: string, message: string) {
+    super(`${option}: ${message}`);
+    this.option = option;
+  }
+}
+
+/**
+ * A record could not be processed: its timestamp is not a finite number, or
+ * its key is neither a string nor a finite number. Delivered to the
+ * operator's `invalid` handler when one is given; otherwise the stream errors
+ * with it.
+ *
+ * @example
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { eventTime, InvalidRecordError } from 'tidemark';
+ * from([{ ts: Number.NaN }]).pipe(eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 0 }))
+ *   .subscribe({ error: (e) => console.log(e instanceof InvalidRecordError) });
+ * ```
+ */
+export class InvalidRecordError extends TidemarkError {
+  override name = 'InvalidRecordError';
+  /** The offending record, untouched. */
+  readonly record: unknown;
+  constructor(message: string, record: unknown) {
+    super(message);
+    this.record = record;
+  }
+}
+
+/**
+ * A snapshot cannot be restored into this pipeline: it was taken from a
+ * pipeline of another shape, or it is not a Tidemark snapshot at all.
+ *
+ * @example
+ * ```ts
+ * import { createPipeline, SnapshotError } from 'tidemark';
+ * const p = createPipeline((s) => s);
+ * try {
+ *   p.run([], { restore: { format: 'nope' } as never });
+ * } catch (e) {
+ *   console.log(e instanceof SnapshotError);
+ * }
+ * ```
+ */
+export class SnapshotError extends TidemarkError {
+  override name = 'SnapshotError';
+}
+
+/** A short, safe description of a value for error messages. @internal */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'undefined') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : typeof value;
+}

@@ -1,0 +1,34 @@
+/**
+ * Tidemark core: event-time windows and watermarks as RxJS operators.
+ * Pure and synchronous; runs anywhere JavaScript runs.
+ *
+ * @module tidemark
+ */
+export type { Aggregate } from './aggregates/aggregate.js';
+export { aggregate } from './aggregates/aggregate.js';
+export type { AvgAccumulator } from './aggregates/builtins.js';
+export { avg, count, max, min, sum } from './aggregates/builtins.js';
+export type { Pipeline, PipelineInput, PipelineObserver, PipelineRun, RunOptions } from './checkpoint/pipeline.js';
+export { createPipeline } from './checkpoint/pipeline.js';
+export type { OperatorSnapshot, PipelineSnapshot } from './checkpoint/snapshot.js';
+export { InvalidOptionError, InvalidRecordError, SnapshotError, TidemarkError } from './errors.js';
+export type { EventTimeOptions } from './operators/event-time.js';
+export { eventTime } from './operators/event-time.js';
+export { eventTimeBatches } from './operators/event-time-batches.js';
+export { filterRecords } from './operators/filter-records.js';
+export { mapRecords } from './operators/map-records.js';
+export { records } from './operators/records.js';
+export { watermarks } from './operators/watermarks.js';
+export type { EarlyFirings, WindowByOptions } from './operators/window-by.js';
+export { windowBy } from './operators/window-by.js';
+export type { Timed, TimedRecord, Watermark } from './time/timed.js';
+export { isRecord, isWatermark, timedRecord, watermark } from './time/timed.js';
+export type {
+  SessionWindows,
+  SlidingWindows,
+  TumblingWindows,
+  WindowAssigner,
+  WindowSpan,
+} from './windows/assigners.js';
+export { session, sliding, tumbling } from './windows/assigners.js';
+export type { Timing, WindowKey, WindowResult } from './windows/window-result.js';

@@ -1,0 +1,220 @@
+/**
+ * `eventTime`: turns plain events into a timed stream of records and watermarks.
+ *
+ * @module
+ */
+import {
+  asyncScheduler,
+  type Observable,
+  type OperatorFunction,
+  type SchedulerAction,
+  type SchedulerLike,
+  type Subscriber,
+  Subscription,
+} from 'rxjs';
+import { registerState } from '../checkpoint/scope.js';
+import { describe, InvalidOptionError, InvalidRecordError } from '../errors.js';
+import {
+  optionalFunction,
+  optionalId,
+  rejectUnknown,
+  requireFunction,
+  requireNonNegative,
+  requireObject,
+  requirePositive,
+} from '../options.js';
+import type { TimedSink } from '../time/sink.js';
+import type { Timed } from '../time/timed.js';
+import { BoundedOutOfOrderness } from '../time/watermark-generator.js';
+import { completeSink, TimedObservable } from './timed-observable.js';
+
+/** Options of {@link eventTime} and {@link eventTimeBatches}. */
+export interface EventTimeOptions<T> {
+  /** Reads an event's timestamp in milliseconds; must return a finite number. */
+  readonly timestamp: (event: T) => number;
+  /** How late (in ms of event time) a record may arrive behind the newest one and still count as on time. */
+  readonly maxOutOfOrderness: number;
+  /**
+   * Processing-time milliseconds without any record after which the input
+   * counts as idle; from then on, checked every `idleTimeout`, the watermark
+   * follows the clock: `max(watermark, now - maxOutOfOrderness - 1)`, so the
+   * last windows of a quiet stream still close. Idleness is noticed between
+   * one and two `idleTimeout`s after the last record. Off by default.
+   */
+  readonly idleTimeout?: number;
+  /** Clock and timer source for `idleTimeout`; default `asyncScheduler` (use a `TestScheduler` in tests). */
+  readonly scheduler?: SchedulerLike;
+  /**
+   * Receives events whose timestamp is not a finite number (and the reason);
+   * they are skipped. Without it, such an event errors the stream.
+   */
+  readonly invalid?: (error: InvalidRecordError) => void;
+  /** Names this operator's state in pipeline snapshots; default `eventTime#n`. */
+  readonly id?: string;
+}
+
+const KNOWN = ['timestamp', 'maxOutOfOrderness', 'idleTimeout', 'scheduler', 'invalid', 'id'] as const;
+
+/** Validates options once, at factory time. @internal */
+export function validateEventTime<T>(name: string, options: EventTimeOptions<T>): void {
+  requireObject(name, options);
+  rejectUnknown(name, options, KNOWN);
+  requireFunction(`${name}.timestamp`, options.timestamp, 'pass e.g. (e) => e.ts returning epoch milliseconds');
+  if (options.maxOutOfOrderness === undefined)
+    throw new InvalidOptionError(
+      `${name}.maxOutOfOrderness`,
+      'is required: the most a record may lag the newest timestamp seen (ms); use 0 for in-order streams',
+    );
+  requireNonNegative(`${name}.maxOutOfOrderness`, options.maxOutOfOrderness);
+  if (options.idleTimeout !== undefined) requirePositive(`${name}.idleTimeout`, options.idleTimeout);
+  if (options.scheduler !== undefined && typeof options.scheduler?.schedule !== 'function')
+    throw new InvalidOptionError(`${name}.scheduler`, 'expected an RxJS SchedulerLike such as asyncScheduler');
+  optionalFunction(`${name}.invalid`, options.invalid);
+  optionalId(`${name}.id`, options.id);
+}
+
+/**
+ * The stateful head of a timed stream (internal): stamps events, keeps the
+ * watermark, pushes both downstream, and advances the watermark on idleness.
+ * Shared by {@link eventTime} and {@link eventTimeBatches}.
+ *
+ * @internal
+ */
+export class EventTimeHead<T> {
+  private readonly generator: BoundedOutOfOrderness;
+  private readonly timestamp: (event: T) => number;
+  private seen = 0;
+
+  constructor(
+    private readonly name: string,
+    private readonly options: EventTimeOptions<T>,
+    private readonly sink: TimedSink<T>,
+    private readonly subscriber: Subscriber<unknown>,
+  ) {
+    this.generator = new BoundedOutOfOrderness(options.maxOutOfOrderness);
+    this.timestamp = options.timestamp;
+    registerState('eventTime', options.id, {
+      snapshot: () => this.generator.snapshot(),
+      restore: (state) => this.generator.restore(state),
+    });
+  }
+
+  /** Processes one event; returns `false` once the stream is closed. */
+  push(event: T): boolean {
+    if (this.subscriber.closed) return false;
+    try {
+      const ts = this.timestamp(event);
+      if (typeof ts !== 'number' || !Number.isFinite(ts)) {
+        this.reject(event, ts);
+        return true;
+      }
+      this.seen++;
+      this.sink.record(event, ts);
+      if (this.generator.onRecord(ts)) this.sink.watermark(this.generator.current);
+    } catch (err) {
+      this.sink.error(err);
+    }
+    return true;
+  }
+
+  end(): void {
+    if (this.subscriber.closed) return;
+    try {
+      if (this.generator.onEnd()) this.sink.watermark(this.generator.current);
+    } catch (err) {
+      this.sink.error(err);
+      return;
+    }
+    completeSink(this.sink);
+  }
+
+  error(err: unknown): void {
+    this.sink.error(err);
+  }
+
+  /** Starts idleness detection, if configured; the returned subscription stops it. */
+  startIdleTimer(): Subscription | undefined {
+    const { idleTimeout, scheduler = asyncScheduler } = this.options;
+    if (idleTimeout === undefined) return undefined;
+    // Counting records instead of reading the clock per record keeps the hot
+    // path free of Date.now(); the price is the one-to-two timeout precision.
+    const head = this;
+    return scheduler.schedule(
+      function tick(this: SchedulerAction<number>, seenAtLastTick = 0) {
+        if (head.subscriber.closed) return;
+        if (head.seen === seenAtLastTick && head.generator.onIdle(scheduler.now())) {
+          try {
+            head.sink.watermark(head.generator.current);
+          } catch (err) {
+            head.sink.error(err);
+            return;
+          }
+        }
+        this.schedule(head.seen, idleTimeout);
+      },
+      idleTimeout,
+      this.seen,
+    );
+  }
+
+  private reject(event: T, ts: unknown): void {
+    const error = new InvalidRecordError(
+      `${this.name}: timestamp(event) returned ${describe(ts)}, not a finite number of milliseconds; ` +
+        'fix the timestamp function or the event, or pass `invalid` to skip such events',
+      event,
+    );
+    if (this.options.invalid) this.options.invalid(error);
+    else this.sink.error(error);
+  }
+}
+
+/** Wires a head to a source of `S` (events or batches of events). @internal */
+export function eventTimeOperator<S, T>(
+  name: string,
+  options: EventTimeOptions<T>,
+  feed: (head: EventTimeHead<T>, item: S) => void,
+): OperatorFunction<S, Timed<T>> {
+  validateEventTime(name, options);
+  return (source: Observable<S>) =>
+    new TimedObservable<T>((sink, subscriber) => {
+      const head = new EventTimeHead(name, options, sink, subscriber);
+      const subscription = new Subscription();
+      const idle = head.startIdleTimer();
+      if (idle) subscription.add(idle);
+      subscription.add(
+        source.subscribe({
+          next: (item) => feed(head, item),
+          error: (err) => head.error(err),
+          complete: () => head.end(),
+        }),
+      );
+      return subscription;
+    });
+}
+
+/**
+ * Assigns event timestamps and generates watermarks: the entry point of
+ * every Tidemark pipeline. Emits each valid event as a record, followed by
+ * the new watermark whenever it advances; on completion, a final `+Infinity`
+ * watermark closes every window.
+ *
+ * The watermark after each record is
+ * `max(watermark, maxTimestampSeen - maxOutOfOrderness - 1)`.
+ *
+ * @param options - see {@link EventTimeOptions}
+ * @throws {@link InvalidOptionError} at call time for a missing `timestamp`, a negative `maxOutOfOrderness`, …
+ * @example
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { eventTime, watermarks } from 'tidemark';
+ * from([{ ts: 5_000 }, { ts: 3_000 }, { ts: 9_000 }])
+ *   .pipe(eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 2_000 }), watermarks())
+ *   .subscribe((w) => console.log(w)); // 2999, 6999, Infinity
+ * ```
+ * @see {@link eventTimeBatches} for arrays of events, {@link windowBy}
+ */
+export function eventTime<T>(options: EventTimeOptions<T>): OperatorFunction<T, Timed<T>> {
+  return eventTimeOperator<T, T>('eventTime', options, (head, event) => {
+    head.push(event);
+  });
+}

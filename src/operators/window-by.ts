@@ -1,0 +1,247 @@
+/**
+ * `windowBy`: keyed event-time windows with incremental aggregates.
+ *
+ * @module
+ */
+import { asyncScheduler, type OperatorFunction, type SchedulerLike, Subscription } from 'rxjs';
+import type { Aggregate } from '../aggregates/aggregate.js';
+import { registerState } from '../checkpoint/scope.js';
+import { check, decodeTime, encodeTime } from '../checkpoint/snapshot.js';
+import { describe, InvalidOptionError, InvalidRecordError } from '../errors.js';
+import {
+  optionalFunction,
+  optionalId,
+  rejectUnknown,
+  requireFunction,
+  requireNonNegative,
+  requireObject,
+  requirePositive,
+  requirePositiveInteger,
+} from '../options.js';
+import type { Timed } from '../time/timed.js';
+import { AlignedWindows } from '../windows/aligned-windows.js';
+import type { WindowAssigner } from '../windows/assigners.js';
+import { SessionWindows } from '../windows/session-windows.js';
+import type { EngineConfig, WindowEngine, WindowKey, WindowResult } from '../windows/window-result.js';
+import { completeSink, connectTimed, TimedObservable } from './timed-observable.js';
+
+/** Early (speculative) firings before a window's on-time pane. */
+export interface EarlyFirings {
+  /** Fire a (key, window) after every `count` records added to it. */
+  readonly count?: number;
+  /** Every `interval` ms of processing time, fire each (key, window) that changed since its last firing. */
+  readonly interval?: number;
+}
+
+/** Options of {@link windowBy}. */
+export interface WindowByOptions<T, K extends WindowKey, A, R> {
+  /** Groups records; must return a string or a finite number. */
+  readonly key: (value: T) => K;
+  /** {@link tumbling}, {@link sliding} or {@link session}. */
+  readonly window: WindowAssigner;
+  /** {@link count}, {@link sum}, {@link min}, {@link max}, {@link avg} or a custom {@link aggregate}. */
+  readonly aggregate: Aggregate<T, A, R>;
+  /**
+   * How long (ms of event time) after the watermark passes a window's end it
+   * keeps its state and accepts late records, each firing a `late` pane. Default 0.
+   */
+  readonly allowedLateness?: number;
+  /** Receives each record that arrived after all its windows were closed; it changes nothing. */
+  readonly late?: (value: T, timestamp: number) => void;
+  /** Early firings; off by default. */
+  readonly early?: EarlyFirings;
+  /** Receives records whose key is not a string or finite number (they are skipped). Without it, such a record errors the stream. */
+  readonly invalid?: (error: InvalidRecordError) => void;
+  /** Clock for `early.interval`; default `asyncScheduler`. */
+  readonly scheduler?: SchedulerLike;
+  /** Names this operator's state in pipeline snapshots; default `windowBy#n`. */
+  readonly id?: string;
+}
+
+const KNOWN = [
+  'key',
+  'window',
+  'aggregate',
+  'allowedLateness',
+  'late',
+  'early',
+  'invalid',
+  'scheduler',
+  'id',
+] as const;
+
+function validate(o: WindowByOptions<never, WindowKey, unknown, unknown>): void {
+  requireObject('windowBy', o);
+  rejectUnknown('windowBy', o, KNOWN);
+  requireFunction('windowBy.key', o.key, 'pass e.g. (e) => e.user returning a string or number');
+  const kinds = ['tumbling', 'sliding', 'session'];
+  if (typeof o.window !== 'object' || o.window === null || !kinds.includes(o.window.kind))
+    throw new InvalidOptionError(
+      'windowBy.window',
+      `expected tumbling(size), sliding(size, slide) or session(gap), got ${describe(o.window)}`,
+    );
+  if (typeof o.aggregate !== 'object' || o.aggregate === null || typeof o.aggregate.add !== 'function')
+    throw new InvalidOptionError(
+      'windowBy.aggregate',
+      `expected count(), sum(f), min(f), max(f), avg(f) or aggregate({ create, add, merge, result }), got ${describe(o.aggregate)}`,
+    );
+  if (o.allowedLateness !== undefined) requireNonNegative('windowBy.allowedLateness', o.allowedLateness);
+  optionalFunction('windowBy.late', o.late);
+  optionalFunction('windowBy.invalid', o.invalid);
+  optionalId('windowBy.id', o.id);
+  if (o.early !== undefined) {
+    requireObject('windowBy.early', o.early);
+    rejectUnknown('windowBy.early', o.early, ['count', 'interval']);
+    if (o.early.count !== undefined) requirePositiveInteger('windowBy.early.count', o.early.count);
+    if (o.early.interval !== undefined) requirePositive('windowBy.early.interval', o.early.interval);
+  }
+  if (o.scheduler !== undefined && typeof o.scheduler?.schedule !== 'function')
+    throw new InvalidOptionError('windowBy.scheduler', 'expected an RxJS SchedulerLike such as asyncScheduler');
+}
+
+function isKey(k: unknown): k is WindowKey {
+  return typeof k === 'string' || (typeof k === 'number' && Number.isFinite(k));
+}
+
+/** Snapshot of one windowBy. @internal */
+interface WindowByState {
+  watermark: unknown;
+  lateRecords: number;
+  windows: unknown;
+}
+
+/**
+ * Groups a timed stream by key into event-time windows and aggregates each
+ * (key, window) incrementally. Produces a timed stream of
+ * {@link WindowResult}s (each stamped `end - 1`, followed by the watermark),
+ * so results can be windowed again.
+ *
+ * Semantics (Flink's): a window `[start, end)` fires once **on-time** when
+ * the watermark reaches `end - 1`; a record is **late** when all its windows
+ * satisfy `end - 1 + allowedLateness <= watermark` (it goes to `late` and
+ * changes nothing); a record accepted into a window the watermark already
+ * passed fires a **late** pane; `early.count`/`early.interval` add **early**
+ * panes before the on-time one. Every pane carries the accumulated value.
+ * State is purged once `watermark >= end - 1 + allowedLateness`. When the
+ * input completes, every open window fires, then the output completes.
+ *
+ * @param options - see {@link WindowByOptions}
+ * @throws {@link InvalidOptionError} at call time for invalid options
+ * @example
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { eventTime, windowBy, tumbling, count, records } from 'tidemark';
+ * const late: unknown[] = [];
+ * from([{ user: 'a', ts: 1_000 }, { user: 'b', ts: 61_000 }, { user: 'a', ts: 2_000 }])
+ *   .pipe(
+ *     eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 0 }),
+ *     windowBy({ key: (e) => e.user, window: tumbling(60_000), aggregate: count(),
+ *                late: (e) => late.push(e) }),
+ *     records(),
+ *   )
+ *   .subscribe((r) => console.log(r.key, r.start, r.value, r.timing));
+ * // a 0 1 on-time, then b 60000 1 on-time; { user: 'a', ts: 2000 } went to `late`
+ * ```
+ * @see {@link eventTime}, {@link records}, {@link tumbling}, {@link sliding}, {@link session}
+ */
+export function windowBy<T, K extends WindowKey, A, R>(
+  options: WindowByOptions<T, K, A, R>,
+): OperatorFunction<Timed<T>, Timed<WindowResult<K, R>>> {
+  validate(options as unknown as WindowByOptions<never, WindowKey, unknown, unknown>);
+  const { key: keyOf, window, aggregate, late, invalid, early, id } = options;
+  const allowedLateness = options.allowedLateness ?? 0;
+  const interval = early?.interval;
+  const scheduler = options.scheduler ?? asyncScheduler;
+
+  return (source) =>
+    new TimedObservable<WindowResult<K, R>>((sink, subscriber) => {
+      const config: EngineConfig<T, K, A, R> = {
+        aggregate,
+        allowedLateness,
+        earlyCount: early?.count ?? 0,
+        trackDirty: interval !== undefined,
+        // Results are stamped with their window's last timestamp, so that a
+        // downstream windowBy receives them before the watermark that closes them.
+        emit:
+          window.kind === 'session'
+            ? (result) => sink.record(result, result.end)
+            : (result) => sink.record(result, result.end - 1),
+      };
+      const engine: WindowEngine<T, K> =
+        window.kind === 'session'
+          ? new SessionWindows<T, K, A, R>(window.gap, config)
+          : new AlignedWindows<T, K, A, R>(
+              window.size,
+              window.kind === 'sliding' ? window.slide : window.size,
+              window.offset,
+              config,
+            );
+      let wm = Number.NEGATIVE_INFINITY;
+      let lateRecords = 0;
+      registerState('windowBy', id, {
+        snapshot: (): WindowByState => ({ watermark: encodeTime(wm), lateRecords, windows: engine.snapshot() }),
+        restore(state) {
+          const s = state as Partial<WindowByState> | null;
+          check(typeof s === 'object' && s !== null, 'windowBy', 'state is not an object');
+          wm = decodeTime(s.watermark, 'windowBy.watermark');
+          lateRecords = typeof s.lateRecords === 'number' ? s.lateRecords : 0;
+          engine.restore(s.windows, wm);
+        },
+      });
+
+      const subscription = new Subscription();
+      if (interval !== undefined)
+        subscription.add(
+          scheduler.schedule(function tick() {
+            if (subscriber.closed) return;
+            try {
+              engine.fireChanged(wm);
+            } catch (err) {
+              sink.error(err);
+              return;
+            }
+            this.schedule(undefined, interval);
+          }, interval),
+        );
+
+      const advance = (next: number) => {
+        if (!(next > wm)) return; // watermarks never go back; repeats change nothing
+        wm = next;
+        engine.advance(next);
+        sink.watermark(next);
+      };
+      subscription.add(
+        connectTimed(
+          source,
+          {
+            record(value, timestamp) {
+              const k = keyOf(value);
+              if (!isKey(k)) {
+                const error = new InvalidRecordError(
+                  `windowBy: key(record) returned ${describe(k)}; keys must be strings or finite numbers ` +
+                    '(fix the key function, or pass `invalid` to skip such records)',
+                  value,
+                );
+                if (invalid) invalid(error);
+                else sink.error(error);
+                return;
+              }
+              if (!engine.add(value, timestamp, k, wm)) {
+                lateRecords++;
+                late?.(value, timestamp);
+              }
+            },
+            watermark: advance,
+            error: (err) => sink.error(err),
+            complete() {
+              advance(Number.POSITIVE_INFINITY);
+              completeSink(sink);
+            },
+          },
+          subscriber,
+          'windowBy',
+        ),
+      );
+      return subscription;
+    });
+}

@@ -1,0 +1,58 @@
+/**
+ * Eager option validation shared by the factories (internal). Each helper
+ * throws an {@link InvalidOptionError} whose message names the option, what
+ * was given, and what to pass instead.
+ *
+ * @internal
+ * @module
+ */
+import { describe, InvalidOptionError } from './errors.js';
+
+export function requireObject(option: string, value: unknown): void {
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InvalidOptionError(option, `expected an options object, got ${describe(value)}`);
+}
+
+export function requireFunction(option: string, value: unknown, hint: string): void {
+  if (typeof value !== 'function')
+    throw new InvalidOptionError(option, `expected a function, got ${describe(value)}; ${hint}`);
+}
+
+export function optionalFunction(option: string, value: unknown): void {
+  if (value !== undefined) requireFunction(option, value, 'omit it or pass a function');
+}
+
+/** A finite number > 0. */
+export function requirePositive(option: string, value: unknown, unit = 'milliseconds'): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
+    throw new InvalidOptionError(option, `must be a finite number > 0 (${unit}), got ${describe(value)}`);
+}
+
+/** A finite number ≥ 0. */
+export function requireNonNegative(option: string, value: unknown, unit = 'milliseconds'): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new InvalidOptionError(option, `must be a finite number >= 0 (${unit}), got ${describe(value)}`);
+}
+
+export function requireFinite(option: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new InvalidOptionError(option, `must be a finite number, got ${describe(value)}`);
+}
+
+export function requirePositiveInteger(option: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0)
+    throw new InvalidOptionError(option, `must be a whole number >= 1, got ${describe(value)}`);
+}
+
+export function optionalId(option: string, value: unknown): void {
+  if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > 200))
+    throw new InvalidOptionError(option, `must be a non-empty string of at most 200 characters, got ${describe(value)}`);
+}
+
+/** Refuses option names the factory does not know, which are almost always typos. */
+export function rejectUnknown(factory: string, options: object, known: readonly string[]): void {
+  for (const name of Object.keys(options)) {
+    if (!known.includes(name))
+      throw new InvalidOptionError(`${factory}.${name}`, `unknown option; the options are ${known.join(', ')}`);
+  }
+}

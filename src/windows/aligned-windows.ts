@@ -1,0 +1,213 @@
+/**
+ * The state machine for tumbling and sliding windows (internal).
+ *
+ * Aligned windows are shared by every key, so state is grouped by window
+ * first: one {@link Bucket} per `[start, end)` holding a `Map<key, acc>`.
+ * A record costs one bucket lookup (usually the cached last one) and one map
+ * update; firing walks a handful of buckets in end order. Per-key extras
+ * (pane counters, early counters, changed keys) are allocated only when a
+ * feature needs them, so a plain count costs one map entry per
+ * (key, window).
+ *
+ * @internal
+ * @module
+ */
+import { check, copyAccumulators } from '../checkpoint/snapshot.js';
+import { alignedStart } from './assigners.js';
+import { type Timer, TimerHeap } from './timer-heap.js';
+import type { EngineConfig, Timing, WindowEngine, WindowKey } from './window-result.js';
+
+const FIRE = 0;
+const PURGE = 1;
+
+class Bucket<K, A> implements Timer {
+  readonly accs = new Map<K, A>();
+  /** Firings so far per key, kept once a key may fire again. */
+  panes: Map<K, number> | undefined;
+  /** Records since the last early firing, per key (early.count). */
+  early: Map<K, number> | undefined;
+  /** Keys changed since their last firing (early.interval). */
+  changed: Set<K> | undefined;
+  phase = FIRE;
+  time: number;
+  readonly seq: number;
+  constructor(
+    readonly start: number,
+    readonly end: number,
+  ) {
+    this.time = end - 1;
+    this.seq = start;
+  }
+}
+
+/** Columnar snapshot of one bucket. @internal */
+interface BucketState<K, A> {
+  start: number;
+  end: number;
+  keys: K[];
+  accs: A[];
+  panes?: [K, number][];
+  early?: [K, number][];
+  changed?: K[];
+}
+
+/** @internal */
+export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngine<T, K> {
+  private readonly buckets = new Map<number, Bucket<K, A>>();
+  private readonly timers = new TimerHeap<Bucket<K, A>>();
+  private last: Bucket<K, A> | undefined;
+  private readonly tumbling: boolean;
+
+  constructor(
+    private readonly size: number,
+    private readonly slide: number,
+    private readonly offset: number,
+    private readonly config: EngineConfig<T, K, A, R>,
+  ) {
+    this.tumbling = slide === size;
+  }
+
+  add(value: T, timestamp: number, key: K, watermark: number): boolean {
+    const { size, offset } = this;
+    const lateness = this.config.allowedLateness;
+    if (this.tumbling) {
+      const start = alignedStart(timestamp, offset, size);
+      if (start + size - 1 + lateness <= watermark) return false;
+      this.addTo(this.bucket(start, watermark), key, value, watermark);
+      return true;
+    }
+    let accepted = false;
+    const slide = this.slide;
+    for (let start = alignedStart(timestamp, offset, slide); start > timestamp - size; start -= slide) {
+      if (start + size - 1 + lateness <= watermark) break; // earlier starts are later still
+      this.addTo(this.bucket(start, watermark), key, value, watermark);
+      accepted = true;
+    }
+    return accepted;
+  }
+
+  private bucket(start: number, watermark: number): Bucket<K, A> {
+    const cached = this.last;
+    if (cached !== undefined && cached.start === start) return cached;
+    let b = this.buckets.get(start);
+    if (b === undefined) {
+      b = new Bucket<K, A>(start, start + this.size);
+      // A window the watermark has already passed (but within allowed
+      // lateness) never fires on time: it only waits to be purged.
+      if (b.end - 1 <= watermark) this.toPurge(b);
+      this.buckets.set(start, b);
+      this.timers.push(b);
+    }
+    this.last = b;
+    return b;
+  }
+
+  private addTo(b: Bucket<K, A>, key: K, value: T, watermark: number): void {
+    const { aggregate } = this.config;
+    let acc = b.accs.get(key);
+    acc = aggregate.add(acc === undefined ? aggregate.create() : acc, value);
+    b.accs.set(key, acc);
+    if (b.end - 1 <= watermark) {
+      this.fire(b, key, acc, 'late');
+      return;
+    }
+    const n = this.config.earlyCount;
+    if (n > 0) {
+      const early = (b.early ??= new Map());
+      const c = (early.get(key) ?? 0) + 1;
+      if (c >= n) {
+        early.set(key, 0);
+        this.fire(b, key, acc, 'early');
+        return;
+      }
+      early.set(key, c);
+    }
+    if (this.config.trackDirty) (b.changed ??= new Set()).add(key);
+  }
+
+  private fire(b: Bucket<K, A>, key: K, acc: A, timing: Timing): void {
+    const pane = b.panes?.get(key) ?? 0;
+    // An on-time pane with no allowed lateness is the last: the bucket is purged next.
+    if (timing !== 'on-time' || this.config.allowedLateness > 0) (b.panes ??= new Map()).set(key, pane + 1);
+    b.changed?.delete(key);
+    this.config.emit({ key, start: b.start, end: b.end, value: this.config.aggregate.result(acc), timing, pane });
+  }
+
+  private toPurge(b: Bucket<K, A>): void {
+    b.phase = PURGE;
+    b.time = b.end - 1 + this.config.allowedLateness;
+    b.early = undefined;
+    b.changed = undefined;
+  }
+
+  advance(watermark: number): void {
+    const timers = this.timers;
+    while (timers.size > 0 && timers.peekTime() <= watermark) {
+      const b = timers.pop() as Bucket<K, A>;
+      if (b.phase === FIRE) {
+        for (const [key, acc] of b.accs) this.fire(b, key, acc, 'on-time');
+        this.toPurge(b);
+        if (b.time > watermark) {
+          timers.push(b);
+          continue;
+        }
+      }
+      this.buckets.delete(b.start);
+      if (this.last === b) this.last = undefined;
+    }
+  }
+
+  fireChanged(watermark: number): void {
+    for (const b of this.buckets.values()) {
+      if (b.changed === undefined || b.end - 1 <= watermark) continue;
+      // fire() deletes the key being visited, which Set iteration allows.
+      for (const key of b.changed) this.fire(b, key, b.accs.get(key) as A, 'early');
+    }
+  }
+
+  openWindows(): number {
+    let n = 0;
+    for (const b of this.buckets.values()) n += b.accs.size;
+    return n;
+  }
+
+  snapshot(): BucketState<K, A>[] {
+    const out: BucketState<K, A>[] = [];
+    for (const b of this.buckets.values()) {
+      const accs = copyAccumulators([...b.accs.values()]);
+      const s: BucketState<K, A> = { start: b.start, end: b.end, keys: [...b.accs.keys()], accs };
+      if (b.panes?.size) s.panes = [...b.panes];
+      if (b.early?.size) s.early = [...b.early];
+      if (b.changed?.size) s.changed = [...b.changed];
+      out.push(s);
+    }
+    return out;
+  }
+
+  restore(state: unknown, watermark: number): void {
+    check(Array.isArray(state), 'windowBy.windows', 'expected an array of windows');
+    this.buckets.clear();
+    this.timers.clear();
+    this.last = undefined;
+    for (const s of state as BucketState<K, A>[]) {
+      const ok =
+        typeof s === 'object' &&
+        s !== null &&
+        Number.isFinite(s.start) &&
+        s.end === s.start + this.size &&
+        Array.isArray(s.keys) &&
+        Array.isArray(s.accs) &&
+        s.keys.length === s.accs.length;
+      check(ok, 'windowBy.windows', `window ${JSON.stringify(s?.start)} does not match this window size`);
+      const b = new Bucket<K, A>(s.start, s.end);
+      const accs = copyAccumulators(s.accs);
+      for (let i = 0; i < s.keys.length; i++) b.accs.set(s.keys[i] as K, accs[i] as A);
+      if (s.panes) b.panes = new Map(s.panes);
+      if (s.early) b.early = new Map(s.early);
+      if (s.changed) b.changed = new Set(s.changed);
+      if (b.end - 1 <= watermark) this.toPurge(b);
+      this.buckets.set(b.start, b);
+      this.timers.push(b);
+    }
+  }
+}

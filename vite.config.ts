@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+
+// One config for the library build (`npm run build`) and the unit tests.
+export default defineConfig({
+  build: {
+    target: 'es2022',
+    outDir: 'dist',
+    emptyOutDir: true,
+    sourcemap: true,
+    minify: false,
+    lib: {
+      entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
+      formats: ['es'],
+    },
+    rollupOptions: { external: [/^rxjs(\/.*)?$/] },
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+  },
+});
