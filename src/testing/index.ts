@@ -189,8 +189,11 @@ export function shuffleWithin<T>(
   maxOutOfOrderness: number,
   random: () => number = Math.random,
 ): T[] {
+  // Events with equal delayed times may arrive in either order (their
+  // timestamps differ by at most the bound), so ties are broken at random:
+  // that is what produces the edge case of a record exactly `bound` behind.
   return events
-    .map((e, i) => ({ e, i, at: timestamp(e) + Math.floor(random() * (maxOutOfOrderness + 1)) }))
-    .sort((a, b) => a.at - b.at || a.i - b.i)
+    .map((e) => ({ e, tie: random(), at: timestamp(e) + Math.floor(random() * (maxOutOfOrderness + 1)) }))
+    .sort((a, b) => a.at - b.at || a.tie - b.tie)
     .map((x) => x.e);
 }

@@ -219,6 +219,12 @@ describe('windowBy: sliding windows', () => {
     ]);
     expect(late).toEqual([ev('a', 4)]);
   });
+
+  it('treats a window whose end - 1 equals the watermark as late', () => {
+    const { results, late } = windowed([ev('a', 1), ev('a', 10), ev('a', 4)], { window: sliding(10, 5), aggregate: count() });
+    expect(late).toEqual([ev('a', 4)]); // [0,10) and [-5,5) are both closed at watermark 9
+    expect(results.map(brief)).toEqual(['a[-5,5)=1 on-time#0', 'a[0,10)=1 on-time#0', 'a[5,15)=1 on-time#0', 'a[10,20)=1 on-time#0']);
+  });
 });
 
 describe('windowBy: session windows (rule 5)', () => {
@@ -248,6 +254,15 @@ describe('windowBy: session windows (rule 5)', () => {
       );
     expect(fired(5)).toEqual(['w:-1', 'w:4', 'r:a[0,10)=2 on-time#0@10', 'w:Infinity']);
     expect(fired(6)).toEqual(['w:-1', 'r:a[0,5)=1 on-time#0@5', 'w:5', 'r:a[6,11)=1 on-time#0@11', 'w:Infinity']);
+  });
+
+  it('keeps a session open until the watermark reaches end: late only when end + allowedLateness <= watermark', () => {
+    // a@0 opens [0,5); a@5 is behind by 5 = the bound, still on time, and touches it.
+    const inTime = windowed([ev('a', 0), ev('a', 10), ev('a', 5)], { window: session(5), aggregate: count() }, 5);
+    expect(inTime.results.map(brief)).toEqual(['a[0,15)=3 on-time#0']);
+    // [0,5) with the watermark at 5 is closed: a@0 alone opens [0,5) again, which is late.
+    const late = windowed([ev('a', 0), ev('a', 6), ev('a', 0)], { window: session(5), aggregate: count() });
+    expect(late.late).toEqual([ev('a', 0)]);
   });
 
   it('sends a record to `late` when its merged session would be late, merging nothing', () => {
