@@ -24,10 +24,12 @@ import { requireFunction, requireObject } from '../options.js';
  * @typeParam R - result type
  */
 export interface Aggregate<T, A, R> {
-  create(): A;
-  add(accumulator: A, value: T): A;
-  merge(a: A, b: A): A;
-  result(accumulator: A): R;
+  // Function-typed properties rather than methods, so that the compiler
+  // checks the record type strictly: an aggregate of bids is no aggregate of clicks.
+  readonly create: () => A;
+  readonly add: (accumulator: A, value: T) => A;
+  readonly merge: (a: A, b: A) => A;
+  readonly result: (accumulator: A) => R;
 }
 
 /**

@@ -40,7 +40,7 @@ export interface WindowByOptions<T, K extends WindowKey, A, R> {
   /** {@link tumbling}, {@link sliding} or {@link session}. */
   readonly window: WindowAssigner;
   /** {@link count}, {@link sum}, {@link min}, {@link max}, {@link avg} or a custom {@link aggregate}. */
-  readonly aggregate: Aggregate<T, A, R>;
+  readonly aggregate: Aggregate<NoInfer<T>, A, R>; // T comes from the stream, not from e.g. count()'s `unknown`
   /**
    * How long (ms of event time) after the watermark passes a window's end it
    * keeps its state and accepts late records, each firing a `late` pane. Default 0.

@@ -192,7 +192,7 @@ describe('createPipeline snapshot/restore', () => {
       createPipeline((s: Observable<E>) => {
         const ops = {
           a: windowBy({ id: 'by-key', key: (e: E) => e.k, window: tumbling(10), aggregate: count() }),
-          b: windowBy({ id: 'by-value', key: (e: E) => e.v, window: tumbling(10), aggregate: count() }),
+          b: windowBy({ id: 'by-value', key: (e: E) => String(e.v), window: tumbling(10), aggregate: count() }),
         };
         const timed = s.pipe(eventTime({ id: 'time', timestamp: (e: E) => e.ts, maxOutOfOrderness: 0 }));
         return first === 'a' ? timed.pipe(ops.a, records()) : timed.pipe(ops.b, records());

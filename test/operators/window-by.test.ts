@@ -383,7 +383,7 @@ describe('windowBy: completion, errors, keys (rules 6 and bad input)', () => {
   it('tells a user who forgot eventTime what to do', () => {
     let error: unknown;
     from([{ ts: 1 }])
-      .pipe(windowBy({ key: () => 'k', window: tumbling(10), aggregate: count() } as never))
+      .pipe(windowBy({ key: () => 'k', window: tumbling(10), aggregate: count() }) as never)
       .subscribe({ error: (e) => (error = e) });
     expect((error as Error).message).toMatch(/did you forget to put eventTime/);
   });

@@ -1,0 +1,62 @@
+// Type tests of the public API (vitest typecheck).
+import type { Observable } from 'rxjs';
+import { describe, expectTypeOf, it } from 'vitest';
+import {
+  avg,
+  count,
+  createPipeline,
+  eventTime,
+  eventTimeBatches,
+  mapRecords,
+  max,
+  type PipelineSnapshot,
+  records,
+  sum,
+  type Timed,
+  tumbling,
+  type WindowResult,
+  watermarks,
+  windowBy,
+} from '../src/index.js';
+
+interface Click {
+  page: string;
+  user: number;
+  ts: number;
+}
+declare const clicks$: Observable<Click>;
+
+describe('public types', () => {
+  it('infers the timed stream and the result shape through the pipe', () => {
+    const timed = clicks$.pipe(eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 2_000 }));
+    expectTypeOf(timed).toEqualTypeOf<Observable<Timed<Click>>>();
+    const results = timed.pipe(windowBy({ key: (e) => e.page, window: tumbling(60_000), aggregate: count() }), records());
+    expectTypeOf(results).toEqualTypeOf<Observable<WindowResult<string, number>>>();
+    const byUser = timed.pipe(windowBy({ key: (e) => e.user, window: tumbling(60_000), aggregate: avg((e: Click) => e.ts) }), records());
+    expectTypeOf(byUser).toEqualTypeOf<Observable<WindowResult<number, number>>>();
+    expectTypeOf(timed.pipe(watermarks())).toEqualTypeOf<Observable<number>>();
+    expectTypeOf(timed.pipe(mapRecords((c) => c.page.length), records())).toEqualTypeOf<Observable<number>>();
+  });
+
+  it('accepts arrays with eventTimeBatches', () => {
+    const batches$ = {} as Observable<Click[]>;
+    expectTypeOf(batches$.pipe(eventTimeBatches({ timestamp: (e) => e.ts, maxOutOfOrderness: 0 }))).toEqualTypeOf<Observable<Timed<Click>>>();
+  });
+
+  it('refuses keys that are not strings or numbers, and aggregates of another record type', () => {
+    const timed = clicks$.pipe(eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 0 }));
+    // @ts-expect-error a key must be a string or a number
+    timed.pipe(windowBy({ key: (e) => ({ page: e.page }), window: tumbling(10), aggregate: count() }));
+    // @ts-expect-error the aggregate reads a field Click does not have
+    timed.pipe(windowBy({ key: (e) => e.page, window: tumbling(10), aggregate: sum((e: { price: number }) => e.price) }));
+    // @ts-expect-error windowBy needs a timed stream
+    clicks$.pipe(windowBy({ key: (e: Click) => e.page, window: tumbling(10), aggregate: max((e: Click) => e.ts) }));
+  });
+
+  it('types pipelines and snapshots', () => {
+    const p = createPipeline((s: Observable<Click>) => s.pipe(eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 0 }), records()));
+    const run = p.open((c) => expectTypeOf(c).toEqualTypeOf<Click>());
+    expectTypeOf(run.snapshot()).toEqualTypeOf<PipelineSnapshot>();
+    expectTypeOf(run.push).parameter(0).toEqualTypeOf<Click>();
+  });
+});
