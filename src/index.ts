@@ -10,7 +10,7 @@ export type { AvgAccumulator } from './aggregates/builtins.js';
 export { avg, count, max, min, sum } from './aggregates/builtins.js';
 export type { Pipeline, PipelineInput, PipelineObserver, PipelineRun, RunOptions } from './checkpoint/pipeline.js';
 export { createPipeline } from './checkpoint/pipeline.js';
-export type { OperatorSnapshot, PipelineSnapshot } from './checkpoint/snapshot.js';
+export type { OperatorSnapshot, OperatorStats, PipelineSnapshot } from './checkpoint/snapshot.js';
 export { InvalidOptionError, InvalidRecordError, SnapshotError, TidemarkError } from './errors.js';
 export type { EventTimeOptions } from './operators/event-time.js';
 export { eventTime } from './operators/event-time.js';

@@ -8,7 +8,7 @@ import { from, Observable, type ObservableInput, type Observer, type Subscriber,
 import { InvalidOptionError, TidemarkError } from '../errors.js';
 import { requireFunction } from '../options.js';
 import { CheckpointScope } from './scope.js';
-import type { PipelineSnapshot } from './snapshot.js';
+import type { OperatorStats, PipelineSnapshot } from './snapshot.js';
 
 /** Where a pipeline's output goes: an observer or a `next` function. */
 export type PipelineObserver<R> = Partial<Observer<R>> | ((value: R) => void);
@@ -27,6 +27,8 @@ export interface PipelineRun {
    * output callback): the state then covers exactly the events pushed so far.
    */
   snapshot(): PipelineSnapshot;
+  /** Monitoring counters of every stateful operator, by id (cheap: no copy of the state). */
+  stats(): Record<string, OperatorStats>;
   /** Stops the pipeline and releases its state and timers. No final firing happens. */
   unsubscribe(): void;
   /** `true` once the pipeline completed, errored or was unsubscribed. */
@@ -102,6 +104,7 @@ export function createPipeline<T, R>(build: (events$: Observable<T>) => Observab
           return started.run.closed;
         },
         snapshot: () => started.run.snapshot(),
+        stats: () => started.run.stats(),
         unsubscribe: () => started.run.unsubscribe(),
         push(value) {
           ensureOpen('push()');
@@ -163,6 +166,7 @@ function start<T, R>(
         throw new TidemarkError('snapshot() was called while the pipeline was processing an event; call it between events');
       return scope.snapshot();
     },
+    stats: () => scope.stats(),
     unsubscribe: () => subscription.unsubscribe(),
   };
   return {

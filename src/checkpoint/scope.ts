@@ -13,7 +13,7 @@
  * @module
  */
 import { SnapshotError } from '../errors.js';
-import type { OperatorSnapshot, PipelineSnapshot } from './snapshot.js';
+import type { OperatorSnapshot, OperatorStats, PipelineSnapshot } from './snapshot.js';
 
 /** What a stateful operator gives its scope. @internal */
 export interface StateHandle {
@@ -21,6 +21,8 @@ export interface StateHandle {
   snapshot(): unknown;
   /** Replaces the operator's state with `state`; throws {@link SnapshotError} on malformed data. */
   restore(state: unknown): void;
+  /** Cheap counters for monitoring (watermark, open windows, late records…). */
+  stats(): Readonly<Record<string, number>>;
 }
 
 let active: CheckpointScope | undefined;
@@ -77,6 +79,12 @@ export class CheckpointScope {
     const operators: Record<string, OperatorSnapshot> = {};
     for (const [id, { kind, handle }] of this.handles) operators[id] = { kind, state: handle.snapshot() };
     return { format: 'tidemark.snapshot', version: 1, operators };
+  }
+
+  stats(): Record<string, OperatorStats> {
+    const out: Record<string, OperatorStats> = {};
+    for (const [id, { kind, handle }] of this.handles) out[id] = { kind, ...handle.stats() };
+    return out;
   }
 
   private fail(e: unknown): unknown {

@@ -27,6 +27,16 @@ export interface PipelineSnapshot {
   readonly operators: Readonly<Record<string, OperatorSnapshot>>;
 }
 
+/**
+ * Monitoring counters of one stateful operator, from `PipelineRun.stats()`:
+ * its `kind` and numbers such as `watermark` (may be ±Infinity),
+ * `openWindows`, `lateRecords` and `invalidRecords`.
+ */
+export interface OperatorStats {
+  readonly kind: string;
+  readonly [counter: string]: number | string;
+}
+
 /** A time that may be ±Infinity, JSON-safe: `null` is -Infinity, `'+inf'` is +Infinity. @internal */
 export type EncodedTime = number | null | '+inf';
 

@@ -84,6 +84,7 @@ export class EventTimeHead<T> {
   private readonly generator: BoundedOutOfOrderness;
   private readonly timestamp: (event: T) => number;
   private seen = 0;
+  private invalidRecords = 0;
 
   constructor(
     private readonly name: string,
@@ -96,6 +97,7 @@ export class EventTimeHead<T> {
     registerState('eventTime', options.id, {
       snapshot: () => this.generator.snapshot(),
       restore: (state) => this.generator.restore(state),
+      stats: () => ({ watermark: this.generator.current, invalidRecords: this.invalidRecords }),
     });
   }
 
@@ -158,6 +160,7 @@ export class EventTimeHead<T> {
   }
 
   private reject(event: T, ts: unknown): void {
+    this.invalidRecords++;
     const error = new InvalidRecordError(
       `${this.name}: timestamp(event) returned ${describe(ts)}, not a finite number of milliseconds; ` +
         'fix the timestamp function or the event, or pass `invalid` to skip such events',

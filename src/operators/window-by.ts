@@ -113,13 +113,16 @@ interface WindowByState {
 /**
  * Groups a timed stream by key into event-time windows and aggregates each
  * (key, window) incrementally. Produces a timed stream of
- * {@link WindowResult}s (each stamped `end - 1`, followed by the watermark),
- * so results can be windowed again.
+ * {@link WindowResult}s (each stamped with its window's last timestamp and
+ * followed by the watermark), so results can be windowed again. Chain over
+ * on-time panes only, or without early firings: every pane is a record
+ * downstream, so a count of early and on-time panes would count twice.
  *
  * Semantics (Flink's): a window `[start, end)` fires once **on-time** when
  * the watermark reaches `end - 1`; a record is **late** when all its windows
  * satisfy `end - 1 + allowedLateness <= watermark` (it goes to `late` and
- * changes nothing); a record accepted into a window the watermark already
+ * changes nothing; without a `late` handler it is dropped and counted in the
+ * snapshot's `lateRecords`); a record accepted into a window the watermark already
  * passed fires a **late** pane; `early.count`/`early.interval` add **early**
  * panes before the on-time one. Every pane carries the accumulated value.
  * State is purged once `watermark >= end - 1 + allowedLateness`. When the
@@ -178,6 +181,7 @@ export function windowBy<T, K extends WindowKey, A, R>(
             );
       let wm = Number.NEGATIVE_INFINITY;
       let lateRecords = 0;
+      let invalidRecords = 0;
       registerState('windowBy', id, {
         snapshot: (): WindowByState => ({ watermark: encodeTime(wm), lateRecords, windows: engine.snapshot() }),
         restore(state) {
@@ -187,6 +191,7 @@ export function windowBy<T, K extends WindowKey, A, R>(
           lateRecords = typeof s.lateRecords === 'number' ? s.lateRecords : 0;
           engine.restore(s.windows, wm);
         },
+        stats: () => ({ watermark: wm, openWindows: engine.openWindows(), lateRecords, invalidRecords }),
       });
 
       const subscription = new Subscription();
@@ -222,6 +227,7 @@ export function windowBy<T, K extends WindowKey, A, R>(
                     '(fix the key function, or pass `invalid` to skip such records)',
                   value,
                 );
+                invalidRecords++;
                 if (invalid) invalid(error);
                 else sink.error(error);
                 return;

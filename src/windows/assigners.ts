@@ -131,6 +131,15 @@ export function sliding(size: number, slide: number, offset = 0): SlidingWindows
  * of the same key that overlap or touch are merged into one. A session ends
  * once `gap` milliseconds of event time pass without a record for its key.
  *
+ * Because touching sessions merge, a record stamped exactly `end` still
+ * joins a session, so a session fires when the watermark reaches `end` (not
+ * `end - 1` as tumbling and sliding windows do), is late once
+ * `end + allowedLateness <= watermark`, and its results are stamped `end`.
+ * This is one millisecond later than Flink, whose `end - 1` can split under
+ * disorder a session that a batch run keeps whole. An early pane may belong
+ * to a session that a later record merges into a larger one; that window
+ * then never fires on time.
+ *
  * @param gap - inactivity gap in milliseconds, > 0
  * @throws {@link InvalidOptionError} when `gap` is not a positive finite number
  * @example

@@ -18,7 +18,8 @@ export type Timing = 'early' | 'on-time' | 'late';
 
 /**
  * One firing of one window for one key. Its event timestamp in the output
- * stream is `end - 1`, so results can be windowed again.
+ * stream is the window's last timestamp (`end - 1`; `end` for sessions, see
+ * {@link session}), so results can be windowed again.
  *
  * @example
  * ```ts
