@@ -81,7 +81,7 @@ export class InvalidRecordError extends TidemarkError {
  * import { createPipeline, SnapshotError } from 'tidemark';
  * const p = createPipeline((s) => s);
  * try {
- *   p.run([], { restore: { format: 'nope' } as never });
+ *   p.run([], () => {}, { restore: { format: 'nope' } as never });
  * } catch (e) {
  *   console.log(e instanceof SnapshotError);
  * }

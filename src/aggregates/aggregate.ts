@@ -40,7 +40,7 @@ export interface Aggregate<T, A, R> {
  * @example
  * ```ts
  * import { aggregate } from 'tidemark';
- * // distinct users per window, kept as a sorted array (structured-cloneable)
+ * // distinct users per window, kept as an array (structured-cloneable, unlike a Set)
  * const distinctUsers = aggregate<{ user: string }, string[], number>({
  *   create: () => [],
  *   add: (acc, e) => (acc.includes(e.user) ? acc : [...acc, e.user]),

@@ -92,7 +92,7 @@ export function timedRecord<T>(value: T, timestamp: number): TimedRecord<T> {
  * ```ts
  * import { watermark } from 'tidemark';
  * const end = watermark(Number.POSITIVE_INFINITY); // closes every window
- * console.log(end.kind); // 'watermark'
+ * console.log(end.kind); // watermark
  * ```
  */
 export function watermark(value: number): Watermark {
