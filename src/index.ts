@@ -15,6 +15,8 @@ export { InvalidOptionError, InvalidRecordError, SnapshotError, TidemarkError } 
 export type { EventTimeOptions } from './operators/event-time.js';
 export { eventTime } from './operators/event-time.js';
 export { eventTimeBatches } from './operators/event-time-batches.js';
+export type { ColumnBatch, EventTimeColumnsOptions } from './operators/event-time-columns.js';
+export { eventTimeColumns } from './operators/event-time-columns.js';
 export { filterRecords } from './operators/filter-records.js';
 export { mapRecords } from './operators/map-records.js';
 export { records } from './operators/records.js';

@@ -34,11 +34,6 @@ export function requireNonNegative(option: string, value: unknown, unit = 'milli
     throw new InvalidOptionError(option, `must be a finite number >= 0 (${unit}), got ${describe(value)}`);
 }
 
-export function requireFinite(option: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value))
-    throw new InvalidOptionError(option, `must be a finite number, got ${describe(value)}`);
-}
-
 export function requirePositiveInteger(option: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0)
     throw new InvalidOptionError(option, `must be a whole number >= 1, got ${describe(value)}`);
@@ -55,4 +50,16 @@ export function rejectUnknown(factory: string, options: object, known: readonly 
     if (!known.includes(name))
       throw new InvalidOptionError(`${factory}.${name}`, `unknown option; the options are ${known.join(', ')}`);
   }
+}
+
+/** A whole number of milliseconds > 0 (window sizes: keeps window arithmetic exact). */
+export function requirePositiveWholeMs(option: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0)
+    throw new InvalidOptionError(option, `must be a whole number of milliseconds > 0, got ${describe(value)}`);
+}
+
+/** A whole number of milliseconds, any sign. */
+export function requireWholeMs(option: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value))
+    throw new InvalidOptionError(option, `must be a whole number of milliseconds, got ${describe(value)}`);
 }

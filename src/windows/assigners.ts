@@ -6,7 +6,7 @@
  * @module
  */
 import { InvalidOptionError } from '../errors.js';
-import { requireFinite, requirePositive } from '../options.js';
+import { requirePositive, requirePositiveWholeMs, requireWholeMs } from '../options.js';
 
 /** A half-open event-time interval `[start, end)`; its last timestamp is `end - 1`. */
 export interface WindowSpan {
@@ -52,17 +52,23 @@ export type WindowAssigner = TumblingWindows | SlidingWindows | SessionWindows;
  * @internal
  */
 export function alignedStart(timestamp: number, offset: number, size: number): number {
-  const r = (timestamp - offset) % size;
-  return timestamp - (r < 0 ? r + size : r);
+  // Epoch milliseconds exceed int32, and `%` on doubles is a slow fmod call
+  // (~10 ns); a floor division is ~3 ns. With whole-ms sizes and offsets the
+  // start `q * size + offset` is an exact integer; the division's rounding
+  // can put it one window off near a boundary, which the checks undo.
+  let start = Math.floor((timestamp - offset) / size) * size + offset;
+  if (start > timestamp) start -= size;
+  else if (start + size <= timestamp) start += size;
+  return start;
 }
 
 /**
  * Tumbling windows: `[start, start + size)` for every `start ≡ offset (mod size)`.
  * Each timestamp is in exactly one window.
  *
- * @param size - window length in milliseconds, > 0
- * @param offset - shifts the window boundaries, e.g. `-3_600_000` for hourly windows in UTC+1; default 0
- * @throws {@link InvalidOptionError} when `size` is not a positive finite number or `offset` is not finite
+ * @param size - window length, a whole number of milliseconds > 0
+ * @param offset - shifts the window boundaries (whole milliseconds), e.g. `-3_600_000` for hourly windows in UTC+1; default 0
+ * @throws {@link InvalidOptionError} when `size` is not a positive whole number or `offset` not a whole number
  * @example
  * ```ts
  * import { tumbling } from 'tidemark';
@@ -72,8 +78,8 @@ export function alignedStart(timestamp: number, offset: number, size: number): n
  * @see {@link sliding}, {@link session}
  */
 export function tumbling(size: number, offset = 0): TumblingWindows {
-  requirePositive('tumbling.size', size);
-  requireFinite('tumbling.offset', offset);
+  requirePositiveWholeMs('tumbling.size', size);
+  requireWholeMs('tumbling.offset', offset);
   return {
     kind: 'tumbling',
     size,
@@ -90,10 +96,10 @@ export function tumbling(size: number, offset = 0): TumblingWindows {
  * timestamp belongs to every window `[start, start + size)` with
  * `start ≡ offset (mod slide)` and `start > timestamp - size`.
  *
- * @param size - window length in milliseconds, > 0
- * @param slide - distance between window starts, > 0 and ≤ `size`
- * @param offset - shifts the window boundaries; default 0
- * @throws {@link InvalidOptionError} when `slide > size` (use {@link tumbling} for gaps-free non-overlapping windows) or a value is not a positive finite number
+ * @param size - window length, a whole number of milliseconds > 0
+ * @param slide - distance between window starts, whole milliseconds, > 0 and ≤ `size`
+ * @param offset - shifts the window boundaries (whole milliseconds); default 0
+ * @throws {@link InvalidOptionError} when `slide > size` (use {@link tumbling} for non-overlapping windows) or a value is not a whole number of milliseconds
  * @example
  * ```ts
  * import { sliding } from 'tidemark';
@@ -103,9 +109,9 @@ export function tumbling(size: number, offset = 0): TumblingWindows {
  * @see {@link tumbling}, {@link session}
  */
 export function sliding(size: number, slide: number, offset = 0): SlidingWindows {
-  requirePositive('sliding.size', size);
-  requirePositive('sliding.slide', slide);
-  requireFinite('sliding.offset', offset);
+  requirePositiveWholeMs('sliding.size', size);
+  requirePositiveWholeMs('sliding.slide', slide);
+  requireWholeMs('sliding.offset', offset);
   if (slide > size)
     throw new InvalidOptionError(
       'sliding.slide',

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import {
   eventTime,
   eventTimeBatches,
+  eventTimeColumns,
   InvalidOptionError,
   InvalidRecordError,
   timedRecord,
@@ -48,6 +49,42 @@ describe('eventTime', () => {
       (e) => `${e.ts}`,
     );
     expect(batched).toEqual(single);
+  });
+
+  it('gives the same stream for columnar batches, decoding each row with `row`', () => {
+    const events = [{ ts: 7 }, { ts: 1 }, { ts: 30 }, { ts: 12 }, { ts: 31 }];
+    const single = trace(from(events).pipe(eventTime({ timestamp: ts, maxOutOfOrderness: 5 })), (e) => `${e.ts}`);
+    type Cols = { length: number; ts: Float64Array };
+    const column = (es: { ts: number }[]): Cols => ({ length: es.length, ts: Float64Array.from(es, (e) => e.ts) });
+    const columnar = trace(
+      from([column(events.slice(0, 3)), column([]), column(events.slice(3))]).pipe(
+        eventTimeColumns({ row: (b: Cols, i) => ({ ts: b.ts[i] as number }), timestamp: ts, maxOutOfOrderness: 5 }),
+      ),
+      (e) => `${e.ts}`,
+    );
+    expect(columnar).toEqual(single);
+  });
+
+  it('refuses a columnar batch without a length, and fails the stream when `row` throws', () => {
+    const errors: string[] = [];
+    const op = eventTimeColumns({ row: (b: { length: number }, i) => ({ ts: i, b }), timestamp: ts, maxOutOfOrderness: 0 });
+    from([{ rows: 3 } as never]).pipe(op).subscribe({ error: (e) => errors.push(e.message) });
+    from([{ length: 2 }])
+      .pipe(
+        eventTimeColumns({
+          row: () => {
+            throw new Error('bad row');
+          },
+          timestamp: ts,
+          maxOutOfOrderness: 0,
+        }),
+      )
+      .subscribe({ error: (e) => errors.push(e.message) });
+    expect(errors).toEqual([
+      'eventTimeColumns: expected a columnar batch with a whole-number length, got an object',
+      'bad row',
+    ]);
+    expect(() => eventTimeColumns({ timestamp: ts, maxOutOfOrderness: 0 } as never)).toThrow(/eventTimeColumns\.row/);
   });
 
   it('sends a record with a non-finite timestamp to `invalid` and skips it', () => {

@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, session, sliding, tumbling } from '../../src/index.js';
+import { alignedStart } from '../../src/windows/assigners.js';
 
 describe('tumbling', () => {
   it('aligns starts to multiples of size from the offset: start = ts - mod(ts - offset, size)', () => {
@@ -19,10 +21,12 @@ describe('tumbling', () => {
 
   it('refuses a non-positive or non-finite size and a non-finite offset, naming the option', () => {
     expect(() => tumbling(0)).toThrow(InvalidOptionError);
-    expect(() => tumbling(-5)).toThrow(/tumbling\.size: must be a finite number > 0/);
+    expect(() => tumbling(-5)).toThrow(/tumbling\.size: must be a whole number of milliseconds > 0/);
     expect(() => tumbling(Number.NaN)).toThrow(/tumbling\.size/);
     expect(() => tumbling(Number.POSITIVE_INFINITY)).toThrow(/tumbling\.size/);
     expect(() => tumbling(10, Number.NaN)).toThrow(/tumbling\.offset/);
+    expect(() => tumbling(0.5)).toThrow(/tumbling\.size: must be a whole number of milliseconds > 0, got 0\.5/);
+    expect(() => sliding(10, 2.5)).toThrow(/sliding\.slide: must be a whole number/);
     expect(() => tumbling('10' as unknown as number)).toThrow(/got "10"/);
   });
 
@@ -68,5 +72,34 @@ describe('session', () => {
   });
   it('refuses a non-positive gap', () => {
     expect(() => session(0)).toThrow(/session\.gap/);
+  });
+});
+
+describe('alignedStart', () => {
+  const reference = (ts: number, offset: number, size: number) => {
+    const r = (ts - offset) % size;
+    return ts - (r < 0 ? r + size : r);
+  };
+
+  it('gives the aligned window containing any timestamp: epoch milliseconds, negative, fractional', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.integer({ min: -1e15, max: 1e15 }), fc.double({ min: -1e13, max: 1e13, noNaN: true }), fc.integer({ min: 1.6e12, max: 1.9e12 })),
+        fc.integer({ min: 1, max: 86_400_000 }),
+        fc.integer({ min: -86_400_000, max: 86_400_000 }),
+        (ts, size, offset) => {
+          const start = alignedStart(ts, offset, size);
+          expect(Number.isInteger(start) && (start - offset) % size === 0).toBe(true);
+          expect(start <= ts && ts < start + size).toBe(true);
+          if (Number.isInteger(ts)) expect(start + 0).toBe(reference(ts, offset, size) + 0); // +0: -0 is 0
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+  });
+
+  it('puts a timestamp exactly on a boundary into the window that starts there', () => {
+    expect(alignedStart(1_700_000_040_000, 0, 60_000)).toBe(1_700_000_040_000);
+    expect(alignedStart(1_700_000_039_999, 0, 60_000)).toBe(1_699_999_980_000);
   });
 });
