@@ -2,11 +2,12 @@
  * The state machine for tumbling and sliding windows (internal).
  *
  * Aligned windows are shared by every key, so state is grouped by window
- * first: one {@link Bucket} per `[start, end)` holding a `Map<key, acc>`.
- * A record costs one bucket lookup (usually the cached last one) and one map
- * update; firing walks a handful of buckets in end order. Per-key extras
- * (pane counters, early counters, changed keys) are allocated only when a
- * feature needs them, so a plain count costs one map entry per
+ * first: one {@link Bucket} per `[start, end)` holding its keys (a
+ * {@link KeySlots}) and an array of accumulators by slot. A record costs one
+ * bucket lookup (usually the cached last one) and one key lookup; firing
+ * walks a handful of buckets in end order. Per-key extras (pane counters,
+ * early counters, changed keys) are allocated only when a feature needs
+ * them, so a plain count costs one key slot and one array cell per
  * (key, window).
  *
  * @internal
@@ -14,14 +15,17 @@
  */
 import { check, copyAccumulators } from '../checkpoint/snapshot.js';
 import { alignedStart } from './assigners.js';
+import { KeySlots } from './key-slots.js';
 import { type Timer, TimerHeap } from './timer-heap.js';
 import type { EngineConfig, Timing, WindowEngine, WindowKey } from './window-result.js';
 
 const FIRE = 0;
 const PURGE = 1;
 
-class Bucket<K, A> implements Timer {
-  readonly accs = new Map<K, A>();
+class Bucket<K extends WindowKey, A> implements Timer {
+  readonly slots = new KeySlots<K>();
+  /** Accumulators by slot. */
+  readonly accs: A[] = [];
   /** Firings so far per key, kept once a key may fire again. */
   panes: Map<K, number> | undefined;
   /** Records since the last early firing, per key (early.count). */
@@ -104,9 +108,13 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
 
   private addTo(b: Bucket<K, A>, key: K, value: T, watermark: number): void {
     const { aggregate } = this.config;
-    let acc = b.accs.get(key);
-    acc = aggregate.add(acc === undefined ? aggregate.create() : acc, value);
-    b.accs.set(key, acc);
+    let slot = b.slots.find(key);
+    if (slot < 0) {
+      slot = b.slots.add(key);
+      b.accs.push(aggregate.create());
+    }
+    const acc = aggregate.add(b.accs[slot] as A, value);
+    b.accs[slot] = acc;
     if (b.end - 1 <= watermark) {
       this.fire(b, key, acc, 'late');
       return;
@@ -145,7 +153,8 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     while (timers.size > 0 && timers.peekTime() <= watermark) {
       const b = timers.pop() as Bucket<K, A>;
       if (b.phase === FIRE) {
-        for (const [key, acc] of b.accs) this.fire(b, key, acc, 'on-time');
+        const { keys } = b.slots;
+        for (let i = 0; i < keys.length; i++) this.fire(b, keys[i] as K, b.accs[i] as A, 'on-time');
         this.toPurge(b);
         if (b.time > watermark) {
           timers.push(b);
@@ -161,21 +170,20 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     for (const b of this.buckets.values()) {
       if (b.changed === undefined || b.end - 1 <= watermark) continue;
       // fire() deletes the key being visited, which Set iteration allows.
-      for (const key of b.changed) this.fire(b, key, b.accs.get(key) as A, 'early');
+      for (const key of b.changed) this.fire(b, key, b.accs[b.slots.find(key)] as A, 'early');
     }
   }
 
   openWindows(): number {
     let n = 0;
-    for (const b of this.buckets.values()) n += b.accs.size;
+    for (const b of this.buckets.values()) n += b.slots.size;
     return n;
   }
 
   snapshot(): BucketState<K, A>[] {
     const out: BucketState<K, A>[] = [];
     for (const b of this.buckets.values()) {
-      const accs = copyAccumulators([...b.accs.values()]);
-      const s: BucketState<K, A> = { start: b.start, end: b.end, keys: [...b.accs.keys()], accs };
+      const s: BucketState<K, A> = { start: b.start, end: b.end, keys: b.slots.keys.slice(), accs: copyAccumulators(b.accs.slice()) };
       if (b.panes?.size) s.panes = [...b.panes];
       if (b.early?.size) s.early = [...b.early];
       if (b.changed?.size) s.changed = [...b.changed];
@@ -201,7 +209,13 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       check(ok, 'windowBy.windows', `window ${JSON.stringify(s?.start)} does not match this window size`);
       const b = new Bucket<K, A>(s.start, s.end);
       const accs = copyAccumulators(s.accs);
-      for (let i = 0; i < s.keys.length; i++) b.accs.set(s.keys[i] as K, accs[i] as A);
+      for (let i = 0; i < s.keys.length; i++) {
+        const key = s.keys[i] as K;
+        const valid = (typeof key === 'string' || Number.isFinite(key)) && b.slots.find(key) < 0;
+        check(valid, 'windowBy.windows', `window ${s.start} has an invalid or repeated key ${JSON.stringify(key)}`);
+        b.slots.add(key);
+        b.accs.push(accs[i] as A);
+      }
       if (s.panes) b.panes = new Map(s.panes);
       if (s.early) b.early = new Map(s.early);
       if (s.changed) b.changed = new Set(s.changed);
