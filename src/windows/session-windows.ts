@@ -4,9 +4,18 @@
  * Each key keeps its live sessions in a short array. A record opens
  * `[ts, ts + gap)`; every session of the key that intersects it
  * (`a.start <= b.end && a.end >= b.start`: touching sessions merge, as in
- * Flink) is merged with it into a new session object. Session objects never
- * change their bounds, so they can sit in the timer heap directly; a merged
- * one is marked dead and skipped when its timer comes up.
+ * Flink) is merged with it. The merge happens in place: the earliest session
+ * takes the new bounds (it becomes a new window: panes count from 0 again)
+ * and the others die. Most records extend a session, so this path allocates
+ * nothing and touches no timer.
+ *
+ * Timers are lazy: each session has one entry in the timer heap, which may
+ * be due earlier than the session now is (its end moved on). When such an
+ * entry comes up it is simply pushed again at the session's current due
+ * time; only when a session's due time moves *earlier* (a passed session
+ * that grows beyond the watermark again) is a new entry pushed. Entries are
+ * ordered by `(time, seq)` and `seq` belongs to the session, so firings come
+ * out in the same order in a run restored from a snapshot.
  *
  * A session's last timestamp is `end`, not `end - 1` as for aligned windows:
  * since touching sessions merge, a record stamped exactly `end` still joins
@@ -22,28 +31,31 @@ import { check, copyAccumulators } from '../checkpoint/snapshot.js';
 import { type Timer, TimerHeap } from './timer-heap.js';
 import type { EngineConfig, Timing, WindowEngine, WindowKey } from './window-result.js';
 
-const FIRE = 0;
-const PURGE = 1;
-
-class Session<K, A> implements Timer {
+class Session<K, A> {
   alive = true;
-  phase = FIRE;
-  time: number;
-  /** Firings so far. */
+  /** Firings of the current window so far. */
   panes = 0;
   /** Records since the last early firing (early.count). */
   early = 0;
   /** Changed since its last firing (early.interval). */
   changed = false;
+  /** The session's live timer entry. */
+  entry: Entry<K, A> | undefined;
   constructor(
     readonly key: K,
-    readonly start: number,
-    readonly end: number,
+    public start: number,
+    public end: number,
     public acc: A,
     readonly seq: number,
-  ) {
-    this.time = end;
-  }
+  ) {}
+}
+
+class Entry<K, A> implements Timer {
+  constructor(
+    public time: number,
+    readonly seq: number,
+    readonly session: Session<K, A>,
+  ) {}
 }
 
 /** Columnar snapshot of every live session. @internal */
@@ -62,7 +74,7 @@ interface SessionState<K, A> {
 /** @internal */
 export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngine<T, K> {
   private readonly byKey = new Map<K, Session<K, A>[]>();
-  private readonly timers = new TimerHeap<Session<K, A>>();
+  private readonly timers = new TimerHeap<Entry<K, A>>();
   private nextSeq = 0;
   private live = 0;
 
@@ -71,61 +83,75 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
     private readonly config: EngineConfig<T, K, A, R>,
   ) {}
 
+  /** When the session's timer must go off: its end (fire on time), or end + lateness (purge). */
+  private due(s: Session<K, A>, watermark: number): number {
+    return s.end <= watermark ? s.end + this.config.allowedLateness : s.end;
+  }
+
   add(value: T, timestamp: number, key: K, watermark: number): boolean {
     const { aggregate, allowedLateness } = this.config;
     let start = timestamp;
     let end = timestamp + this.gap;
     const list = this.byKey.get(key);
-    let hits: Session<K, A>[] | undefined;
+    let first: Session<K, A> | undefined;
+    let more: Session<K, A>[] | undefined;
     if (list !== undefined) {
       for (const s of list) {
-        if (s.start <= end && s.end >= start) {
-          if (s.start <= timestamp && s.end >= end) {
-            // The record falls inside a session without extending it.
-            s.acc = aggregate.add(s.acc, value);
-            this.changed(s, watermark);
-            return true;
-          }
-          (hits ??= []).push(s);
+        if (s.start > end || s.end < start) continue;
+        if (s.start <= timestamp && s.end >= end) {
+          // The record falls inside a session without extending it.
+          s.acc = aggregate.add(s.acc, value);
+          this.changed(s, watermark);
+          return true;
         }
+        if (first === undefined) first = s;
+        else (more ??= []).push(s);
       }
     }
-    if (hits !== undefined)
-      for (const s of hits) {
-        if (s.start < start) start = s.start;
-        if (s.end > end) end = s.end;
-      }
-    if (end + allowedLateness <= watermark) return false;
-
-    let acc = aggregate.create();
-    let early = 0;
-    if (hits !== undefined) {
-      hits.sort((a, b) => a.start - b.start);
-      acc = hits[0]?.acc as A;
-      for (let i = 1; i < hits.length; i++) acc = aggregate.merge(acc, (hits[i] as Session<K, A>).acc);
-      for (const s of hits) {
-        s.alive = false;
-        early += s.early;
-        list?.splice(list.indexOf(s), 1);
-      }
-      this.live -= hits.length;
+    if (first === undefined) {
+      if (end + allowedLateness <= watermark) return false;
+      const s = new Session<K, A>(key, start, end, aggregate.add(aggregate.create(), value), this.nextSeq++);
+      if (list === undefined) this.byKey.set(key, [s]);
+      else list.push(s);
+      this.live++;
+      this.schedule(s, watermark);
+      this.changed(s, watermark);
+      return true;
     }
-    const merged = new Session<K, A>(key, start, end, aggregate.add(acc, value), this.nextSeq++);
-    merged.early = early;
-    this.track(merged, watermark);
-    this.changed(merged, watermark);
+    // Merge: `first` absorbs the record and every other intersecting session.
+    const parts = more === undefined ? [first] : [first, ...more].sort((a, b) => a.start - b.start);
+    for (const s of parts) {
+      if (s.start < start) start = s.start;
+      if (s.end > end) end = s.end;
+    }
+    if (end + allowedLateness <= watermark) return false; // nothing merges
+    const keep = parts[0] as Session<K, A>;
+    let acc = keep.acc;
+    let early = keep.early;
+    for (let i = 1; i < parts.length; i++) {
+      const s = parts[i] as Session<K, A>;
+      acc = aggregate.merge(acc, s.acc);
+      early += s.early;
+      s.alive = false;
+      (list as Session<K, A>[]).splice((list as Session<K, A>[]).indexOf(s), 1);
+      this.live--;
+    }
+    const entryTime = keep.entry?.time ?? Number.POSITIVE_INFINITY;
+    keep.start = start;
+    keep.end = end;
+    keep.acc = aggregate.add(acc, value);
+    keep.early = early;
+    keep.panes = 0; // new bounds, new window
+    keep.changed = false;
+    // The timer may stay lazily early, but never late.
+    if (this.due(keep, watermark) < entryTime) this.schedule(keep, watermark);
+    this.changed(keep, watermark);
     return true;
   }
 
-  private track(s: Session<K, A>, watermark: number): void {
-    // A session the watermark has already passed (within allowed lateness)
-    // never fires on time: it only waits to be purged.
-    if (s.end <= watermark) this.toPurge(s);
-    const list = this.byKey.get(s.key);
-    if (list === undefined) this.byKey.set(s.key, [s]);
-    else list.push(s);
-    this.timers.push(s);
-    this.live++;
+  private schedule(s: Session<K, A>, watermark: number): void {
+    s.entry = new Entry(this.due(s, watermark), s.seq, s);
+    this.timers.push(s.entry);
   }
 
   private changed(s: Session<K, A>, watermark: number): void {
@@ -155,23 +181,33 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
     });
   }
 
-  private toPurge(s: Session<K, A>): void {
-    s.phase = PURGE;
-    s.time = s.end + this.config.allowedLateness;
-  }
-
   advance(watermark: number): void {
     const timers = this.timers;
+    const lateness = this.config.allowedLateness;
     while (timers.size > 0 && timers.peekTime() <= watermark) {
-      const s = timers.pop() as Session<K, A>;
-      if (!s.alive) continue;
-      if (s.phase === FIRE) {
+      const e = timers.pop() as Entry<K, A>;
+      const s = e.session;
+      if (!s.alive || s.entry !== e) continue; // merged away, or superseded by an earlier entry
+      if (e.time < s.end) {
+        // The session grew since this entry was pushed: not due yet.
+        e.time = s.end;
+        timers.push(e);
+        continue;
+      }
+      if (e.time === s.end) {
+        // On time. A session that received records after the watermark
+        // passed it was never "on time": its entry is due at end + lateness.
         this.fire(s, 'on-time');
-        this.toPurge(s);
-        if (s.time > watermark) {
-          timers.push(s);
+        s.early = 0;
+        if (s.end + lateness > watermark) {
+          e.time = s.end + lateness;
+          timers.push(e);
           continue;
         }
+      } else if (e.time < s.end + lateness) {
+        e.time = s.end + lateness;
+        timers.push(e);
+        continue;
       }
       s.alive = false;
       this.live--;
@@ -242,7 +278,11 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
       s.panes = st.panes[i] as number;
       s.early = st.early[i] as number;
       s.changed = st.changed[i] as boolean;
-      this.track(s, watermark);
+      const list = this.byKey.get(s.key);
+      if (list === undefined) this.byKey.set(s.key, [s]);
+      else list.push(s);
+      this.live++;
+      this.schedule(s, watermark);
     }
   }
 }
