@@ -112,7 +112,15 @@ describe('batch equivalence (fast-check)', () => {
   it('sessions: a record exactly at a session end, arriving exactly `bound` late, still joins it', () => {
     // Sessions are where Flink's end - 1 firing would split what a batch run
     // keeps whole; run many cases of them alone.
-    const sessions = scenario.map((s) => ({ ...s, window: session(1 + (Math.abs(s.seed) % 12)) }));
+    const sessions = fc
+      .record({
+        gap: fc.integer({ min: 1, max: 6 }),
+        bound: fc.integer({ min: 0, max: 6 }),
+        stamps: fc.array(fc.integer({ min: 0, max: 40 }), { maxLength: 30 }),
+      })
+      .chain(({ gap, bound, stamps }) =>
+        scenario.map((s) => ({ ...s, window: session(gap) as WindowAssigner, bound, stamps, keys: 1 + (Math.abs(s.seed) % 2) })),
+      );
     fc.assert(
       fc.property(sessions, (s) => check(count, s)),
       { numRuns: 1500 },
