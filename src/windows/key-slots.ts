@@ -3,11 +3,13 @@
  * (internal). A bucket keeps its accumulators in an array indexed by slot.
  *
  * Integer keys (the common case: user, item, auction ids) live in an
- * open-addressing table of `Int32Array` slots, which costs a fraction of a
- * `Map` entry (about 30 bytes per key instead of ~85) and one multiply and a
- * probe or two per lookup. Other keys (strings, fractional numbers) go to a
- * `Map`. Either way, slots follow first-insertion order, which is the order
- * windows fire in, identical before and after a restore.
+ * open-addressing table of `Int32Array` slots: one multiply and a probe or
+ * two per lookup, faster than a `Map`, and smaller (`npm run bench` measures
+ * ~21 bytes per open (key, window) against ~29 for a `Map<number, number>`).
+ * Other keys (strings, fractional numbers) go to a `Map<key, slot>`, which
+ * costs about 20 bytes per key more than a `Map<key, acc>` would. Either
+ * way, slots follow first-insertion order, which is the order windows fire
+ * in, identical before and after a restore.
  *
  * @internal
  * @module
