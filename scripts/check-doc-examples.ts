@@ -6,7 +6,7 @@
  *    functions, classes, consts and enums also need an `@example` holding a
  *    ```ts fenced block. Exports are resolved to their declarations with the
  *    compiler API, so re-exports and renames are followed.
- * 2. Every ```ts block in a TSDoc comment under src/ is written as its own
+ * 2. Every ```ts block in a TSDoc comment under src/ and in README.md is written as its own
  *    module to a temporary directory and all of them are type-checked in one
  *    program, with `tidemark` and `tidemark/testing` mapped to the sources.
  *    Snippets are checked as they are, never wrapped: one without an import
@@ -170,8 +170,34 @@ function extractExamples(file: string): Example[] {
   return examples;
 }
 
+/** The ```ts blocks of a Markdown file (the README's examples must compile too). */
+function extractMarkdownExamples(file: string): Example[] {
+  const lines = (ts.sys.readFile(file) ?? '').split(/\r?\n/);
+  const examples: Example[] = [];
+  let open: { line: number; indent: number }[] | undefined;
+  let code: string[] = [];
+  lines.forEach((content, i) => {
+    if (!open) {
+      if (/^```(ts|typescript)\s*$/.test(content)) {
+        open = [];
+        code = [];
+      }
+    } else if (/^```\s*$/.test(content)) {
+      examples.push({ file: rel(file), lines: open, code: `${code.join('\n')}\n`, module: '' });
+      open = undefined;
+    } else {
+      open.push({ line: i + 1, indent: 0 });
+      code.push(content);
+    }
+  });
+  return examples;
+}
+
 function checkExamples(): number {
-  const examples = sourceFiles(join(root, 'src')).sort().flatMap(extractExamples);
+  const examples = [
+    ...sourceFiles(join(root, 'src')).sort().flatMap(extractExamples),
+    ...extractMarkdownExamples(join(root, 'README.md')),
+  ];
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-doc-examples-'));
   try {
     // ESM like a user's package; node_modules is linked so `rxjs` resolves

@@ -21,6 +21,7 @@ import type { EngineConfig, Timing, WindowEngine, WindowKey } from './window-res
 
 const FIRE = 0;
 const PURGE = 1;
+const RING_MASK = 63;
 
 class Bucket<K extends WindowKey, A> implements Timer {
   readonly slots = new KeySlots<K>();
@@ -59,6 +60,7 @@ interface BucketState<K, A> {
 export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngine<T, K> {
   private readonly buckets = new Map<number, Bucket<K, A>>();
   private readonly timers = new TimerHeap<Bucket<K, A>>();
+  private readonly ring: (Bucket<K, A> | undefined)[] = new Array(RING_MASK + 1).fill(undefined);
   private last: Bucket<K, A> | undefined;
   private readonly tumbling: boolean;
 
@@ -91,8 +93,13 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
   }
 
   private bucket(start: number, watermark: number): Bucket<K, A> {
-    const cached = this.last;
-    if (cached !== undefined && cached.start === start) return cached;
+    const last = this.last;
+    if (last !== undefined && last.start === start) return last; // most records: the same window again
+    // Open buckets are few and consecutive: a small ring indexed by window
+    // number finds them without hashing (a sliding record visits several).
+    const slot = ((start - this.offset) / this.slide) & RING_MASK;
+    const cached = this.ring[slot];
+    if (cached !== undefined && cached.start === start) return (this.last = cached);
     let b = this.buckets.get(start);
     if (b === undefined) {
       b = new Bucket<K, A>(start, start + this.size);
@@ -102,6 +109,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       this.buckets.set(start, b);
       this.timers.push(b);
     }
+    this.ring[slot] = b;
     this.last = b;
     return b;
   }
@@ -162,6 +170,8 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
         }
       }
       this.buckets.delete(b.start);
+      const slot = ((b.start - this.offset) / this.slide) & RING_MASK;
+      if (this.ring[slot] === b) this.ring[slot] = undefined;
       if (this.last === b) this.last = undefined;
     }
   }
@@ -196,6 +206,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     check(Array.isArray(state), 'windowBy.windows', 'expected an array of windows');
     this.buckets.clear();
     this.timers.clear();
+    this.ring.fill(undefined);
     this.last = undefined;
     for (const s of state as BucketState<K, A>[]) {
       const ok =
