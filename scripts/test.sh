@@ -17,9 +17,10 @@ npx vitest run --reporter=default --reporter=json --outputFile="$report" || stat
 step "TSDoc: every export documented, every example compiles"
 npx tsx scripts/check-doc-examples.ts
 
-step "package: build, publint, bundle sizes"
+step "package: build, publint, are-the-types-wrong, bundle sizes"
 npm run --silent build >/dev/null
 npx publint --strict
+npx attw --pack . --profile esm-only --quiet && echo "attw: types resolve for every entry point (node16 ESM, bundler)"
 node scripts/size-report.mjs
 
 # A closing line CI can read: "N passed, N failed".

@@ -19,9 +19,7 @@ import {
   requirePositiveInteger,
 } from '../options.js';
 import type { Timed } from '../time/timed.js';
-import { AlignedWindows } from '../windows/aligned-windows.js';
-import type { WindowAssigner } from '../windows/assigners.js';
-import { SessionWindows } from '../windows/session-windows.js';
+import { type EngineFactory, engineOf, type WindowAssigner } from '../windows/assigners.js';
 import type { EngineConfig, WindowEngine, WindowKey, WindowResult } from '../windows/window-result.js';
 import { completeSink, connectTimed, TimedObservable } from './timed-observable.js';
 
@@ -74,8 +72,7 @@ function validate(o: WindowByOptions<never, WindowKey, unknown, unknown>): void 
   requireObject('windowBy', o);
   rejectUnknown('windowBy', o, KNOWN);
   requireFunction('windowBy.key', o.key, 'pass e.g. (e) => e.user returning a string or number');
-  const kinds = ['tumbling', 'sliding', 'session'];
-  if (typeof o.window !== 'object' || o.window === null || !kinds.includes(o.window.kind))
+  if (typeof o.window !== 'object' || o.window === null || engineOf(o.window) === undefined)
     throw new InvalidOptionError(
       'windowBy.window',
       `expected tumbling(size), sliding(size, slide) or session(gap), got ${describe(o.window)}`,
@@ -170,15 +167,7 @@ export function windowBy<T, K extends WindowKey, A, R>(
             ? (result) => sink.record(result, result.end)
             : (result) => sink.record(result, result.end - 1),
       };
-      const engine: WindowEngine<T, K> =
-        window.kind === 'session'
-          ? new SessionWindows<T, K, A, R>(window.gap, config)
-          : new AlignedWindows<T, K, A, R>(
-              window.size,
-              window.kind === 'sliding' ? window.slide : window.size,
-              window.offset,
-              config,
-            );
+      const engine: WindowEngine<T, K> = (engineOf(window) as EngineFactory)(config);
       let wm = Number.NEGATIVE_INFINITY;
       let lateRecords = 0;
       let invalidRecords = 0;

@@ -14,10 +14,27 @@
  * @module
  */
 import { check, copyAccumulators } from '../checkpoint/snapshot.js';
-import { alignedStart } from './assigners.js';
 import { KeySlots } from './key-slots.js';
 import { type Timer, TimerHeap } from './timer-heap.js';
 import type { EngineConfig, Timing, WindowEngine, WindowKey } from './window-result.js';
+
+/**
+ * Start of the window of length `size` (aligned to `offset`) that contains
+ * `timestamp`: `timestamp - mod(timestamp - offset, size)`, with a
+ * non-negative `mod` so that negative timestamps are aligned too.
+ *
+ * @internal
+ */
+export function alignedStart(timestamp: number, offset: number, size: number): number {
+  // Epoch milliseconds exceed int32, and `%` on doubles is a slow fmod call
+  // (~10 ns); a floor division is ~3 ns. With whole-ms sizes and offsets the
+  // start `q * size + offset` is an exact integer; the division's rounding
+  // can put it one window off near a boundary, which the checks undo.
+  let start = Math.floor((timestamp - offset) / size) * size + offset;
+  if (start > timestamp) start -= size;
+  else if (start + size <= timestamp) start += size;
+  return start;
+}
 
 const FIRE = 0;
 const PURGE = 1;

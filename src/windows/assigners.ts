@@ -7,6 +7,26 @@
  */
 import { InvalidOptionError } from '../errors.js';
 import { requirePositive, requirePositiveWholeMs, requireWholeMs } from '../options.js';
+import { AlignedWindows, alignedStart } from './aligned-windows.js';
+import { SessionWindows as SessionWindowsEngine } from './session-windows.js';
+import type { EngineConfig, WindowEngine, WindowKey } from './window-result.js';
+
+/**
+ * Where an assigner keeps the factory of its window engine (internal). The
+ * engine comes with the assigner, so a pipeline that imports only
+ * `tumbling` does not bundle the session engine.
+ *
+ * @internal
+ */
+export const ENGINE: unique symbol = Symbol('tidemark.windowEngine');
+
+/** @internal */
+export type EngineFactory = <T, K extends WindowKey, A, R>(config: EngineConfig<T, K, A, R>) => WindowEngine<T, K>;
+
+/** Reads the engine factory of an assigner made by tumbling, sliding or session. @internal */
+export function engineOf(window: WindowAssigner): EngineFactory | undefined {
+  return (window as Partial<Record<typeof ENGINE, EngineFactory>>)[ENGINE];
+}
 
 /** A half-open event-time interval `[start, end)`; its last timestamp is `end - 1`. */
 export interface WindowSpan {
@@ -44,23 +64,6 @@ export interface SessionWindows {
 /** Any window assigner accepted by {@link windowBy}. */
 export type WindowAssigner = TumblingWindows | SlidingWindows | SessionWindows;
 
-/**
- * Start of the window of length `size` (aligned to `offset`) that contains
- * `timestamp`: `timestamp - mod(timestamp - offset, size)`, with a
- * non-negative `mod` so that negative timestamps are aligned too.
- *
- * @internal
- */
-export function alignedStart(timestamp: number, offset: number, size: number): number {
-  // Epoch milliseconds exceed int32, and `%` on doubles is a slow fmod call
-  // (~10 ns); a floor division is ~3 ns. With whole-ms sizes and offsets the
-  // start `q * size + offset` is an exact integer; the division's rounding
-  // can put it one window off near a boundary, which the checks undo.
-  let start = Math.floor((timestamp - offset) / size) * size + offset;
-  if (start > timestamp) start -= size;
-  else if (start + size <= timestamp) start += size;
-  return start;
-}
 
 /**
  * Tumbling windows: `[start, start + size)` for every `start ≡ offset (mod size)`.
@@ -80,7 +83,7 @@ export function alignedStart(timestamp: number, offset: number, size: number): n
 export function tumbling(size: number, offset = 0): TumblingWindows {
   requirePositiveWholeMs('tumbling.size', size);
   requireWholeMs('tumbling.offset', offset);
-  return {
+  const windows: TumblingWindows = {
     kind: 'tumbling',
     size,
     offset,
@@ -89,6 +92,8 @@ export function tumbling(size: number, offset = 0): TumblingWindows {
       return [{ start, end: start + size }];
     },
   };
+  const engine: EngineFactory = (config) => new AlignedWindows(size, size, offset, config);
+  return Object.assign(windows, { [ENGINE]: engine });
 }
 
 /**
@@ -118,7 +123,7 @@ export function sliding(size: number, slide: number, offset = 0): SlidingWindows
       `must be <= size (${size}), got ${slide}: windows would leave gaps where records belong to no window; ` +
         'use a smaller slide, or tumbling(size) when slide equals size',
     );
-  return {
+  const windows: SlidingWindows = {
     kind: 'sliding',
     size,
     slide,
@@ -130,6 +135,8 @@ export function sliding(size: number, slide: number, offset = 0): SlidingWindows
       return spans;
     },
   };
+  const engine: EngineFactory = (config) => new AlignedWindows(size, slide, offset, config);
+  return Object.assign(windows, { [ENGINE]: engine });
 }
 
 /**
@@ -157,5 +164,11 @@ export function sliding(size: number, slide: number, offset = 0): SlidingWindows
  */
 export function session(gap: number): SessionWindows {
   requirePositive('session.gap', gap);
-  return { kind: 'session', gap, assign: (timestamp) => [{ start: timestamp, end: timestamp + gap }] };
+  const windows: SessionWindows = {
+    kind: 'session',
+    gap,
+    assign: (timestamp) => [{ start: timestamp, end: timestamp + gap }],
+  };
+  const engine: EngineFactory = (config) => new SessionWindowsEngine(gap, config);
+  return Object.assign(windows, { [ENGINE]: engine });
 }

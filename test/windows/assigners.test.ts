@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError, session, sliding, tumbling } from '../../src/index.js';
-import { alignedStart } from '../../src/windows/assigners.js';
+import { alignedStart } from '../../src/windows/aligned-windows.js';
 
 describe('tumbling', () => {
   it('aligns starts to multiples of size from the offset: start = ts - mod(ts - offset, size)', () => {
