@@ -181,15 +181,26 @@ describe('eventTime idleness (virtual time)', () => {
         eventTime({ timestamp: ts, maxOutOfOrderness: 2, idleTimeout: 20 }),
         watermarks(),
       );
-      // Ticks at 20, 40, 60, 80: the tick at 20 saw record b, so the stream is
-      // idle from the tick at 40 on, and the watermark follows now - 2 - 1.
-      expectObservable(out, '^ 90ms !').toBe('w 9ms x 29ms y 19ms z 19ms q', {
+      // Ticks every 5 ms. The tick at 10 sees b: active at 10. Idle from the
+      // tick at 30 on (30 - 10 >= 20): the watermark follows now - 2 - 1.
+      expectObservable(out, '^ 45ms !').toBe('w 9ms x 19ms p 4ms q 4ms r 4ms s', {
         w: -3,
         x: 7,
-        y: 37,
-        z: 57,
-        q: 77,
+        p: 27,
+        q: 32,
+        r: 37,
+        s: 42,
       });
+    });
+  });
+
+  it('declares idleness between 1 and 1.25 timeouts after the last record', () => {
+    new TestScheduler((a, b) => expect(a).toEqual(b)).run(({ cold, expectObservable }) => {
+      // b at 12 is seen by the tick at 15: idle at the first tick >= 35, i.e. 35
+      // (23 ms after b: within [20, 25]).
+      const source = cold<{ ts: number }>('a 11ms b', { a: { ts: 0 }, b: { ts: 12 } });
+      const out = source.pipe(eventTime({ timestamp: ts, maxOutOfOrderness: 0, idleTimeout: 20 }), watermarks());
+      expectObservable(out, '^ 37ms !').toBe('w 11ms x 22ms y', { w: -1, x: 11, y: 34 });
     });
   });
 
