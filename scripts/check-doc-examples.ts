@@ -139,58 +139,58 @@ function docComments(sf: ts.SourceFile): ts.CommentRange[] {
   return [...found.values()].sort((a, b) => a.pos - b.pos);
 }
 
+/** One source line as an example sees it: its text without the comment prefix. */
+interface SourceLine {
+  readonly content: string;
+  readonly line: number;
+  readonly indent: number;
+}
+
+/** The ```ts fenced blocks among `lines`; `false` when a block is left open. */
+function fences(file: string, lines: readonly SourceLine[]): Example[] | false {
+  const examples: Example[] = [];
+  let open: SourceLine[] | undefined;
+  for (const l of lines) {
+    if (!open) {
+      if (/^```(ts|typescript)\s*$/.test(l.content)) open = [];
+    } else if (/^```\s*$/.test(l.content)) {
+      const code = `${open.map((o) => o.content).join('\n')}\n`;
+      examples.push({ file: rel(file), lines: open.map(({ line, indent }) => ({ line, indent })), code, module: '' });
+      open = undefined;
+    } else {
+      open.push(l);
+    }
+  }
+  return open ? false : examples;
+}
+
 function extractExamples(file: string): Example[] {
   const text = ts.sys.readFile(file) ?? '';
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
-  const examples: Example[] = [];
-  for (const comment of docComments(sf)) {
+  return docComments(sf).flatMap((comment) => {
     const firstLine = sf.getLineAndCharacterOfPosition(comment.pos).line + 1;
-    const lines = text.slice(comment.pos, comment.end).split(/\r?\n/);
-    let open: { line: number; indent: number }[] | undefined;
-    let code: string[] = [];
-    lines.forEach((raw, i) => {
-      const prefix = /^\s*(\/\*\*|\*\/|\*(?!\/))? ?/.exec(raw)?.[0] ?? '';
-      const content = raw.slice(prefix.length).replace(/\s*\*\/\s*$/, '');
-      const line = firstLine + i;
-      if (!open) {
-        if (/^```(ts|typescript)\s*$/.test(content)) {
-          open = [];
-          code = [];
-        }
-      } else if (/^```\s*$/.test(content)) {
-        examples.push({ file: rel(file), lines: open, code: `${code.join('\n')}\n`, module: '' });
-        open = undefined;
-      } else {
-        open.push({ line, indent: prefix.length });
-        code.push(content);
-      }
-    });
-    if (open) problems.push(`${rel(file)}:${firstLine}: unterminated \`\`\`ts block in a TSDoc comment`);
-  }
-  return examples;
+    const lines = text
+      .slice(comment.pos, comment.end)
+      .split(/\r?\n/)
+      .map((raw, i) => {
+        const prefix = /^\s*(\/\*\*|\*\/|\*(?!\/))? ?/.exec(raw)?.[0] ?? '';
+        const content = raw.slice(prefix.length).replace(/\s*\*\/\s*$/, '');
+        return { content, line: firstLine + i, indent: prefix.length };
+      });
+    const found = fences(file, lines);
+    if (found) return found;
+    problems.push(`${rel(file)}:${firstLine}: unterminated \`\`\`ts block in a TSDoc comment`);
+    return [];
+  });
 }
 
 /** The ```ts blocks of a Markdown file (the README's examples must compile too). */
 function extractMarkdownExamples(file: string): Example[] {
-  const lines = (ts.sys.readFile(file) ?? '').split(/\r?\n/);
-  const examples: Example[] = [];
-  let open: { line: number; indent: number }[] | undefined;
-  let code: string[] = [];
-  lines.forEach((content, i) => {
-    if (!open) {
-      if (/^```(ts|typescript)\s*$/.test(content)) {
-        open = [];
-        code = [];
-      }
-    } else if (/^```\s*$/.test(content)) {
-      examples.push({ file: rel(file), lines: open, code: `${code.join('\n')}\n`, module: '' });
-      open = undefined;
-    } else {
-      open.push({ line: i + 1, indent: 0 });
-      code.push(content);
-    }
-  });
-  return examples;
+  const lines = (ts.sys.readFile(file) ?? '').split(/\r?\n/).map((content, i) => ({ content, line: i + 1, indent: 0 }));
+  const found = fences(file, lines);
+  if (found) return found;
+  problems.push(`${rel(file)}: unterminated \`\`\`ts block`);
+  return [];
 }
 
 function checkExamples(): number {
