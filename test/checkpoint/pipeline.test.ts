@@ -1,6 +1,6 @@
 // Snapshot → restore → continue must equal the uninterrupted run.
 import fc from 'fast-check';
-import { concat, NEVER, type Observable, of } from 'rxjs';
+import { concat, NEVER, type Observable, of, VirtualAction, VirtualTimeScheduler } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
   avg,
@@ -130,6 +130,32 @@ describe('createPipeline snapshot/restore', () => {
     second.push(ev('b', 2));
     second.end();
     expect(out).toEqual(['a[0,12)', 'b[2,12)']);
+  });
+
+  it('restores which windows changed since their last firing, for early.interval', () => {
+    for (const win of [tumbling(1_000), session(1_000)] as WindowAssigner[]) {
+      // Virtual time that stops at frame 15: one tick of the 10 ms interval.
+      const clock = new VirtualTimeScheduler(VirtualAction, 15);
+      const p = createPipeline((s: Observable<E>) =>
+        s.pipe(
+          eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 100 }),
+          windowBy({ key: (e) => e.k, window: win, aggregate: count(), early: { interval: 10 }, scheduler: clock }),
+          records(),
+        ),
+      );
+      const first = p.open(() => {});
+      first.pushAll([
+        { k: 'x', ts: 1, v: 0 },
+        { k: 'y', ts: 2, v: 0 },
+      ]);
+      const snap = first.snapshot(); // before the first tick
+      first.unsubscribe();
+      const out: string[] = [];
+      const second = p.open((r) => out.push(`${r.key} ${r.timing}#${r.pane}`), { restore: snap });
+      clock.flush(); // the restored run's tick: both keys changed before the snapshot
+      expect(out).toEqual(['x early#0', 'y early#0']);
+      second.unsubscribe();
+    }
   });
 
   it('restores the eventTime state, the watermark and late counts', () => {
