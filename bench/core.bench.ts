@@ -15,9 +15,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { from, Subject, type Subscription } from 'rxjs';
+import { from, type Observable, Subject, type Subscription } from 'rxjs';
 import {
   count,
+  createPipeline,
   eventTime,
   eventTimeBatches,
   eventTimeColumns,
@@ -362,6 +363,50 @@ function memory(): MemoryRow[] {
   ];
 }
 
+interface CheckpointRow {
+  readonly what: string;
+  readonly ms: number;
+}
+
+const CHECKPOINT_WINDOWS = 100_000;
+
+/**
+ * What a host pays to checkpoint: `snapshot()` of a pipeline holding
+ * 100,000 open (key, window) pairs, the snapshot's JSON size, and a restore
+ * into a new run. Medians of `ROUNDS` runs each.
+ */
+function checkpoint(): { rows: CheckpointRow[]; jsonBytes: number } {
+  type Ev = { key: number; ts: number };
+  const pipeline = createPipeline((events$: Observable<Ev>) =>
+    events$.pipe(
+      eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 0 }),
+      windowBy({ key: (e) => e.key, window: tumbling(SIZE), aggregate: count() }),
+      records(),
+    ),
+  );
+  const run = pipeline.open(() => {});
+  for (let i = 0; i < CHECKPOINT_WINDOWS; i++) run.push({ key: i, ts: T0 + 1 });
+  const snapshots: number[] = [];
+  const restores: number[] = [];
+  let snap = run.snapshot();
+  for (let r = 0; r < ROUNDS; r++) {
+    let t = performance.now();
+    snap = run.snapshot();
+    snapshots.push(performance.now() - t);
+    t = performance.now();
+    pipeline.open(() => {}, { restore: snap }).unsubscribe();
+    restores.push(performance.now() - t);
+  }
+  run.unsubscribe();
+  return {
+    rows: [
+      { what: 'snapshot()', ms: median(snapshots) },
+      { what: 'restore into a new run', ms: median(restores) },
+    ],
+    jsonBytes: JSON.stringify(snap).length,
+  };
+}
+
 function markdown(rows: readonly Row[], memoryRows: readonly MemoryRow[]): string {
   const lines = [
     '| Workload | Events/s (median) | Baseline (events/s) | Ratio |',
@@ -409,7 +454,14 @@ function main(): void {
   );
   const rows = throughput(events);
   const memoryRows = memory();
-  const report = `${markdown(rows, memoryRows)}\n\n${context()}\n\n${NOTES}`;
+  const cp = checkpoint();
+  const checkpointTable = [
+    `| Checkpoint, ${CHECKPOINT_WINDOWS.toLocaleString('en-US')} open (key, window) pairs | Median |`,
+    '| --- | ---: |',
+    ...cp.rows.map((r) => `| ${r.what} | ${r.ms.toFixed(1)} ms |`),
+    `| snapshot as JSON | ${(cp.jsonBytes / 1_000).toFixed(0)} kB |`,
+  ].join('\n');
+  const report = `${markdown(rows, memoryRows)}\n\n${checkpointTable}\n\n${context()}\n\n${NOTES}`;
   console.log(`\n${report}`);
   const dir = new URL('./results/', import.meta.url);
   mkdirSync(dir, { recursive: true });
