@@ -63,3 +63,9 @@ export function requireWholeMs(option: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value))
     throw new InvalidOptionError(option, `must be a whole number of milliseconds, got ${describe(value)}`);
 }
+
+/** An optional RxJS scheduler (the clock for timers). */
+export function optionalScheduler(option: string, value: unknown): void {
+  if (value !== undefined && typeof (value as { schedule?: unknown } | null)?.schedule !== 'function')
+    throw new InvalidOptionError(option, 'expected an RxJS SchedulerLike such as asyncScheduler');
+}

@@ -89,23 +89,16 @@ export function createPipeline<T, R>(build: (events$: Observable<T>) => Observab
   return {
     run(source, observer, options) {
       const started = start(build, observer, options);
-      if (started.gate) started.subscription.add(from(source).subscribe(started.feeder()));
-      return started.run;
+      if (started.gate) started.subscription.add(from(source).subscribe(started.feed));
+      return started.handle;
     },
     open(observer, options) {
-      const started = start(build, observer, options);
-      const feed = started.feeder();
+      const { handle, feed } = start(build, observer, options);
       const ensureOpen = (call: string) => {
-        if (started.run.closed)
+        if (handle.closed)
           throw new TidemarkError(`${call} after the pipeline ended, errored or was unsubscribed; open a new run`);
       };
-      return {
-        get closed() {
-          return started.run.closed;
-        },
-        snapshot: () => started.run.snapshot(),
-        stats: () => started.run.stats(),
-        unsubscribe: () => started.run.unsubscribe(),
+      const input: Omit<PipelineInput<T>, keyof PipelineRun> = {
         push(value) {
           ensureOpen('push()');
           feed.next(value);
@@ -119,6 +112,7 @@ export function createPipeline<T, R>(build: (events$: Observable<T>) => Observab
           feed.complete();
         },
       };
+      return Object.assign(handle, input);
     },
   };
 }
@@ -157,7 +151,7 @@ function start<T, R>(
     throw e;
   }
   starting = false;
-  const run: PipelineRun = {
+  const handle: PipelineRun = {
     get closed() {
       return subscription.closed;
     },
@@ -169,21 +163,19 @@ function start<T, R>(
     stats: () => scope.stats(),
     unsubscribe: () => subscription.unsubscribe(),
   };
-  return {
-    gate,
-    subscription,
-    run,
-    feeder: (): Observer<T> => ({
-      next(value) {
-        depth++;
-        try {
-          gate?.next(value);
-        } finally {
-          depth--;
-        }
-      },
-      error: (err) => gate?.error(err),
-      complete: () => gate?.complete(),
-    }),
+  // Everything enters through `feed`, which tracks when an event is being
+  // processed so that snapshot() can refuse to run in the middle of one.
+  const feed: Observer<T> = {
+    next(value) {
+      depth++;
+      try {
+        gate?.next(value);
+      } finally {
+        depth--;
+      }
+    },
+    error: (err) => gate?.error(err),
+    complete: () => gate?.complete(),
   };
+  return { gate, subscription, handle, feed };
 }

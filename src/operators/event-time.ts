@@ -17,6 +17,7 @@ import { describe, InvalidOptionError, InvalidRecordError } from '../errors.js';
 import {
   optionalFunction,
   optionalId,
+  optionalScheduler,
   rejectUnknown,
   requireFunction,
   requireNonNegative,
@@ -59,8 +60,8 @@ const IDLE_TICKS = 4;
 
 const KNOWN = ['timestamp', 'maxOutOfOrderness', 'idleTimeout', 'scheduler', 'invalid', 'id'] as const;
 
-/** Validates options once, at factory time. @internal */
-export function validateEventTime<T>(name: string, options: EventTimeOptions<T>): void {
+/** Validates options once, at factory time. */
+function validateEventTime<T>(name: string, options: EventTimeOptions<T>): void {
   requireObject(name, options);
   rejectUnknown(name, options, KNOWN);
   requireFunction(`${name}.timestamp`, options.timestamp, 'pass e.g. (e) => e.ts returning epoch milliseconds');
@@ -71,8 +72,7 @@ export function validateEventTime<T>(name: string, options: EventTimeOptions<T>)
     );
   requireNonNegative(`${name}.maxOutOfOrderness`, options.maxOutOfOrderness);
   if (options.idleTimeout !== undefined) requirePositive(`${name}.idleTimeout`, options.idleTimeout);
-  if (options.scheduler !== undefined && typeof options.scheduler?.schedule !== 'function')
-    throw new InvalidOptionError(`${name}.scheduler`, 'expected an RxJS SchedulerLike such as asyncScheduler');
+  optionalScheduler(`${name}.scheduler`, options.scheduler);
   optionalFunction(`${name}.invalid`, options.invalid);
   optionalId(`${name}.id`, options.id);
 }
@@ -110,7 +110,7 @@ export class EventTimeHead<T> {
     if (this.subscriber.closed) return false;
     try {
       const ts = this.timestamp(event);
-      if (typeof ts !== 'number' || !Number.isFinite(ts)) {
+      if (!Number.isFinite(ts)) {
         this.reject(event, ts);
         return true;
       }

@@ -11,6 +11,7 @@ import { describe, InvalidOptionError, InvalidRecordError } from '../errors.js';
 import {
   optionalFunction,
   optionalId,
+  optionalScheduler,
   rejectUnknown,
   requireFunction,
   requireNonNegative,
@@ -20,7 +21,7 @@ import {
 } from '../options.js';
 import type { Timed } from '../time/timed.js';
 import { type EngineFactory, engineOf, type WindowAssigner } from '../windows/assigners.js';
-import type { EngineConfig, WindowEngine, WindowKey, WindowResult } from '../windows/window-result.js';
+import { type EngineConfig, isKey, type WindowEngine, type WindowKey, type WindowResult } from '../windows/window-result.js';
 import { completeSink, connectTimed, TimedObservable } from './timed-observable.js';
 
 /** Early (speculative) firings before a window's on-time pane. */
@@ -92,12 +93,7 @@ function validate(o: WindowByOptions<never, WindowKey, unknown, unknown>): void 
     if (o.early.count !== undefined) requirePositiveInteger('windowBy.early.count', o.early.count);
     if (o.early.interval !== undefined) requirePositive('windowBy.early.interval', o.early.interval);
   }
-  if (o.scheduler !== undefined && typeof o.scheduler?.schedule !== 'function')
-    throw new InvalidOptionError('windowBy.scheduler', 'expected an RxJS SchedulerLike such as asyncScheduler');
-}
-
-function isKey(k: unknown): k is WindowKey {
-  return typeof k === 'string' || (typeof k === 'number' && Number.isFinite(k));
+  optionalScheduler('windowBy.scheduler', o.scheduler);
 }
 
 /** Snapshot of one windowBy. @internal */
@@ -160,12 +156,9 @@ export function windowBy<T, K extends WindowKey, A, R>(
         allowedLateness,
         earlyCount: early?.count ?? 0,
         trackDirty: interval !== undefined,
-        // Results are stamped with their window's last timestamp, so that a
-        // downstream windowBy receives them before the watermark that closes them.
-        emit:
-          window.kind === 'session'
-            ? (result) => sink.record(result, result.end)
-            : (result) => sink.record(result, result.end - 1),
+        // Stamped with the window's last timestamp, so that a downstream
+        // windowBy receives a result before the watermark that closes it.
+        emit: (result, timestamp) => sink.record(result, timestamp),
       };
       const engine: WindowEngine<T, K> = (engineOf(window) as EngineFactory)(config);
       let wm = Number.NEGATIVE_INFINITY;

@@ -4,7 +4,7 @@
  * Aligned windows are shared by every key, so state is grouped by window
  * first: one {@link Bucket} per `[start, end)` holding its keys (a
  * {@link KeySlots}) and an array of accumulators by slot. A record costs one
- * bucket lookup (usually the cached last one) and one key lookup; firing
+ * bucket lookup (a small ring of the open ones) and one key lookup; firing
  * walks a handful of buckets in end order. Per-key extras (pane counters,
  * early counters, changed keys) are allocated only when a feature needs
  * them, so a plain count costs one key slot and one array cell per
@@ -16,7 +16,26 @@
 import { check, copyAccumulators } from '../checkpoint/snapshot.js';
 import { KeySlots } from './key-slots.js';
 import { type Timer, TimerHeap } from './timer-heap.js';
-import type { EngineConfig, Timing, WindowEngine, WindowKey } from './window-result.js';
+import { type EngineConfig, isKey, type Timing, type WindowEngine, type WindowKey } from './window-result.js';
+
+/**
+ * Number of the window of length `size` (aligned to `offset`) that contains
+ * `timestamp`: `floor((timestamp - offset) / size)`, exactly. Its start is
+ * `n * size + offset`.
+ *
+ * @internal
+ */
+export function alignedIndex(timestamp: number, offset: number, size: number): number {
+  // Epoch milliseconds exceed int32, and `%` on doubles is a slow fmod call
+  // (~10 ns); a floor division is ~3 ns. With whole-ms sizes and offsets the
+  // start `n * size + offset` is an exact integer; the division's rounding
+  // can put it one window off near a boundary, which the checks undo.
+  let n = Math.floor((timestamp - offset) / size);
+  const start = n * size + offset;
+  if (start > timestamp) n--;
+  else if (start + size <= timestamp) n++;
+  return n;
+}
 
 /**
  * Start of the window of length `size` (aligned to `offset`) that contains
@@ -26,14 +45,7 @@ import type { EngineConfig, Timing, WindowEngine, WindowKey } from './window-res
  * @internal
  */
 export function alignedStart(timestamp: number, offset: number, size: number): number {
-  // Epoch milliseconds exceed int32, and `%` on doubles is a slow fmod call
-  // (~10 ns); a floor division is ~3 ns. With whole-ms sizes and offsets the
-  // start `q * size + offset` is an exact integer; the division's rounding
-  // can put it one window off near a boundary, which the checks undo.
-  let start = Math.floor((timestamp - offset) / size) * size + offset;
-  if (start > timestamp) start -= size;
-  else if (start + size <= timestamp) start += size;
-  return start;
+  return alignedIndex(timestamp, offset, size) * size + offset;
 }
 
 const FIRE = 0;
@@ -54,6 +66,8 @@ class Bucket<K extends WindowKey, A> implements Timer {
   time: number;
   readonly seq: number;
   constructor(
+    /** Window number: `start = index * slide + offset`. */
+    readonly index: number,
     readonly start: number,
     readonly end: number,
   ) {
@@ -78,48 +92,40 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
   private readonly buckets = new Map<number, Bucket<K, A>>();
   private readonly timers = new TimerHeap<Bucket<K, A>>();
   private readonly ring: (Bucket<K, A> | undefined)[] = new Array(RING_MASK + 1).fill(undefined);
-  private last: Bucket<K, A> | undefined;
-  private readonly tumbling: boolean;
 
   constructor(
     private readonly size: number,
     private readonly slide: number,
     private readonly offset: number,
     private readonly config: EngineConfig<T, K, A, R>,
-  ) {
-    this.tumbling = slide === size;
-  }
+  ) {}
 
   add(value: T, timestamp: number, key: K, watermark: number): boolean {
-    const { size, offset } = this;
+    const { size, slide, offset } = this;
     const lateness = this.config.allowedLateness;
-    if (this.tumbling) {
-      const start = alignedStart(timestamp, offset, size);
-      if (start + size - 1 + lateness <= watermark) return false;
-      this.addTo(this.bucket(start, watermark), key, value, watermark);
-      return true;
-    }
+    // Tumbling windows are sliding windows with slide = size: one turn.
     let accepted = false;
-    const slide = this.slide;
-    for (let start = alignedStart(timestamp, offset, slide); start > timestamp - size; start -= slide) {
+    for (let n = alignedIndex(timestamp, offset, slide); ; n--) {
+      const start = n * slide + offset;
+      if (start <= timestamp - size) break;
       if (start + size - 1 + lateness <= watermark) break; // earlier starts are later still
-      this.addTo(this.bucket(start, watermark), key, value, watermark);
+      this.addTo(this.bucket(n, start, watermark), key, value, watermark);
       accepted = true;
     }
     return accepted;
   }
 
-  private bucket(start: number, watermark: number): Bucket<K, A> {
-    const last = this.last;
-    if (last !== undefined && last.start === start) return last; // most records: the same window again
+  /** The bucket of window number `n`, which starts at `start`. */
+  private bucket(n: number, start: number, watermark: number): Bucket<K, A> {
     // Open buckets are few and consecutive: a small ring indexed by window
-    // number finds them without hashing (a sliding record visits several).
-    const slot = ((start - this.offset) / this.slide) & RING_MASK;
+    // number finds them without hashing. (`&` wraps large n modulo 2^32,
+    // a multiple of the ring size, so slots stay consistent.)
+    const slot = n & RING_MASK;
     const cached = this.ring[slot];
-    if (cached !== undefined && cached.start === start) return (this.last = cached);
+    if (cached !== undefined && cached.start === start) return cached;
     let b = this.buckets.get(start);
     if (b === undefined) {
-      b = new Bucket<K, A>(start, start + this.size);
+      b = new Bucket<K, A>(n, start, start + this.size);
       // A window the watermark has already passed (but within allowed
       // lateness) never fires on time: it only waits to be purged.
       if (b.end - 1 <= watermark) this.toPurge(b);
@@ -127,7 +133,6 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       this.timers.push(b);
     }
     this.ring[slot] = b;
-    this.last = b;
     return b;
   }
 
@@ -163,7 +168,8 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     // An on-time pane with no allowed lateness is the last: the bucket is purged next.
     if (timing !== 'on-time' || this.config.allowedLateness > 0) (b.panes ??= new Map()).set(key, pane + 1);
     b.changed?.delete(key);
-    this.config.emit({ key, start: b.start, end: b.end, value: this.config.aggregate.result(acc), timing, pane });
+    const result = { key, start: b.start, end: b.end, value: this.config.aggregate.result(acc), timing, pane };
+    this.config.emit(result, b.end - 1);
   }
 
   private toPurge(b: Bucket<K, A>): void {
@@ -187,9 +193,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
         }
       }
       this.buckets.delete(b.start);
-      const slot = ((b.start - this.offset) / this.slide) & RING_MASK;
-      if (this.ring[slot] === b) this.ring[slot] = undefined;
-      if (this.last === b) this.last = undefined;
+      if (this.ring[b.index & RING_MASK] === b) this.ring[b.index & RING_MASK] = undefined;
     }
   }
 
@@ -224,22 +228,22 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     this.buckets.clear();
     this.timers.clear();
     this.ring.fill(undefined);
-    this.last = undefined;
     for (const s of state as BucketState<K, A>[]) {
       const ok =
         typeof s === 'object' &&
         s !== null &&
         Number.isFinite(s.start) &&
+        alignedStart(s.start, this.offset, this.slide) === s.start &&
         s.end === s.start + this.size &&
         Array.isArray(s.keys) &&
         Array.isArray(s.accs) &&
         s.keys.length === s.accs.length;
-      check(ok, 'windowBy.windows', `window ${JSON.stringify(s?.start)} does not match this window size`);
-      const b = new Bucket<K, A>(s.start, s.end);
+      check(ok, 'windowBy.windows', `window ${JSON.stringify(s?.start)} does not match this window size and slide`);
+      const b = new Bucket<K, A>(alignedIndex(s.start, this.offset, this.slide), s.start, s.end);
       const accs = copyAccumulators(s.accs);
       for (let i = 0; i < s.keys.length; i++) {
         const key = s.keys[i] as K;
-        const valid = (typeof key === 'string' || Number.isFinite(key)) && b.slots.find(key) < 0;
+        const valid = isKey(key) && b.slots.find(key) < 0;
         check(valid, 'windowBy.windows', `window ${s.start} has an invalid or repeated key ${JSON.stringify(key)}`);
         b.slots.add(key);
         b.accs.push(accs[i] as A);

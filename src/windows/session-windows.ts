@@ -29,7 +29,7 @@
  */
 import { check, copyAccumulators } from '../checkpoint/snapshot.js';
 import { type Timer, TimerHeap } from './timer-heap.js';
-import type { EngineConfig, Timing, WindowEngine, WindowKey } from './window-result.js';
+import { type EngineConfig, isKey, type Timing, type WindowEngine, type WindowKey } from './window-result.js';
 
 class Session<K, A> {
   alive = true;
@@ -171,14 +171,8 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
   private fire(s: Session<K, A>, timing: Timing): void {
     const pane = s.panes++;
     s.changed = false;
-    this.config.emit({
-      key: s.key,
-      start: s.start,
-      end: s.end,
-      value: this.config.aggregate.result(s.acc),
-      timing,
-      pane,
-    });
+    const result = { key: s.key, start: s.start, end: s.end, value: this.config.aggregate.result(s.acc), timing, pane };
+    this.config.emit(result, s.end); // a session's last timestamp is its end (see above)
   }
 
   advance(watermark: number): void {
@@ -268,6 +262,7 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
     this.nextSeq = st.nextSeq;
     const accs = copyAccumulators(st.accs);
     for (let i = 0; i < n; i++) {
+      check(isKey(st.keys[i]), 'windowBy.sessions', `invalid key ${JSON.stringify(st.keys[i])}`);
       const s = new Session<K, A>(
         st.keys[i] as K,
         st.starts[i] as number,

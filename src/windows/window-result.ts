@@ -9,6 +9,11 @@ import type { Aggregate } from '../aggregates/aggregate.js';
 /** Keys group records; they must be strings or finite numbers (cheap to hash, safe to snapshot). */
 export type WindowKey = string | number;
 
+/** Whether `k` can be a window key. @internal */
+export function isKey(k: unknown): k is WindowKey {
+  return typeof k === 'string' || (typeof k === 'number' && Number.isFinite(k));
+}
+
 /**
  * Why a pane fired: `early` before the watermark reached the window's end,
  * `on-time` exactly once when it did, `late` for each record accepted
@@ -49,7 +54,8 @@ export interface EngineConfig<T, K extends WindowKey, A, R> {
   readonly earlyCount: number;
   /** Track keys changed since their last firing, for processing-time early firings. */
   readonly trackDirty: boolean;
-  readonly emit: (result: WindowResult<K, R>) => void;
+  /** Receives each firing, with its event timestamp: the window's last timestamp. */
+  readonly emit: (result: WindowResult<K, R>, timestamp: number) => void;
 }
 
 /**

@@ -211,6 +211,10 @@ describe('createPipeline snapshot/restore', () => {
     const corrupt = JSON.parse(JSON.stringify(snap));
     corrupt.operators['windowBy#0'].state.windows[0].end = 999;
     expect(() => counting.open(() => {}, { restore: corrupt })).toThrow(/does not match this window size/);
+    const shifted = JSON.parse(JSON.stringify(snap));
+    shifted.operators['windowBy#0'].state.windows[0].start += 1;
+    shifted.operators['windowBy#0'].state.windows[0].end += 1;
+    expect(() => counting.open(() => {}, { restore: shifted })).toThrow(/does not match this window size and slide/);
     const corrupt2 = JSON.parse(JSON.stringify(snap));
     corrupt2.operators['eventTime#0'].state.watermark = 'soon';
     expect(() => counting.open(() => {}, { restore: corrupt2 })).toThrow(/eventTime\.watermark: expected a time/);

@@ -212,7 +212,7 @@ describe('eventTime idleness (virtual time)', () => {
     });
   });
 
-  it('keeps the idle timer off the hot path: a manual Subject works without a scheduler', () => {
+  it('closes with +Infinity when a hot source completes, with no idle timer configured', () => {
     const input = new Subject<{ ts: number }>();
     const out: number[] = [];
     input.pipe(eventTime({ timestamp: ts, maxOutOfOrderness: 0 }), watermarks()).subscribe((w) => out.push(w));
