@@ -24,6 +24,7 @@ import {
   eventTimeColumns,
   records,
   session,
+  type Timed,
   sliding,
   tumbling,
   type WindowAssigner,
@@ -83,24 +84,19 @@ function makeEvents(): BenchEvent[] {
 const timestamp = (e: BenchEvent) => e.ts;
 const key = (e: BenchEvent) => e.key;
 
-function tidemark(events: readonly BenchEvent[], window: WindowAssigner, out: Tally): void {
-  from(events)
-    .pipe(
-      eventTime({ timestamp, maxOutOfOrderness: DISORDER }),
-      windowBy({ key, window, aggregate: count(), late: () => out.late++ }),
-      records(),
-    )
+/** The measured pipeline after its entry operator: count per key and window, results into `out`. */
+function countInto(timed$: Observable<Timed<BenchEvent>>, window: WindowAssigner, out: Tally): void {
+  timed$
+    .pipe(windowBy({ key, window, aggregate: count(), late: () => out.late++ }), records())
     .subscribe((r) => out.add(r));
 }
 
+function tidemark(events: readonly BenchEvent[], window: WindowAssigner, out: Tally): void {
+  countInto(from(events).pipe(eventTime({ timestamp, maxOutOfOrderness: DISORDER })), window, out);
+}
+
 function tidemarkBatches(batches: readonly (readonly BenchEvent[])[], window: WindowAssigner, out: Tally): void {
-  from(batches)
-    .pipe(
-      eventTimeBatches({ timestamp, maxOutOfOrderness: DISORDER }),
-      windowBy({ key, window, aggregate: count(), late: () => out.late++ }),
-      records(),
-    )
-    .subscribe((r) => out.add(r));
+  countInto(from(batches).pipe(eventTimeBatches({ timestamp, maxOutOfOrderness: DISORDER })), window, out);
 }
 
 /** A columnar batch: what a worker receives as transferable buffers, or a reader decodes from a file. */
@@ -119,18 +115,10 @@ function toColumns(events: readonly BenchEvent[]): Columns[] {
   return out;
 }
 
+const row = (b: Columns, i: number): BenchEvent => ({ key: b.key[i] as number, ts: b.ts[i] as number });
+
 function tidemarkColumns(batches: readonly Columns[], window: WindowAssigner, out: Tally): void {
-  from(batches)
-    .pipe(
-      eventTimeColumns({
-        row: (b: Columns, i) => ({ key: b.key[i] as number, ts: b.ts[i] as number }),
-        timestamp,
-        maxOutOfOrderness: DISORDER,
-      }),
-      windowBy({ key, window, aggregate: count(), late: () => out.late++ }),
-      records(),
-    )
-    .subscribe((r) => out.add(r));
+  countInto(from(batches).pipe(eventTimeColumns({ row, timestamp, maxOutOfOrderness: DISORDER })), window, out);
 }
 
 /** A contender whose results can be checked against another's. */
