@@ -4,8 +4,8 @@
  * Aligned windows are shared by every key, so state is grouped by window
  * first: one {@link Bucket} per `[start, end)` holding its keys (a
  * {@link KeySlots}) and an array of accumulators by slot. A record costs one
- * bucket lookup (a small ring of the open ones) and one key lookup; firing
- * walks a handful of buckets in end order. Per-key extras (pane counters,
+ * bucket lookup (the last one, else a small ring of the open ones) and one
+ * key lookup; firing walks a handful of buckets in end order. Per-key extras (pane counters,
  * early counters, changed keys) are allocated only when a feature needs
  * them, so a plain count costs one key slot and one array cell per
  * (key, window).
@@ -92,6 +92,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
   private readonly buckets = new Map<number, Bucket<K, A>>();
   private readonly timers = new TimerHeap<Bucket<K, A>>();
   private readonly ring: (Bucket<K, A> | undefined)[] = new Array(RING_MASK + 1).fill(undefined);
+  private last: Bucket<K, A> | undefined;
 
   constructor(
     private readonly size: number,
@@ -120,9 +121,13 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     // Open buckets are few and consecutive: a small ring indexed by window
     // number finds them without hashing. (`&` wraps large n modulo 2^32,
     // a multiple of the ring size, so slots stay consistent.)
+    // Most records land in the window of the one before (always, for
+    // tumbling windows in order): check that first.
+    const last = this.last;
+    if (last !== undefined && last.start === start) return last;
     const slot = n & RING_MASK;
     const cached = this.ring[slot];
-    if (cached !== undefined && cached.start === start) return cached;
+    if (cached !== undefined && cached.start === start) return (this.last = cached);
     let b = this.buckets.get(start);
     if (b === undefined) {
       b = new Bucket<K, A>(n, start, start + this.size);
@@ -133,6 +138,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       this.timers.push(b);
     }
     this.ring[slot] = b;
+    this.last = b;
     return b;
   }
 
@@ -194,6 +200,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       }
       this.buckets.delete(b.start);
       if (this.ring[b.index & RING_MASK] === b) this.ring[b.index & RING_MASK] = undefined;
+      if (this.last === b) this.last = undefined;
     }
   }
 
@@ -228,6 +235,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     this.buckets.clear();
     this.timers.clear();
     this.ring.fill(undefined);
+    this.last = undefined;
     for (const s of state as BucketState<K, A>[]) {
       const ok =
         typeof s === 'object' &&
