@@ -9,13 +9,19 @@ export default defineConfig({
     sourcemap: true,
     minify: false,
     lib: {
-      entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
+      entry: {
+        index: 'src/index.ts',
+        browser: 'src/browser/index.ts',
+        worker: 'src/worker/index.ts',
+        testing: 'src/testing/index.ts',
+      },
       formats: ['es'],
     },
-    rollupOptions: { external: [/^rxjs(\/.*)?$/] },
+    rollupOptions: { external: [/^(rxjs|idb|comlink)(\/.*)?$/] },
   },
   test: {
     include: ['test/**/*.test.ts'],
+    testTimeout: 30_000,
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
   },
 });

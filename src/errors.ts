@@ -101,3 +101,86 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return typeof value === 'object' ? 'an object' : typeof value;
 }
+
+/**
+ * A call across the worker boundary, or an IndexedDB `open()`, did not
+ * complete within its time limit. The operation may still complete later;
+ * the runtime never leaves a caller waiting forever.
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from 'tidemark';
+ * const e = new TimeoutError('drain() did not complete within 30000 ms');
+ * console.log(e.name); // TimeoutError
+ * ```
+ */
+export class TimeoutError extends TidemarkError {
+  override name = 'TimeoutError';
+}
+
+/**
+ * The runtime's Web Worker failed to start, threw while loading, or died;
+ * calls pending at that moment reject with this error. The runtime starts a
+ * new worker and re-sends every batch that was not yet durable.
+ *
+ * @example
+ * ```ts
+ * import { WorkerError } from 'tidemark';
+ * const e = new WorkerError('the worker died: SyntaxError in analytics.worker.ts');
+ * console.log(e.name); // WorkerError
+ * ```
+ */
+export class WorkerError extends TidemarkError {
+  override name = 'WorkerError';
+}
+
+/**
+ * A runtime method was called after `close()`. Create a new runtime instead.
+ *
+ * @example
+ * ```ts
+ * import { RuntimeClosedError } from 'tidemark';
+ * console.log(new RuntimeClosedError('view() after close()').name); // RuntimeClosedError
+ * ```
+ */
+export class RuntimeClosedError extends TidemarkError {
+  override name = 'RuntimeClosedError';
+}
+
+/**
+ * IndexedDB failed: the database could not be opened, a transaction was
+ * aborted, or the browser refused to store more (`cause` is the browser's
+ * `DOMException`, e.g. `QuotaExceededError`).
+ *
+ * @example
+ * ```ts
+ * import { StorageError } from 'tidemark';
+ * const e = new StorageError('the outbox write failed', { cause: new Error('QuotaExceededError') });
+ * console.log(e.name, e.cause instanceof Error); // StorageError true
+ * ```
+ */
+export class StorageError extends TidemarkError {
+  override name = 'StorageError';
+}
+
+/**
+ * Events were refused because the outbox is full (limit policy `'reject'`)
+ * or the browser's storage quota is exhausted. `drain()` rejects with it so
+ * that its promise never claims durability for events that are not stored.
+ *
+ * @example
+ * ```ts
+ * import { OutboxFullError } from 'tidemark';
+ * const e = new OutboxFullError('3 events refused: the outbox holds 1000000 events (maxEvents)', 3);
+ * console.log(e.name, e.refused); // OutboxFullError 3
+ * ```
+ */
+export class OutboxFullError extends TidemarkError {
+  override name = 'OutboxFullError';
+  /** How many events were refused. */
+  readonly refused: number;
+  constructor(message: string, refused: number) {
+    super(message);
+    this.refused = refused;
+  }
+}

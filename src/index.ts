@@ -11,7 +11,17 @@ export { avg, count, max, min, sum } from './aggregates/builtins.js';
 export type { Pipeline, PipelineInput, PipelineObserver, PipelineRun, RunOptions } from './checkpoint/pipeline.js';
 export { createPipeline } from './checkpoint/pipeline.js';
 export type { OperatorSnapshot, OperatorStats, PipelineSnapshot } from './checkpoint/snapshot.js';
-export { InvalidOptionError, InvalidRecordError, SnapshotError, TidemarkError } from './errors.js';
+export {
+  InvalidOptionError,
+  InvalidRecordError,
+  OutboxFullError,
+  RuntimeClosedError,
+  SnapshotError,
+  StorageError,
+  TidemarkError,
+  TimeoutError,
+  WorkerError,
+} from './errors.js';
 export type { EventTimeOptions } from './operators/event-time.js';
 export { eventTime } from './operators/event-time.js';
 export { eventTimeBatches } from './operators/event-time-batches.js';

@@ -1,0 +1,400 @@
+/**
+ * `createRuntime`: the page side of the browser runtime. `emit()` only
+ * pushes into an array; batches cross to the worker (one message per batch,
+ * never per event) and stay in page memory until the worker answers that
+ * they are durable, so a worker that dies loses nothing: the runtime starts
+ * a new one and re-sends them (batch ids make the re-send idempotent).
+ *
+ * @module
+ */
+import { type Observable, Subject, share, switchMap, timer } from 'rxjs';
+import { describe, InvalidOptionError, OutboxFullError, RuntimeClosedError, TimeoutError, WorkerError } from '../errors.js';
+import { rejectUnknown, requireFunction, requireObject, requirePositive, requirePositiveInteger } from '../options.js';
+import type { AppendReceipt, Columns, RuntimeIssue, RuntimeStatus, ViewEntry } from '../worker/contract.js';
+import { listenToChannel, WorkerLink } from './worker-link.js';
+
+/** Options of {@link createRuntime}. */
+export interface RuntimeOptions {
+  /**
+   * Creates the runtime's worker (a module worker calling `serveRuntime`),
+   * e.g. `() => new Worker(new URL('./analytics.worker.ts', import.meta.url), { type: 'module' })`.
+   * Called again to replace a worker that died.
+   */
+  readonly worker: () => Worker;
+  /** Most events per message to the worker (default 4 096). */
+  readonly batchSize?: number;
+  /** Time limit of each call to the worker, in ms (default 10 000); a worker that misses it is replaced. */
+  readonly callTimeoutMs?: number;
+  /** Time limit of `drain()`, in ms (default 60 000). */
+  readonly drainTimeoutMs?: number;
+  /** How often `status$` refreshes, in ms (default 500). */
+  readonly statusIntervalMs?: number;
+}
+
+/** What `status$` shows: the worker's {@link RuntimeStatus} plus the page's own counters. */
+export interface PageStatus extends RuntimeStatus {
+  /** Events emitted in this page and not yet durable. */
+  readonly pending: number;
+  /** Workers replaced after dying or missing a time limit. */
+  readonly restarts: number;
+}
+
+/** What `drain()` resolves with. */
+export interface DrainReceipt {
+  /** Every event this page emitted before `drain()` has a sequence number ≤ this and is durable and processed. */
+  readonly through: number;
+}
+
+/** A running browser runtime (see {@link createRuntime}). */
+export interface Runtime<E = unknown, R = unknown> {
+  /** The persistent client id shared by every tab of this runtime. */
+  readonly clientId: string;
+  /**
+   * Queues one event. Synchronous, never blocks and never throws; answers
+   * `false` (and reports on `status$`) only after `close()`.
+   */
+  emit(event: E): boolean;
+  /**
+   * Queues a batch of events stored column by column (typed arrays are
+   * cheapest); the worker decodes rows with `serveRuntime`'s `row`. Do not
+   * modify the arrays afterwards: they are kept until durable.
+   */
+  emitColumns(columns: Columns): boolean;
+  /**
+   * Resolves once every event emitted so far is durable in the outbox and
+   * processed by the pipeline. Rejects with {@link OutboxFullError} if some
+   * of them were refused, {@link TimeoutError} after `drainTimeoutMs`.
+   */
+  drain(): Promise<DrainReceipt>;
+  /** Results as they fire (in every tab). After a crash, panes since the last checkpoint fire again, with the same pane numbers. */
+  readonly results$: Observable<R>;
+  /** The latest pane of every window fired so far, one per (key, start, end); survives reloads and crashes. */
+  view(): Promise<ViewEntry[]>;
+  /** Outbox depth, watermark, last checkpoint, state size, online, drops and errors; refreshed while subscribed. */
+  readonly status$: Observable<PageStatus>;
+  /** Writes a checkpoint now (when this tab leads); answers the sequence it covers or `null`. */
+  checkpoint(): Promise<number | null>;
+  /**
+   * Terminates the worker abruptly, as a crash would, and starts a new one
+   * that restores the last checkpoint. Events not yet durable are re-sent.
+   */
+  restart(): Promise<void>;
+  /** Sends what is queued, writes a final checkpoint, and stops the worker. Later calls reject. */
+  close(): Promise<void>;
+}
+
+interface Batch {
+  readonly id: string;
+  events: readonly unknown[] | Columns;
+  readonly columnar: boolean;
+  length: number;
+  readonly settle: (receipt: AppendReceipt) => void;
+  readonly settled: Promise<AppendReceipt>;
+}
+
+const KNOWN = ['worker', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs'] as const;
+
+/**
+ * Starts the browser runtime: a Web Worker serving `serveRuntime` (from
+ * `tidemark/worker`) with a durable IndexedDB outbox and exactly-once
+ * checkpoints. Resolves once the worker has opened its storage.
+ *
+ * @param options - the worker factory and time limits; validated now
+ * @throws {@link InvalidOptionError} for invalid options
+ * @throws {@link WorkerError} if the worker fails to load (the message says why)
+ * @throws {@link TimeoutError} if the worker or its storage does not start in time
+ * @example
+ * ```ts
+ * import { createRuntime } from 'tidemark/browser';
+ * import type { WindowResult } from 'tidemark';
+ * const rt = await createRuntime<{ page: string; ts: number }, WindowResult<string, number>>({
+ *   worker: () => new Worker(new URL('./analytics.worker.js', import.meta.url), { type: 'module' }),
+ * });
+ * rt.results$.subscribe((r) => console.log(r.key, r.start, r.value, r.timing));
+ * rt.emit({ page: '/home', ts: Date.now() });
+ * await rt.drain(); // durable and processed
+ * console.log(await rt.view());
+ * await rt.close();
+ * ```
+ */
+export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOptions): Promise<Runtime<E, R>> {
+  requireObject('createRuntime(options)', options);
+  rejectUnknown('createRuntime', options, KNOWN);
+  requireFunction(
+    'createRuntime.worker',
+    options.worker,
+    "pass () => new Worker(new URL('./analytics.worker.ts', import.meta.url), { type: 'module' })",
+  );
+  const batchSize = options.batchSize ?? 4096;
+  const callTimeoutMs = options.callTimeoutMs ?? 10_000;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 60_000;
+  const statusIntervalMs = options.statusIntervalMs ?? 500;
+  requirePositiveInteger('createRuntime.batchSize', batchSize);
+  requirePositive('createRuntime.callTimeoutMs', callTimeoutMs);
+  requirePositive('createRuntime.drainTimeoutMs', drainTimeoutMs);
+  requirePositive('createRuntime.statusIntervalMs', statusIntervalMs);
+
+  const issues: RuntimeIssue[] = [];
+  const report = (err: unknown) => {
+    issues.push({ name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? describe(err), at: Date.now() });
+    if (issues.length > 10) issues.shift();
+  };
+
+  let link = new WorkerLink(options.worker, report);
+  let started: { clientId: string; name: string };
+  try {
+    started = await link.call('start', callTimeoutMs);
+  } catch (err) {
+    link.kill(err instanceof WorkerError ? err : new WorkerError('the worker did not start'));
+    throw err;
+  }
+
+  const pageId = randomId();
+  const results$ = new Subject<R>();
+  const stopListening = listenToChannel(started.name, (message) => {
+    if (message.type === 'results') for (const r of message.results) results$.next(r as R);
+  });
+
+  let buffer: unknown[] = [];
+  let scheduled = false;
+  let counter = 0;
+  let closed = false;
+  let restarts = 0;
+  let restarting: Promise<void> | undefined;
+  let durableThrough = 0;
+  /** Not yet sent to the current worker, in order. */
+  let outgoing: Batch[] = [];
+  /** Sent, waiting for a receipt, in order. */
+  const inflight = new Map<string, Batch>();
+
+  const newBatch = (events: readonly unknown[] | Columns, columnar: boolean, length: number): Batch => {
+    let settle!: (r: AppendReceipt) => void;
+    const settled = new Promise<AppendReceipt>((resolve) => {
+      settle = resolve;
+    });
+    return { id: `${pageId}.${++counter}`, events, columnar, length, settle, settled };
+  };
+
+  const flush = () => {
+    scheduled = false;
+    if (buffer.length === 0) return;
+    const events = buffer;
+    buffer = [];
+    outgoing.push(newBatch(events, false, events.length));
+    send();
+  };
+
+  const send = () => {
+    if (restarting || link.dead) return;
+    const batches = outgoing;
+    outgoing = [];
+    for (const batch of batches) {
+      inflight.set(batch.id, batch);
+      link.call('append', callTimeoutMs, batch.id, batch.events, batch.columnar).then(
+        (receipt) => {
+          inflight.delete(batch.id);
+          if (receipt.ok) durableThrough = Math.max(durableThrough, receipt.last);
+          else report(new OutboxFullError(receipt.message, receipt.refused));
+          batch.settle(receipt);
+        },
+        (err: Error) => {
+          if (err?.name === 'DataCloneError' && !batch.columnar && inflight.get(batch.id) === batch) {
+            inflight.delete(batch.id);
+            resendCloneable(batch, err);
+          } else if (!closed) void restart(err);
+        },
+      );
+    }
+  };
+
+  /** Refuses precisely the events that cannot be cloned and sends the rest. */
+  const resendCloneable = (batch: Batch, err: Error) => {
+    const kept: unknown[] = [];
+    let refused = 0;
+    for (const event of batch.events as readonly unknown[]) {
+      try {
+        structuredClone(event);
+        kept.push(event);
+      } catch {
+        refused++;
+      }
+    }
+    report(new InvalidOptionError('emit(event)', `${refused} events could not be sent to the worker (${err.message})`));
+    if (kept.length === 0) {
+      batch.settle({ ok: false, refused, reason: 'invalid', message: `${refused} events are not structured-cloneable` });
+      return;
+    }
+    // The worker never saw this batch (postMessage threw), so its id is free to reuse.
+    batch.events = kept;
+    batch.length = kept.length;
+    const original = batch.settle;
+    Object.assign(batch, {
+      settle: (r: AppendReceipt) =>
+        original(r.ok ? { ok: false, refused, reason: 'invalid', message: `${refused} events are not structured-cloneable` } : r),
+    });
+    outgoing.unshift(batch);
+    send();
+  };
+
+  const restart = (cause: unknown): Promise<void> => {
+    restarting ??= (async () => {
+      link.kill(cause instanceof WorkerError ? cause : new WorkerError(`the worker was replaced: ${(cause as Error)?.message ?? cause}`));
+      report(cause);
+      restarts++;
+      for (let backoff = 100; !closed; backoff = Math.min(backoff * 2, 5_000)) {
+        const next = new WorkerLink(options.worker, report);
+        try {
+          await next.call('start', callTimeoutMs);
+          link = next;
+          break;
+        } catch (err) {
+          next.kill(err instanceof WorkerError ? err : new WorkerError('the worker did not start'));
+          report(err);
+          await new Promise((r) => setTimeout(r, backoff));
+        }
+      }
+      // Everything not acknowledged goes again, in order, before anything new.
+      outgoing = [...inflight.values(), ...outgoing];
+      inflight.clear();
+    })().finally(() => {
+      restarting = undefined;
+      if (!closed) send();
+    });
+    return restarting;
+  };
+
+  /** Calls the worker, riding out a restart, until `deadline`. */
+  const callUntil = async <T>(what: string, deadline: number, call: () => Promise<T>): Promise<T> => {
+    for (;;) {
+      if (closed) throw new RuntimeClosedError(`${what} after close(); create a new runtime`);
+      if (restarting) await restarting;
+      try {
+        return await call();
+      } catch (err) {
+        const name = (err as Error)?.name;
+        const lost = name === 'WorkerError' || name === 'TimeoutError';
+        if (!lost || Date.now() >= deadline) throw err;
+        if (!restarting && !closed) void restart(err);
+      }
+    }
+  };
+
+  const ensureOpen = (call: string) => {
+    if (closed) throw new RuntimeClosedError(`${call} after close(); create a new runtime`);
+  };
+
+  const onPageHide = () => flush();
+  globalThis.addEventListener?.('pagehide', onPageHide);
+
+  const status$ = timer(0, statusIntervalMs).pipe(
+    switchMap(async () => {
+      const status = await callUntil('status()', 0, () => link.call('status', callTimeoutMs)).catch(() => undefined);
+      return status && { ...status, errors: [...status.errors, ...issues], pending: pendingEvents(), restarts };
+    }),
+    // `filter` would cost another import; undefined (a missed poll) is skipped here.
+    switchMap((s) => (s ? [s] : [])),
+    share(),
+  );
+
+  const pendingEvents = () =>
+    buffer.length + [...inflight.values(), ...outgoing].reduce((n, b) => n + b.length, 0);
+
+  const runtime: Runtime<E, R> = {
+    clientId: started.clientId,
+    emit(event) {
+      if (closed) {
+        report(new RuntimeClosedError('emit() after close(); the event was not recorded'));
+        return false;
+      }
+      buffer.push(event);
+      if (buffer.length >= batchSize) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+      return true;
+    },
+    emitColumns(columns) {
+      const length = (columns as Columns | null)?.length;
+      if (closed || typeof length !== 'number' || !Number.isSafeInteger(length) || length < 0) {
+        report(
+          closed
+            ? new RuntimeClosedError('emitColumns() after close(); the batch was not recorded')
+            : new InvalidOptionError('emitColumns(columns)', `expected columns with a whole-number length, got ${describe(length)}`),
+        );
+        return false;
+      }
+      flush(); // keeps emission order
+      outgoing.push(newBatch(columns, true, length));
+      send();
+      return true;
+    },
+    async drain() {
+      ensureOpen('drain()');
+      const deadline = Date.now() + drainTimeoutMs;
+      flush();
+      const batches = [...inflight.values(), ...outgoing];
+      let timeoutId: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timeoutId = setTimeout(
+          () => reject(new TimeoutError(`drain() did not complete within ${drainTimeoutMs} ms; see status$ for errors`)),
+          drainTimeoutMs,
+        );
+      });
+      try {
+        const receipts = await Promise.race([Promise.all(batches.map((b) => b.settled)), timeout]);
+        const refused = receipts.reduce((n, r) => n + (r.ok ? 0 : r.refused), 0);
+        if (refused > 0) {
+          const first = receipts.find((r) => !r.ok);
+          throw new OutboxFullError(
+            `${refused} of the events emitted before drain() were refused: ${first && !first.ok ? first.message : ''}`,
+            refused,
+          );
+        }
+        const through = durableThrough;
+        await Promise.race([
+          callUntil('drain()', deadline, () => link.call('processed', Math.max(1, deadline - Date.now()), through)),
+          timeout,
+        ]);
+        return { through };
+      } finally {
+        clearTimeout(timeoutId);
+      }
+    },
+    results$: results$.asObservable(),
+    view() {
+      ensureOpen('view()');
+      return callUntil('view()', Date.now() + callTimeoutMs, () => link.call('view', callTimeoutMs));
+    },
+    status$,
+    checkpoint() {
+      ensureOpen('checkpoint()');
+      return callUntil('checkpoint()', Date.now() + callTimeoutMs, () => link.call('checkpoint', callTimeoutMs));
+    },
+    restart() {
+      ensureOpen('restart()');
+      return restart(new WorkerError('restart() terminated the worker'));
+    },
+    async close() {
+      if (closed) return;
+      flush();
+      await Promise.all([...inflight.values(), ...outgoing].map((b) => b.settled)).catch(() => undefined);
+      closed = true;
+      globalThis.removeEventListener?.('pagehide', onPageHide);
+      try {
+        await link.call('close', callTimeoutMs);
+      } finally {
+        link.kill(new WorkerError('the runtime was closed'));
+        stopListening();
+        results$.complete();
+      }
+    },
+  };
+  return runtime;
+}
+
+function randomId(): string {
+  const bytes = new Uint8Array(8);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}

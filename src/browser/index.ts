@@ -1,0 +1,11 @@
+/**
+ * Tidemark's browser runtime, page side: {@link createRuntime} starts a Web
+ * Worker that serves `serveRuntime` (from `tidemark/worker`), with a durable
+ * IndexedDB outbox and exactly-once checkpoints. Exported as
+ * `tidemark/browser`.
+ *
+ * @module tidemark/browser
+ */
+export type { DrainReceipt, PageStatus, Runtime, RuntimeOptions } from './create-runtime.js';
+export { createRuntime } from './create-runtime.js';
+export type { CheckpointInfo, Columns, RuntimeIssue, RuntimeStatus, ViewEntry } from '../worker/contract.js';

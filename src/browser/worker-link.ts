@@ -1,0 +1,98 @@
+/**
+ * The page's link to the runtime: one worker, wrapped with comlink, whose
+ * calls cannot hang (each has a timeout and rejects when the worker dies),
+ * and the runtime's BroadcastChannel, on which results arrive. The only
+ * page-side file that touches comlink, `Worker` and `BroadcastChannel`.
+ *
+ * @module
+ */
+import { type Remote, releaseProxy, wrap } from 'comlink';
+import { InvalidOptionError, TimeoutError, WorkerError } from '../errors.js';
+import type { ChannelMessage, WorkerApi } from '../worker/contract.js';
+
+type Method = Exclude<keyof WorkerApi, symbol>;
+
+/** One started worker. Create another to restart. */
+export class WorkerLink {
+  private readonly worker: Worker;
+  private readonly remote: Remote<WorkerApi>;
+  private readonly pending = new Set<(err: Error) => void>();
+  private deathCause: WorkerError | undefined;
+  private started = false;
+
+  constructor(
+    factory: () => Worker,
+    onIssue: (err: Error) => void,
+  ) {
+    const worker = factory();
+    if (typeof (worker as Partial<Worker> | null)?.postMessage !== 'function')
+      throw new InvalidOptionError(
+        'createRuntime.worker',
+        "must return a Worker, e.g. () => new Worker(new URL('./analytics.worker.ts', import.meta.url), { type: 'module' })",
+      );
+    this.worker = worker;
+    this.remote = wrap<WorkerApi>(worker);
+    worker.addEventListener('error', (e: ErrorEvent) => {
+      e.preventDefault?.(); // reported on status$, not as an uncaught error in the page
+      const err = new WorkerError(
+        `the runtime's worker threw${this.started ? '' : ' while loading'}: ${e.message || 'an error; see the worker console'}`,
+      );
+      // A worker that throws while loading never serves the runtime: fail its calls now.
+      if (this.started) onIssue(err);
+      else this.kill(err);
+    });
+    worker.addEventListener('messageerror', () => onIssue(new WorkerError('a message from the worker could not be read')));
+  }
+
+  /** `true` once the worker was terminated or found dead. */
+  get dead(): boolean {
+    return this.deathCause !== undefined;
+  }
+
+  /** Calls `method` in the worker; rejects after `timeoutMs` or when the worker dies. */
+  call<M extends Method>(method: M, timeoutMs: number, ...args: Parameters<WorkerApi[M]>): ReturnType<WorkerApi[M]> {
+    return new Promise<unknown>((resolve, reject) => {
+      if (this.deathCause) {
+        reject(this.deathCause);
+        return;
+      }
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        this.pending.delete(fail);
+        reject(err);
+      };
+      const timer = setTimeout(
+        () => fail(new TimeoutError(`${method}() got no answer from the runtime's worker within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      this.pending.add(fail);
+      const fn = this.remote[method] as unknown as (...a: unknown[]) => Promise<unknown>;
+      fn(...args).then(
+        (value) => {
+          clearTimeout(timer);
+          this.pending.delete(fail);
+          if (method === 'start') this.started = true;
+          resolve(value);
+        },
+        // comlink rebuilds thrown errors with their name, message and stack.
+        (err: Error) => fail(err),
+      );
+    }) as unknown as ReturnType<WorkerApi[M]>;
+  }
+
+  /** Terminates the worker; pending calls reject with `cause`. */
+  kill(cause: WorkerError): void {
+    if (this.deathCause) return;
+    this.deathCause = cause;
+    for (const fail of [...this.pending]) fail(cause);
+    this.remote[releaseProxy]();
+    this.worker.terminate();
+  }
+}
+
+/** Listens to the runtime's channel (`tidemark:<name>`) in the page. */
+export function listenToChannel(name: string, handler: (message: ChannelMessage) => void): () => void {
+  const channel = new BroadcastChannel(`tidemark:${name}`);
+  channel.onmessage = (e: MessageEvent<ChannelMessage>) => handler(e.data);
+  return () => channel.close();
+}

@@ -1,0 +1,132 @@
+/**
+ * The contract between the page (`tidemark/browser`) and the runtime's
+ * worker (`tidemark/worker`): the one typed interface that crosses the
+ * worker boundary (through comlink), and the messages both sides exchange
+ * on the origin's BroadcastChannel. Types only; nothing here runs.
+ *
+ * @module
+ */
+import type { WindowKey, WindowResult } from '../windows/window-result.js';
+
+/** Why events were refused by the outbox. */
+export type RefusalReason = 'limit' | 'quota' | 'invalid' | 'storage';
+
+/**
+ * What the worker answers for one appended batch: the sequence range it
+ * received (durable once this answer arrives), or why it was refused.
+ */
+export type AppendReceipt =
+  | { readonly ok: true; readonly first: number; readonly last: number; readonly duplicate: boolean }
+  | { readonly ok: false; readonly refused: number; readonly reason: RefusalReason; readonly message: string };
+
+/** A batch of events stored column by column (typed arrays or plain arrays), `length` rows. */
+export interface Columns {
+  readonly length: number;
+  readonly [column: string]: ArrayLike<unknown> | number;
+}
+
+/** The latest pane of one window, as kept in the runtime's view. */
+export type ViewEntry<K extends WindowKey = WindowKey, V = unknown> = WindowResult<K, V>;
+
+/** One error the runtime met, as reported on `status$` (newest last). */
+export interface RuntimeIssue {
+  readonly name: string;
+  readonly message: string;
+  /** When it happened (`Date.now()`). */
+  readonly at: number;
+}
+
+/** The last checkpoint written: its outbox position, time, cost and size. */
+export interface CheckpointInfo {
+  /** Every event with a sequence number up to this one is covered. */
+  readonly seq: number;
+  /** When it was written (`Date.now()`). */
+  readonly at: number;
+  /** How long the IndexedDB transaction took, snapshot included, in ms. */
+  readonly durationMs: number;
+  /** Number of open windows in the snapshot. */
+  readonly openWindows: number;
+}
+
+/**
+ * A picture of the runtime: outbox depth, pipeline progress, last
+ * checkpoint, state size, connectivity, leadership, drops and errors.
+ */
+export interface RuntimeStatus {
+  /** The persistent client id shared by every tab of this runtime. */
+  readonly clientId: string;
+  /** `true` when this tab's worker runs the pipeline (exactly one tab does). */
+  readonly leader: boolean;
+  /** `navigator.onLine` as the worker sees it. */
+  readonly online: boolean;
+  /** Events stored in the outbox (processed or not), their estimated bytes, and records. */
+  readonly outbox: { readonly events: number; readonly bytes: number; readonly records: number };
+  /** Highest sequence number appended to the outbox (durable). */
+  readonly appended: number;
+  /** Highest sequence number the pipeline has processed (seen from this tab). */
+  readonly processed: number;
+  /** The pipeline's current watermark (`-Infinity` before the first event). */
+  readonly watermark: number;
+  /** The last checkpoint, or `null` before the first one. */
+  readonly lastCheckpoint: CheckpointInfo | null;
+  /** Windows open in the pipeline and windows held in the view. */
+  readonly state: { readonly openWindows: number; readonly viewWindows: number };
+  /** Records dropped or sent to a late handler because they were too late. */
+  readonly lateRecords: number;
+  /** Events deleted unprocessed by the `'drop-oldest'` policy. */
+  readonly dropped: number;
+  /** Events refused (policy `'reject'`, quota, or not cloneable). */
+  readonly refused: number;
+  /** Processed events deleted before any server acknowledged them, to respect a limit. */
+  readonly expired: number;
+  /** `true` once the pipeline failed; events keep being stored, and are processed after a fix and reload. */
+  readonly failed: boolean;
+  /** The latest errors, newest last (at most 10). */
+  readonly errors: readonly RuntimeIssue[];
+}
+
+/**
+ * The API the worker exposes to its page (through comlink). Every call is
+ * wrapped with a timeout on the page side.
+ * @internal
+ */
+export interface WorkerApi {
+  /** Opens storage and starts competing for leadership; answers the client id. */
+  start(): Promise<{ clientId: string; name: string }>;
+  /** Appends one batch durably; `batchId` makes a re-sent batch idempotent. */
+  append(batchId: string, events: readonly unknown[] | Columns, columnar: boolean): Promise<AppendReceipt>;
+  /** Resolves once the pipeline (in whichever tab leads) has processed every sequence up to `seq`. */
+  processed(seq: number): Promise<void>;
+  /** The latest pane of every window fired so far. */
+  view(): Promise<ViewEntry[]>;
+  /** The current status. */
+  status(): Promise<RuntimeStatus>;
+  /** Writes a checkpoint now if this worker leads; answers its sequence (or `null` when not leading). */
+  checkpoint(): Promise<number | null>;
+  /** Final checkpoint, releases leadership and closes storage. */
+  close(): Promise<void>;
+}
+
+/**
+ * Messages on the runtime's BroadcastChannel (`tidemark:<name>`).
+ * @internal
+ */
+export type ChannelMessage =
+  | { readonly type: 'appended'; readonly last: number }
+  | { readonly type: 'processed'; readonly through: number; readonly status: LeaderStatus }
+  | { readonly type: 'results'; readonly results: readonly unknown[] }
+  /** A tab asks the leader to announce its progress. */
+  | { readonly type: 'hello' }
+  /** A tab asks the leader for its view; the leader answers `view` with the same `id`. */
+  | { readonly type: 'view?'; readonly id: string }
+  | { readonly type: 'view'; readonly id: string; readonly entries: readonly unknown[] };
+
+/** The part of the status only the leader knows, shared with the other tabs. @internal */
+export interface LeaderStatus {
+  readonly watermark: number;
+  readonly lastCheckpoint: CheckpointInfo | null;
+  readonly openWindows: number;
+  readonly viewWindows: number;
+  readonly lateRecords: number;
+  readonly failed: boolean;
+}

@@ -1,0 +1,416 @@
+/**
+ * The runtime's IndexedDB storage: the outbox (events in sequence order),
+ * the checkpoint (pipeline snapshot + view + the sequence it covers) and a
+ * few counters, all in one database so that a checkpoint and its outbox
+ * position commit in one transaction. The only file that imports `idb`.
+ *
+ * @module
+ */
+import { type DBSchema, type IDBPDatabase, type IDBPTransaction, openDB } from 'idb';
+import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
+import { StorageError, TimeoutError } from '../errors.js';
+import type { AppendReceipt, Columns } from './contract.js';
+
+/** One outbox record: one page batch. */
+export interface OutboxRecord {
+  /** Sequence number of the first event (the key). */
+  readonly seq: number;
+  /** Sequence number of the last event. */
+  readonly last: number;
+  /** The events, as objects, or as columns when `columnar`. */
+  readonly events: readonly unknown[] | Columns;
+  readonly columnar: boolean;
+  /** Id of the page batch stored here (for idempotent re-sends; an array for a multiEntry index). */
+  readonly batches: readonly string[];
+  /** Estimated size in bytes. */
+  readonly bytes: number;
+  /** When it was appended (`Date.now()`). */
+  readonly at: number;
+}
+
+/** What a checkpoint stores. */
+export interface StoredCheckpoint {
+  /** Every event up to this sequence number is reflected in `snapshot` and `view`. */
+  readonly seq: number;
+  readonly at: number;
+  readonly snapshot: PipelineSnapshot;
+  readonly view: unknown;
+}
+
+/** Outbox bounds and what to do when an append would exceed them. */
+export interface OutboxLimits {
+  readonly maxEvents: number;
+  readonly maxBytes: number;
+  readonly maxAgeMs: number;
+  readonly policy: 'reject' | 'drop-oldest';
+}
+
+/** Counters kept beside the outbox. */
+export interface OutboxTotals {
+  readonly events: number;
+  readonly bytes: number;
+  readonly records: number;
+  readonly dropped: number;
+  readonly expired: number;
+  readonly refused: number;
+}
+
+/** A batch to append. */
+export interface PendingBatch {
+  readonly id: string;
+  readonly events: readonly unknown[] | Columns;
+  readonly columnar: boolean;
+  readonly length: number;
+  readonly bytes: number;
+}
+
+interface Meta {
+  clientId: string;
+  /** Last sequence number handed out. */
+  seq: number;
+  /** Leadership epoch: a fencing token checked by every checkpoint write. */
+  epoch: number;
+  /** Sequence covered by the latest checkpoint. */
+  covered: number;
+  /** Sequence acknowledged by the server (set by the uploader). */
+  acked: number;
+  totals: OutboxTotals;
+}
+
+interface Schema extends DBSchema {
+  outbox: { key: number; value: OutboxRecord; indexes: { batch: string } };
+  checkpoint: { key: 'latest'; value: StoredCheckpoint };
+  meta: { key: 'meta'; value: Meta };
+}
+
+type Db = IDBPDatabase<Schema>;
+type Tx = IDBPTransaction<Schema, ('outbox' | 'meta' | 'checkpoint')[], 'readwrite'>;
+
+const SCHEMA_VERSION = 1;
+const EMPTY_TOTALS: OutboxTotals = { events: 0, bytes: 0, records: 0, dropped: 0, expired: 0, refused: 0 };
+
+/** The checkpoint write found another leader's epoch: this worker lost leadership. */
+export class LeadershipLost extends Error {
+  override name = 'LeadershipLost';
+}
+
+/** Storage operations the runtime needs (a small interface, so tests and other hosts can swap it). */
+export interface RuntimeStore {
+  readonly clientId: string;
+  append(batches: readonly PendingBatch[], limits: OutboxLimits, now: number): Promise<AppendReceipt[]>;
+  readAfter(seq: number, maxRecords: number): Promise<OutboxRecord[]>;
+  lastSeq(): Promise<number>;
+  claimEpoch(): Promise<number>;
+  loadCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  writeCheckpoint(checkpoint: StoredCheckpoint, epoch: number, limits: OutboxLimits, now: number): Promise<void>;
+  totals(): Promise<OutboxTotals>;
+  close(): void;
+}
+
+/**
+ * Opens (or creates) the runtime database `name`. `open()` is raced against
+ * `openTimeoutMs`: a database blocked by another connection or a stalled
+ * upgrade must not leave the runtime waiting forever.
+ */
+export async function openRuntimeStore(name: string, openTimeoutMs: number): Promise<RuntimeStore> {
+  let db: Db | undefined;
+  let lost = false;
+  const connect = async (): Promise<Db> => {
+    const opening = openDB<Schema>(name, SCHEMA_VERSION, {
+      upgrade(database) {
+        if (!database.objectStoreNames.contains('outbox'))
+          database.createObjectStore('outbox', { keyPath: 'seq' }).createIndex('batch', 'batches', {
+            unique: false,
+            multiEntry: true,
+          });
+        if (!database.objectStoreNames.contains('checkpoint')) database.createObjectStore('checkpoint');
+        if (!database.objectStoreNames.contains('meta')) database.createObjectStore('meta');
+      },
+      // Another connection wants a newer schema: step aside rather than block it.
+      blocking() {
+        db?.close();
+        db = undefined;
+      },
+      // The browser closed the connection abnormally (Safari's "Connection to
+      // Indexed Database server lost"): the next operation reopens it.
+      terminated() {
+        lost = true;
+        db = undefined;
+      },
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new TimeoutError(
+              `IndexedDB open("${name}") did not complete within ${openTimeoutMs} ms: another tab may be ` +
+                'upgrading or blocking the database; close other tabs of this site or raise openTimeoutMs',
+            ),
+          ),
+        openTimeoutMs,
+      );
+    });
+    try {
+      const opened = await Promise.race([opening, timeout]);
+      lost = false;
+      return opened;
+    } catch (err) {
+      // If the open completes after the timeout, close it so it blocks nobody.
+      opening.then((late) => late.close()).catch(() => undefined);
+      throw err instanceof TimeoutError ? err : storageError('open the database', err);
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+
+  /** Runs `op` on an open connection; reopens and retries once if the connection was lost. */
+  const withDb = async <R>(what: string, op: (database: Db) => Promise<R>): Promise<R> => {
+    for (let attempt = 0; ; attempt++) {
+      db ??= await connect();
+      try {
+        return await op(db);
+      } catch (err) {
+        const name = (err as { name?: string } | null)?.name;
+        if (attempt === 0 && (lost || name === 'InvalidStateError' || name === 'UnknownError')) {
+          db = undefined;
+          continue;
+        }
+        if (err instanceof LeadershipLost || err instanceof StorageError) throw err;
+        throw storageError(what, err);
+      }
+    }
+  };
+
+  const meta = await withDb('read the client id', async (database) => {
+    const tx = database.transaction('meta', 'readwrite');
+    const existing = await tx.store.get('meta');
+    const value: Meta = existing ?? {
+      clientId: randomClientId(),
+      seq: 0,
+      epoch: 0,
+      covered: 0,
+      acked: 0,
+      totals: EMPTY_TOTALS,
+    };
+    if (!existing) await tx.store.put(value, 'meta');
+    await tx.done;
+    return value;
+  });
+
+  return {
+    clientId: meta.clientId,
+    append: (batches, limits, now) =>
+      withDb('append to the outbox', async (database) => {
+        try {
+          return await appendTx(database, batches, limits, now);
+        } catch (err) {
+          if ((err as { name?: string } | null)?.name !== 'QuotaExceededError') throw err;
+          // Out of quota: make room by deleting records a checkpoint covers, then try once more.
+          await pruneCovered(database);
+          try {
+            return await appendTx(database, batches, limits, now);
+          } catch (again) {
+            if ((again as { name?: string } | null)?.name !== 'QuotaExceededError') throw again;
+            return refuseAll(database, batches, 'quota', `the browser's storage quota is exhausted (${describeError(again)})`);
+          }
+        }
+      }),
+    readAfter: (seq, maxRecords) =>
+      withDb('read the outbox', (database) =>
+        database.getAll('outbox', IDBKeyRange.lowerBound(seq, true), maxRecords),
+      ),
+    lastSeq: () => withDb('read the outbox position', async (database) => (await database.get('meta', 'meta'))?.seq ?? 0),
+    claimEpoch: () =>
+      withDb('claim leadership', async (database) => {
+        const tx = database.transaction('meta', 'readwrite');
+        const m = await readMeta(tx.store);
+        m.epoch++;
+        await tx.store.put(m, 'meta');
+        await tx.done;
+        return m.epoch;
+      }),
+    loadCheckpoint: () => withDb('load the checkpoint', (database) => database.get('checkpoint', 'latest')),
+    writeCheckpoint: (checkpoint, epoch, limits, now) =>
+      withDb('write a checkpoint', async (database) => {
+        // Snapshot, view and covered position commit together, or not at all.
+        const tx = database.transaction(['checkpoint', 'meta', 'outbox'], 'readwrite');
+        const metaStore = tx.objectStore('meta');
+        const m = await readMeta(metaStore);
+        if (m.epoch !== epoch) {
+          tx.abort();
+          await tx.done.catch(() => undefined);
+          throw new LeadershipLost(`epoch ${epoch} was superseded by ${m.epoch}`);
+        }
+        void tx.objectStore('checkpoint').put(checkpoint, 'latest');
+        m.covered = checkpoint.seq;
+        // Records both covered and acknowledged are no longer needed; covered
+        // records older than maxAgeMs go too (they only wait for the server).
+        const deletable = Math.min(m.covered, m.acked);
+        let cursor = await tx.objectStore('outbox').openCursor();
+        let totals = m.totals;
+        while (cursor) {
+          const r = cursor.value;
+          const acked = r.last <= deletable;
+          const old = r.last <= m.covered && now - r.at > limits.maxAgeMs;
+          if (!acked && !old) break;
+          totals = removed(totals, r, acked ? undefined : 'expired');
+          await cursor.delete();
+          cursor = await cursor.continue();
+        }
+        m.totals = totals;
+        await metaStore.put(m, 'meta');
+        await tx.done;
+      }),
+    totals: () => withDb('read the outbox totals', async (database) => (await database.get('meta', 'meta'))?.totals ?? EMPTY_TOTALS),
+    close() {
+      db?.close();
+      db = undefined;
+    },
+  };
+}
+
+async function appendTx(
+  database: Db,
+  batches: readonly PendingBatch[],
+  limits: OutboxLimits,
+  now: number,
+): Promise<AppendReceipt[]> {
+  // One transaction for the whole group: one commit (~0.4 ms) for many batches.
+  // No await on anything but this transaction's requests, or it auto-commits.
+  const tx = database.transaction(['outbox', 'meta'], 'readwrite');
+  const outbox = tx.objectStore('outbox');
+  const m = await readMeta(tx.objectStore('meta'));
+  const receipts = new Map<PendingBatch, AppendReceipt>();
+  const fresh: PendingBatch[] = [];
+  for (const batch of batches) {
+    const key = await outbox.index('batch').getKey(batch.id);
+    if (key === undefined) {
+      fresh.push(batch);
+      continue;
+    }
+    const existing = await outbox.get(key);
+    receipts.set(batch, { ok: true, first: existing?.seq ?? key, last: existing?.last ?? key, duplicate: true });
+  }
+  const accepted: PendingBatch[] = [];
+  for (const batch of fresh) {
+    const refusal = await makeRoom(tx, m, batch, limits);
+    if (refusal) {
+      receipts.set(batch, refusal);
+      m.totals = { ...m.totals, refused: m.totals.refused + batch.length };
+      continue;
+    }
+    accepted.push(batch);
+    m.totals = { ...m.totals, events: m.totals.events + batch.length, bytes: m.totals.bytes + batch.bytes };
+  }
+  // One record per page batch (up to a few thousand events), all in this
+  // one transaction: the commit, not the record count, is what costs.
+  for (const batch of accepted) {
+    const first = m.seq + 1;
+    m.seq += batch.length;
+    receipts.set(batch, { ok: true, first, last: m.seq, duplicate: false });
+    if (batch.length === 0) continue;
+    void outbox.put({
+      seq: first,
+      last: m.seq,
+      events: batch.events,
+      columnar: batch.columnar,
+      batches: [batch.id],
+      bytes: batch.bytes,
+      at: now,
+    });
+    m.totals = { ...m.totals, records: m.totals.records + 1 };
+  }
+  void tx.objectStore('meta').put(m, 'meta');
+  await tx.done;
+  return batches.map((b) => receipts.get(b) as AppendReceipt);
+}
+
+/**
+ * Makes room for `batch` within the limits: first by deleting records a
+ * checkpoint covers (processed; only the server still wants them), then by
+ * the policy. Answers a refusal when the batch cannot be stored.
+ */
+async function makeRoom(tx: Tx, m: Meta, batch: PendingBatch, limits: OutboxLimits): Promise<AppendReceipt | undefined> {
+  const fits = () => m.totals.events + batch.length <= limits.maxEvents && m.totals.bytes + batch.bytes <= limits.maxBytes;
+  if (fits()) return undefined;
+  if (batch.length > limits.maxEvents || batch.bytes > limits.maxBytes)
+    return refusal(batch.length, 'limit', `a batch of ${batch.length} events (~${batch.bytes} bytes) exceeds the outbox limits on its own`);
+  let cursor = await tx.objectStore('outbox').openCursor();
+  while (cursor && !fits()) {
+    const r = cursor.value;
+    const covered = r.last <= m.covered;
+    if (!covered && limits.policy === 'reject') break;
+    m.totals = removed(m.totals, r, covered ? 'expired' : 'dropped');
+    await cursor.delete();
+    cursor = await cursor.continue();
+  }
+  if (fits()) return undefined;
+  return refusal(
+    batch.length,
+    'limit',
+    `the outbox is full (${m.totals.events} events, ~${m.totals.bytes} bytes; limits ${limits.maxEvents} events, ` +
+      `${limits.maxBytes} bytes) and its policy is 'reject'; raise outbox.maxEvents/maxBytes or use 'drop-oldest'`,
+  );
+}
+
+function refusal(refused: number, reason: 'limit' | 'quota', message: string): AppendReceipt {
+  return { ok: false, refused, reason, message };
+}
+
+async function refuseAll(database: Db, batches: readonly PendingBatch[], reason: 'quota', message: string) {
+  const refused = batches.reduce((s, b) => s + b.length, 0);
+  const tx = database.transaction('meta', 'readwrite');
+  const m = await readMeta(tx.store);
+  m.totals = { ...m.totals, refused: m.totals.refused + refused };
+  await tx.store.put(m, 'meta');
+  await tx.done.catch(() => undefined); // counting is best effort when storage is full
+  return batches.map((b) => refusal(b.length, reason, message));
+}
+
+async function pruneCovered(database: Db): Promise<void> {
+  const tx = database.transaction(['outbox', 'meta'], 'readwrite');
+  const m = await readMeta(tx.objectStore('meta'));
+  let cursor = await tx.objectStore('outbox').openCursor();
+  while (cursor && cursor.value.last <= m.covered) {
+    m.totals = removed(m.totals, cursor.value, 'expired');
+    await cursor.delete();
+    cursor = await cursor.continue();
+  }
+  await tx.objectStore('meta').put(m, 'meta');
+  await tx.done;
+}
+
+function removed(t: OutboxTotals, r: OutboxRecord, counter?: 'dropped' | 'expired'): OutboxTotals {
+  const n = r.last - r.seq + 1;
+  return {
+    ...t,
+    events: t.events - n,
+    bytes: t.bytes - r.bytes,
+    records: t.records - 1,
+    dropped: t.dropped + (counter === 'dropped' ? n : 0),
+    expired: t.expired + (counter === 'expired' ? n : 0),
+  };
+}
+
+async function readMeta(store: { get(key: 'meta'): Promise<Meta | undefined> }): Promise<Meta> {
+  const m = await store.get('meta');
+  if (!m) throw new StorageError('the runtime database lost its metadata record; clear the site data to start over');
+  return m;
+}
+
+function randomClientId(): string {
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error || (typeof err === 'object' && err !== null && 'message' in err)
+    ? `${(err as Error).name}: ${(err as Error).message}`
+    : String(err);
+}
+
+function storageError(what: string, err: unknown): StorageError {
+  return new StorageError(`IndexedDB: could not ${what} (${describeError(err)})`, { cause: err });
+}

@@ -1,0 +1,267 @@
+/**
+ * The leader's loop: restore the latest checkpoint, consume the outbox in
+ * sequence order from the position it covers, keep the view, and write
+ * checkpoints (snapshot + view + position in one transaction) every N
+ * events or T ms, off the hot path. Platform-free: storage comes in as a
+ * {@link RuntimeStore}, time as a clock and a timer.
+ *
+ * @module
+ */
+import type { Pipeline, PipelineInput } from '../checkpoint/pipeline.js';
+import { isRecord, isWatermark, type Timed } from '../time/timed.js';
+import type { CheckpointInfo, Columns, LeaderStatus } from './contract.js';
+import { LeadershipLost, type OutboxLimits, type OutboxRecord, type RuntimeStore } from './outbox-store.js';
+import { LatestPanes } from './view.js';
+
+/** What the host needs from its surroundings. */
+export interface HostHooks {
+  /** Results fired while processing one batch of records, in order. */
+  results(results: unknown[]): void;
+  /** The pipeline has processed every sequence up to `through`. */
+  processed(through: number): void;
+  /** Something went wrong; the host keeps going when it can. */
+  error(error: unknown): void;
+}
+
+/** How the host runs. */
+export interface HostOptions {
+  readonly checkpointEveryEvents: number;
+  readonly checkpointEveryMs: number;
+  readonly limits: OutboxLimits;
+  readonly viewMaxWindows: number;
+  /** Decodes row `index` of a columnar record into an event. */
+  readonly row: ((columns: Columns, index: number) => unknown) | undefined;
+  readonly now: () => number;
+  readonly setTimer: (fn: () => void, ms: number) => () => void;
+}
+
+/** A record read from the outbox, or one this tab just appended (kept to skip a read). */
+type Batch = Pick<OutboxRecord, 'seq' | 'last' | 'events' | 'columnar'>;
+
+const READ_AHEAD = 16;
+const CACHE_LIMIT = 256;
+
+/** Runs the pipeline for the leader tab. */
+export class PipelineHost {
+  private run!: PipelineInput<unknown>;
+  private readonly view: LatestPanes;
+  private readonly cache = new Map<number, Batch>();
+  private processedSeq = 0;
+  private knownLast = 0;
+  private checkpointedSeq = 0;
+  private lastCheckpoint: CheckpointInfo | null = null;
+  private lastCheckpointAt = 0;
+  private pumping = false;
+  private writing: Promise<void> | undefined;
+  private cancelTimer: (() => void) | undefined;
+  private stopped = false;
+  private failedWith: unknown;
+  private fired: unknown[] = [];
+
+  constructor(
+    private readonly store: RuntimeStore,
+    private readonly epoch: number,
+    private readonly pipeline: Pipeline<unknown, unknown>,
+    private readonly options: HostOptions,
+    private readonly hooks: HostHooks,
+  ) {
+    this.view = new LatestPanes(options.viewMaxWindows);
+  }
+
+  /** Restores the latest checkpoint and starts consuming the outbox after it. */
+  async start(): Promise<void> {
+    const checkpoint = await this.store.loadCheckpoint();
+    this.view.restore(checkpoint?.view);
+    this.run = this.pipeline.open(
+      {
+        next: (output) => {
+          // A pipeline ending in windowBy emits timed elements: keep the records' values.
+          const element = output as Timed<unknown>;
+          const timed = typeof output === 'object' && output !== null && 'kind' in output;
+          if (timed && isWatermark(element)) return;
+          const result = timed && isRecord(element) ? element.value : output;
+          this.view.add(result);
+          this.fired.push(result);
+        },
+        error: (err) => this.fail(err),
+      },
+      checkpoint ? { restore: checkpoint.snapshot } : undefined,
+    );
+    this.processedSeq = this.checkpointedSeq = checkpoint?.seq ?? 0;
+    this.lastCheckpointAt = this.options.now();
+    if (checkpoint)
+      this.lastCheckpoint = { seq: checkpoint.seq, at: checkpoint.at, durationMs: 0, openWindows: this.openWindows() };
+    this.notify(await this.store.lastSeq());
+  }
+
+  get processed(): number {
+    return this.processedSeq;
+  }
+
+  get failed(): boolean {
+    return this.failedWith !== undefined;
+  }
+
+  /** Events up to `last` are durable in the outbox: process them. */
+  notify(last: number): void {
+    if (last <= this.knownLast) return;
+    this.knownLast = last;
+    void this.pump();
+  }
+
+  /** Hands over a batch this tab just appended, so the loop need not read it back. */
+  offer(batch: Batch): void {
+    if (batch.last > this.processedSeq && this.cache.size < CACHE_LIMIT) this.cache.set(batch.seq, batch);
+    this.notify(batch.last);
+  }
+
+  /** The latest pane of every window fired so far. */
+  entries(): unknown[] {
+    return this.view.entries();
+  }
+
+  status(): LeaderStatus {
+    let watermark = Number.NEGATIVE_INFINITY;
+    let lateRecords = 0;
+    if (this.run && !this.run.closed)
+      for (const s of Object.values(this.run.stats())) {
+        if (typeof s.watermark === 'number' && s.kind.startsWith('eventTime')) watermark = Math.max(watermark, s.watermark);
+        if (typeof s.lateRecords === 'number') lateRecords += s.lateRecords;
+      }
+    return {
+      watermark,
+      lastCheckpoint: this.lastCheckpoint,
+      openWindows: this.openWindows(),
+      viewWindows: this.view.size,
+      lateRecords,
+      failed: this.failed,
+    };
+  }
+
+  /** Writes a checkpoint of everything processed so far (waits for one in flight first). */
+  async checkpoint(): Promise<void> {
+    while (this.writing) await this.writing;
+    if (this.failed || this.stopped || this.processedSeq === this.checkpointedSeq) return;
+    await this.write();
+  }
+
+  /** Stops processing; with `final`, writes a last checkpoint first. */
+  async stop(final: boolean): Promise<void> {
+    if (final) await this.checkpoint().catch((err) => this.hooks.error(err));
+    this.stopped = true;
+    this.cancelTimer?.();
+    this.run?.unsubscribe();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.stopped && !this.failed && this.processedSeq < this.knownLast) {
+        const cached = this.cache.get(this.processedSeq + 1);
+        const batches: Batch[] = cached ? [cached] : await this.store.readAfter(this.processedSeq, READ_AHEAD);
+        if (this.stopped) return;
+        // Nothing stored up to knownLast: those events were dropped by the
+        // 'drop-oldest' policy before they were processed.
+        if (batches.length === 0) this.processedSeq = this.knownLast;
+        for (const batch of batches) {
+          this.cache.delete(batch.seq);
+          if (batch.last <= this.processedSeq) continue;
+          this.process(batch);
+          if (this.failed) break;
+          this.processedSeq = batch.last;
+        }
+        this.publish();
+        this.maybeCheckpoint();
+        if (this.cache.size > CACHE_LIMIT / 2)
+          for (const [seq, b] of this.cache) if (b.last <= this.processedSeq) this.cache.delete(seq);
+      }
+    } catch (err) {
+      this.hooks.error(err);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private process(batch: Batch): void {
+    const { run } = this;
+    if (batch.columnar) {
+      const columns = batch.events as Columns;
+      const row = this.options.row;
+      if (!row) {
+        this.fail(new Error('a columnar batch reached a runtime without a `row` option; pass row to serveRuntime'));
+        return;
+      }
+      for (let i = 0; i < columns.length && !run.closed; i++) run.push(row(columns, i));
+    } else {
+      const events = batch.events as readonly unknown[];
+      for (let i = 0; i < events.length && !run.closed; i++) run.push(events[i]);
+    }
+  }
+
+  private publish(): void {
+    if (this.fired.length > 0) {
+      const fired = this.fired;
+      this.fired = [];
+      this.hooks.results(fired);
+    }
+    this.hooks.processed(this.processedSeq);
+  }
+
+  private maybeCheckpoint(): void {
+    const pending = this.processedSeq - this.checkpointedSeq;
+    if (pending <= 0 || this.writing || this.failed) return;
+    const due = this.options.now() - this.lastCheckpointAt >= this.options.checkpointEveryMs;
+    if (pending >= this.options.checkpointEveryEvents || due) {
+      void this.write().catch((err) => this.hooks.error(err));
+      return;
+    }
+    // Quiet input: make sure processed events are covered within checkpointEveryMs.
+    if (!this.cancelTimer)
+      this.cancelTimer = this.options.setTimer(() => {
+        this.cancelTimer = undefined;
+        this.maybeCheckpoint();
+      }, this.options.checkpointEveryMs);
+  }
+
+  private write(): Promise<void> {
+    const started = this.options.now();
+    // Snapshot and view are copies taken between two records, so processing
+    // goes on while the transaction runs.
+    const seq = this.processedSeq;
+    const snapshot = this.run.snapshot();
+    const view = this.view.encode();
+    const openWindows = this.openWindows();
+    this.writing = this.store
+      .writeCheckpoint({ seq, at: started, snapshot, view }, this.epoch, this.options.limits, this.options.now())
+      .then(
+        () => {
+          this.checkpointedSeq = Math.max(this.checkpointedSeq, seq);
+          this.lastCheckpointAt = this.options.now();
+          this.lastCheckpoint = { seq, at: started, durationMs: this.options.now() - started, openWindows };
+        },
+        (err) => {
+          if (err instanceof LeadershipLost) void this.stop(false);
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.writing = undefined;
+        if (!this.stopped) this.maybeCheckpoint();
+      });
+    return this.writing;
+  }
+
+  private openWindows(): number {
+    if (!this.run || this.run.closed) return 0;
+    let n = 0;
+    for (const s of Object.values(this.run.stats())) if (typeof s.openWindows === 'number') n += s.openWindows;
+    return n;
+  }
+
+  private fail(err: unknown): void {
+    if (this.failedWith !== undefined) return;
+    this.failedWith = err ?? new Error('the pipeline failed');
+    this.hooks.error(err);
+  }
+}

@@ -1,0 +1,464 @@
+/**
+ * `serveRuntime`: the worker side of the browser runtime. Appends every
+ * batch to the IndexedDB outbox first (grouped: one transaction for all
+ * batches waiting), and, in the one tab that holds the leader lock, runs the
+ * pipeline over the outbox with exactly-once checkpoints.
+ *
+ * @module
+ */
+import { expose } from 'comlink';
+import type { Observable } from 'rxjs';
+import { createPipeline } from '../checkpoint/pipeline.js';
+import { describe, InvalidOptionError, RuntimeClosedError, TidemarkError } from '../errors.js';
+import {
+  optionalFunction,
+  rejectUnknown,
+  requireFunction,
+  requireObject,
+  requirePositive,
+  requirePositiveInteger,
+} from '../options.js';
+import type {
+  AppendReceipt,
+  ChannelMessage,
+  Columns,
+  LeaderStatus,
+  RuntimeIssue,
+  RuntimeStatus,
+  ViewEntry,
+  WorkerApi,
+} from './contract.js';
+import { browserCoordination, type Coordination } from './coordination.js';
+import { openRuntimeStore, type OutboxLimits, type PendingBatch, type RuntimeStore } from './outbox-store.js';
+import { PipelineHost } from './pipeline-host.js';
+
+/** Options of {@link serveRuntime}. */
+// `E = any`: an unannotated `events$` takes its event type from the operators.
+export interface ServeRuntimeOptions<E = any, R = unknown> {
+  /**
+   * The runtime's name: its IndexedDB database, leader lock and channel are
+   * `tidemark:<name>`. Tabs using the same name share one outbox and one
+   * pipeline state. 1–64 characters of `A–Z a–z 0–9 . _ -`.
+   */
+  readonly name: string;
+  /** Builds the pipeline from the stream of emitted events, as for `createPipeline`. */
+  readonly pipeline: (events$: Observable<E>) => Observable<R>;
+  /** Decodes row `index` of a batch sent with `emitColumns` into an event. Required to accept columns. */
+  readonly row?: (columns: Columns, index: number) => E;
+  /** When to checkpoint: after `everyEvents` processed events or `everyMs` (defaults 10 000 and 1 000). */
+  readonly checkpoint?: { readonly everyEvents?: number; readonly everyMs?: number };
+  /**
+   * Outbox bounds (defaults: 1 000 000 events, 64 MiB, 7 days) and the policy
+   * when an append would exceed them: `'reject'` refuses new events,
+   * `'drop-oldest'` (default) deletes the oldest unprocessed ones. Processed
+   * events waiting only for the server always go first.
+   */
+  readonly outbox?: Partial<OutboxLimits>;
+  /** How many windows the view keeps (default 100 000); the windows that ended first go. */
+  readonly view?: { readonly maxWindows?: number };
+  /** How long IndexedDB `open()` may take before it counts as stalled (default 10 000 ms). */
+  readonly openTimeoutMs?: number;
+}
+
+const KNOWN = ['name', 'pipeline', 'row', 'checkpoint', 'outbox', 'view', 'openTimeoutMs'] as const;
+const NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_ISSUES = 10;
+
+/**
+ * Serves the Tidemark runtime from a module Web Worker: call it once at the
+ * top of your worker module, and create the page side with
+ * `createRuntime` from `tidemark/browser`.
+ *
+ * Every batch the page sends is appended to the IndexedDB outbox with
+ * per-client sequence numbers before the pipeline sees it. The tab holding
+ * the leader lock restores the latest checkpoint, replays the outbox after
+ * the position it covers, and checkpoints the pipeline's snapshot, its view
+ * and that position in one transaction: a reload, a crash or a closed
+ * leader tab loses nothing and counts nothing twice.
+ *
+ * @param options - the pipeline and its storage settings; validated now
+ * @throws {@link InvalidOptionError} for invalid options (the page's
+ *   `createRuntime` then rejects with the message)
+ * @example
+ * ```ts
+ * import { serveRuntime } from 'tidemark/worker';
+ * import { eventTime, windowBy, tumbling, count } from 'tidemark';
+ * serveRuntime({
+ *   name: 'analytics',
+ *   pipeline: (events$) => events$.pipe(
+ *     eventTime({ timestamp: (e: { page: string; ts: number }) => e.ts, maxOutOfOrderness: 2_000 }),
+ *     windowBy({ key: (e) => e.page, window: tumbling(60_000), aggregate: count() })),
+ *   checkpoint: { everyEvents: 10_000, everyMs: 1_000 },
+ *   outbox: { maxEvents: 1_000_000, policy: 'drop-oldest' },
+ * });
+ * ```
+ */
+export function serveRuntime<E = any, R = unknown>(options: ServeRuntimeOptions<E, R>): void {
+  const api = createWorkerApi(options);
+  expose(api, globalThis as unknown as Parameters<typeof expose>[1]);
+}
+
+/** Builds the worker API without exposing it (tests drive it directly). @internal */
+export function createWorkerApi<E, R>(
+  options: ServeRuntimeOptions<E, R>,
+  platform: {
+    openStore?: (name: string, openTimeoutMs: number) => Promise<RuntimeStore>;
+    coordination?: (name: string, onError: (err: unknown) => void) => Coordination;
+    now?: () => number;
+  } = {},
+): WorkerApi {
+  const settings = validate(options);
+  const pipeline = createPipeline(options.pipeline as (events$: Observable<unknown>) => Observable<unknown>);
+  const now = platform.now ?? (() => Date.now());
+  const dbName = `tidemark:${settings.name}`;
+  const issues: RuntimeIssue[] = [];
+  const report = (err: unknown) => {
+    const e = err as { name?: unknown; message?: unknown } | null;
+    issues.push({
+      name: typeof e?.name === 'string' ? e.name : 'Error',
+      message: typeof e?.message === 'string' ? e.message : describe(err),
+      at: now(),
+    });
+    if (issues.length > MAX_ISSUES) issues.shift();
+  };
+
+  let store: RuntimeStore | undefined;
+  let coordination: Coordination | undefined;
+  let host: PipelineHost | undefined;
+  let releaseLeadership: (() => void) | undefined;
+  let starting: Promise<{ clientId: string; name: string }> | undefined;
+  let closed = false;
+  let appended = 0;
+  let processedSeen = 0;
+  let leaderStatus: LeaderStatus | undefined;
+  const waiters = new Set<{ seq: number; resolve: () => void }>();
+  // view() in a tab that does not lead asks the leader; a request waits
+  // (and is asked again) until some leader, maybe this tab, has started.
+  const viewRequests = new Map<string, { resolve: (entries: readonly unknown[]) => void; asked: number }>();
+  const serveViews = () => {
+    for (const [id, request] of viewRequests) {
+      if (host) {
+        viewRequests.delete(id);
+        request.resolve(host.entries());
+      } else if (now() - request.asked > 250) {
+        request.asked = now();
+        coordination?.post({ type: 'view?', id });
+      }
+    }
+  };
+
+  const progressed = (through: number) => {
+    if (through <= processedSeen) return;
+    processedSeen = through;
+    for (const w of waiters)
+      if (w.seq <= through) {
+        waiters.delete(w);
+        w.resolve();
+      }
+  };
+
+  const onMessage = (message: ChannelMessage) => {
+    switch (message.type) {
+      case 'appended':
+        appended = Math.max(appended, message.last);
+        host?.notify(message.last);
+        break;
+      case 'processed':
+        leaderStatus = message.status;
+        progressed(message.through);
+        if (viewRequests.size > 0 && !host) serveViews();
+        break;
+      case 'hello':
+        if (host) announce();
+        break;
+      case 'view?':
+        if (host) coordination?.post({ type: 'view', id: message.id, entries: host.entries() });
+        break;
+      case 'view':
+        viewRequests.get(message.id)?.resolve(message.entries);
+        viewRequests.delete(message.id);
+        break;
+      case 'results':
+        break; // for the pages
+    }
+  };
+
+  const announce = () => {
+    if (!host) return;
+    leaderStatus = host.status();
+    coordination?.post({ type: 'processed', through: host.processed, status: leaderStatus });
+  };
+
+  const becomeLeader = async () => {
+    if (closed || !store) return;
+    const epoch = await store.claimEpoch();
+    const leading = new PipelineHost(
+      store,
+      epoch,
+      pipeline,
+      {
+        checkpointEveryEvents: settings.everyEvents,
+        checkpointEveryMs: settings.everyMs,
+        limits: settings.limits,
+        viewMaxWindows: settings.viewMaxWindows,
+        row: options.row as ((columns: Columns, index: number) => unknown) | undefined,
+        now,
+        setTimer: (fn, ms) => {
+          const t = setTimeout(fn, ms);
+          return () => clearTimeout(t);
+        },
+      },
+      {
+        results: (results) => coordination?.post({ type: 'results', results }),
+        processed: (through) => {
+          progressed(through);
+          announce();
+        },
+        error: report,
+      },
+    );
+    const held = new Promise<void>((resolve) => {
+      releaseLeadership = resolve;
+    });
+    try {
+      await leading.start();
+      // Appends committed while the checkpoint loaded are known by now.
+      host = leading;
+      leading.notify(appended);
+      announce();
+      serveViews();
+    } catch (err) {
+      report(err);
+    }
+    await held; // the lock is held until close()
+  };
+
+  // Group commit: batches arriving while a transaction runs share the next one.
+  let queue: { batch: PendingBatch; resolve: (r: AppendReceipt) => void }[] = [];
+  let committing = false;
+  const commit = async () => {
+    if (committing) return;
+    committing = true;
+    try {
+      while (queue.length > 0 && store) {
+        const group = queue;
+        queue = [];
+        let receipts: AppendReceipt[];
+        try {
+          receipts = await store.append(
+            group.map((g) => g.batch),
+            settings.limits,
+            now(),
+          );
+        } catch (err) {
+          report(err);
+          const message = (err as Error)?.message ?? String(err);
+          receipts = group.map((g) => ({ ok: false, refused: g.batch.length, reason: 'storage', message }));
+        }
+        let last = 0;
+        group.forEach((g, i) => {
+          const r = receipts[i] as AppendReceipt;
+          if (r.ok && r.last >= r.first) {
+            last = Math.max(last, r.last);
+            if (!r.duplicate) host?.offer({ seq: r.first, last: r.last, events: g.batch.events, columnar: g.batch.columnar });
+          } else if (!r.ok) report({ name: r.reason === 'limit' || r.reason === 'quota' ? 'OutboxFullError' : 'StorageError', message: r.message });
+          g.resolve(r);
+        });
+        if (last > 0) {
+          appended = Math.max(appended, last);
+          coordination?.post({ type: 'appended', last });
+          host?.notify(last);
+        }
+      }
+    } finally {
+      committing = false;
+    }
+  };
+
+  const requireStarted = (call: string): RuntimeStore => {
+    if (closed) throw new RuntimeClosedError(`${call} after close(); create a new runtime`);
+    if (!store) throw new TidemarkError(`${call} before start()`);
+    return store;
+  };
+
+  const api: WorkerApi = {
+    start() {
+      starting ??= (async () => {
+        store = await (platform.openStore ?? openRuntimeStore)(dbName, settings.openTimeoutMs);
+        appended = await store.lastSeq();
+        coordination = (platform.coordination ?? browserCoordination)(settings.name, report);
+        coordination.listen(onMessage);
+        coordination.lead(becomeLeader);
+        coordination.post({ type: 'hello' });
+        return { clientId: store.clientId, name: settings.name };
+      })();
+      return starting;
+    },
+
+    append(batchId, events, columnar) {
+      requireStarted('append()');
+      const length = columnar ? (events as Columns).length : (events as readonly unknown[]).length;
+      if (typeof batchId !== 'string' || !Number.isSafeInteger(length) || length < 0)
+        return Promise.resolve({ ok: false, refused: 0, reason: 'invalid', message: 'malformed batch' });
+      const batch: PendingBatch = { id: batchId, events, columnar, length, bytes: estimateBytes(events, columnar) };
+      return new Promise<AppendReceipt>((resolve) => {
+        queue.push({ batch, resolve });
+        void commit();
+      });
+    },
+
+    processed(seq) {
+      requireStarted('processed()');
+      if (seq <= processedSeen) return Promise.resolve();
+      coordination?.post({ type: 'hello' });
+      return new Promise<void>((resolve) => waiters.add({ seq, resolve }));
+    },
+
+    async view() {
+      requireStarted('view()');
+      // Read your writes: everything durable when view() was called is in the answer.
+      await api.processed(appended);
+      if (host) return host.entries() as ViewEntry[];
+      const id = `${now()}-${Math.random()}`;
+      const entries = await new Promise<readonly unknown[]>((resolve) => {
+        viewRequests.set(id, { resolve, asked: now() });
+        coordination?.post({ type: 'view?', id });
+      });
+      return entries as ViewEntry[];
+    },
+
+    async status(): Promise<RuntimeStatus> {
+      const s = requireStarted('status()');
+      const totals = await s.totals();
+      const leader = host?.status() ?? leaderStatus;
+      return {
+        clientId: s.clientId,
+        leader: host !== undefined,
+        online: globalThis.navigator?.onLine ?? true,
+        outbox: { events: totals.events, bytes: totals.bytes, records: totals.records },
+        appended,
+        processed: processedSeen,
+        watermark: leader?.watermark ?? Number.NEGATIVE_INFINITY,
+        lastCheckpoint: leader?.lastCheckpoint ?? null,
+        state: { openWindows: leader?.openWindows ?? 0, viewWindows: leader?.viewWindows ?? 0 },
+        lateRecords: leader?.lateRecords ?? 0,
+        dropped: totals.dropped,
+        refused: totals.refused,
+        expired: totals.expired,
+        failed: leader?.failed ?? false,
+        errors: [...issues],
+      };
+    },
+
+    async checkpoint() {
+      requireStarted('checkpoint()');
+      if (!host) return null;
+      await host.checkpoint();
+      return host.processed;
+    },
+
+    async close() {
+      if (closed) return;
+      while (committing || queue.length > 0) await new Promise((r) => setTimeout(r, 1));
+      closed = true;
+      await host?.stop(true);
+      host = undefined;
+      releaseLeadership?.();
+      coordination?.close();
+      store?.close();
+    },
+  };
+  return api;
+}
+
+interface Settings {
+  readonly name: string;
+  readonly everyEvents: number;
+  readonly everyMs: number;
+  readonly limits: OutboxLimits;
+  readonly viewMaxWindows: number;
+  readonly openTimeoutMs: number;
+}
+
+function validate<E, R>(options: ServeRuntimeOptions<E, R>): Settings {
+  requireObject('serveRuntime(options)', options);
+  rejectUnknown('serveRuntime', options, KNOWN);
+  if (typeof options.name !== 'string' || !NAME.test(options.name))
+    throw new InvalidOptionError(
+      'serveRuntime.name',
+      `must be 1-64 characters of A-Z a-z 0-9 . _ -, got ${describe(options.name)}`,
+    );
+  requireFunction('serveRuntime.pipeline', options.pipeline, 'pass (events$) => events$.pipe(eventTime(...), windowBy(...))');
+  optionalFunction('serveRuntime.row', options.row);
+  const checkpoint = options.checkpoint ?? {};
+  requireObject('serveRuntime.checkpoint', checkpoint);
+  rejectUnknown('serveRuntime.checkpoint', checkpoint, ['everyEvents', 'everyMs']);
+  const outbox = options.outbox ?? {};
+  requireObject('serveRuntime.outbox', outbox);
+  rejectUnknown('serveRuntime.outbox', outbox, ['maxEvents', 'maxBytes', 'maxAgeMs', 'policy']);
+  const view = options.view ?? {};
+  requireObject('serveRuntime.view', view);
+  rejectUnknown('serveRuntime.view', view, ['maxWindows']);
+  const settings: Settings = {
+    name: options.name,
+    everyEvents: checkpoint.everyEvents ?? 10_000,
+    everyMs: checkpoint.everyMs ?? 1_000,
+    limits: {
+      maxEvents: outbox.maxEvents ?? 1_000_000,
+      maxBytes: outbox.maxBytes ?? 64 * 1024 * 1024,
+      maxAgeMs: outbox.maxAgeMs ?? 7 * 24 * 3600_000,
+      policy: outbox.policy ?? 'drop-oldest',
+    },
+    viewMaxWindows: view.maxWindows ?? 100_000,
+    openTimeoutMs: options.openTimeoutMs ?? 10_000,
+  };
+  requirePositiveInteger('serveRuntime.checkpoint.everyEvents', settings.everyEvents);
+  requirePositive('serveRuntime.checkpoint.everyMs', settings.everyMs);
+  requirePositiveInteger('serveRuntime.outbox.maxEvents', settings.limits.maxEvents);
+  requirePositiveInteger('serveRuntime.outbox.maxBytes', settings.limits.maxBytes);
+  requirePositive('serveRuntime.outbox.maxAgeMs', settings.limits.maxAgeMs);
+  if (settings.limits.policy !== 'reject' && settings.limits.policy !== 'drop-oldest')
+    throw new InvalidOptionError(
+      'serveRuntime.outbox.policy',
+      `must be 'reject' or 'drop-oldest', got ${describe(settings.limits.policy)}`,
+    );
+  requirePositiveInteger('serveRuntime.view.maxWindows', settings.viewMaxWindows);
+  requirePositive('serveRuntime.openTimeoutMs', settings.openTimeoutMs);
+  return settings;
+}
+
+/**
+ * Estimated stored size of a batch, for the outbox's byte limit: exact for
+ * typed-array columns; for objects, the JSON length of up to 16 evenly
+ * spaced events, scaled (serialising every event would double the cost of
+ * an append).
+ */
+export function estimateBytes(events: readonly unknown[] | Columns, columnar: boolean): number {
+  if (columnar) {
+    let bytes = 0;
+    for (const column of Object.values(events as Columns)) {
+      if (ArrayBuffer.isView(column)) bytes += column.byteLength;
+      else if (Array.isArray(column)) bytes += sampleBytes(column);
+    }
+    return bytes;
+  }
+  return sampleBytes(events as readonly unknown[]);
+}
+
+function sampleBytes(values: readonly unknown[]): number {
+  const n = values.length;
+  if (n === 0) return 0;
+  const samples = Math.min(n, 16);
+  let sampled = 0;
+  for (let i = 0; i < samples; i++) {
+    const v = values[Math.floor((i * n) / samples)];
+    let size: number;
+    try {
+      size = JSON.stringify(v)?.length ?? 8;
+    } catch {
+      size = 64; // BigInt, cycles: structured clone stores them; count a typical size
+    }
+    sampled += size;
+  }
+  return Math.ceil((sampled / samples) * n);
+}

@@ -1,0 +1,109 @@
+// The browser runtime in real Chromium: real Workers, real IndexedDB.
+import type { BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPipeline, isRecord, type Timed, type WindowResult } from '../../src/index.js';
+import { seededRandom } from '../../src/testing/index.js';
+import type { Tm } from './fixtures/page.js';
+import { buildPipeline, type Click, clicks, type PipelineKind } from './fixtures/scenario.js';
+import { launch, openPage, type Site, serveFixtures } from './chromium.js';
+
+declare const tm: Tm;
+type Result = WindowResult<string | number, number>;
+
+/** What an uninterrupted run gives: every pane fired, then the latest per window. */
+function expectedView(kind: PipelineKind, events: Click[]): string[] {
+  const fired: Result[] = [];
+  const run = createPipeline(buildPipeline(kind)).open((r) => {
+    if (isRecord(r as Timed<unknown>)) fired.push((r as { value: Result }).value);
+  });
+  run.pushAll(events);
+  return normalise(fired);
+}
+
+/** Latest pane per window, as sorted strings (pane and timing included: they must match too). */
+function normalise(results: readonly unknown[]): string[] {
+  const latest = new Map<string, Result>();
+  for (const r of results as Result[]) {
+    const id = `${r.key}|${r.start}|${r.end}`;
+    const seen = latest.get(id);
+    if (!seen || r.pane >= seen.pane) latest.set(id, r);
+  }
+  return [...latest.values()].map((r) => `${r.key}[${r.start},${r.end})=${r.value} ${r.timing}#${r.pane}`).sort();
+}
+
+let site: Site;
+let context: BrowserContext & { dispose(): Promise<void> };
+beforeAll(async () => {
+  site = await serveFixtures();
+  context = await launch();
+}, 60_000);
+afterAll(async () => {
+  await context?.dispose();
+  await site?.close();
+});
+
+describe('browser runtime (Chromium)', () => {
+  it('stores, processes and views every event; results reach the page', async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=basic'));
+    await page.evaluate(() => tm.emit(1, 20_000));
+    const receipt = await page.evaluate(() => tm.drain());
+    expect(receipt.through).toBe(20_000);
+    const view = await page.evaluate(() => tm.view());
+    expect(normalise(view)).toEqual(expectedView('tumbling', clicks(1, 20_000)));
+    const status = await page.evaluate(() => tm.status());
+    expect(status).toMatchObject({ leader: true, appended: 20_000, processed: 20_000, pending: 0, dropped: 0, refused: 0 });
+    expect(status.outbox.events).toBe(20_000);
+    // results$ saw the same panes as the view holds
+    expect(normalise(await page.evaluate(() => tm.results))).toEqual(normalise(view));
+    await page.evaluate(() => tm.close());
+    expect(page.errors).toEqual([]);
+    await page.close();
+  });
+
+  it('keeps everything across a reload, then continues exactly', async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=reload&everyEvents=3000'));
+    await page.evaluate(() => tm.emit(2, 10_000));
+    await page.evaluate(() => tm.drain());
+    await page.reload();
+    await page.waitForFunction(() => 'tm' in globalThis);
+    await page.evaluate(() => tm.start('name=reload&everyEvents=3000'));
+    expect(normalise(await page.evaluate(() => tm.view()))).toEqual(expectedView('tumbling', clicks(2, 10_000)));
+    await page.evaluate(() => tm.emit(2, 10_000, 10_000));
+    await page.evaluate(() => tm.drain());
+    const all = [...clicks(2, 10_000), ...clicks(2, 10_000, 10_000)];
+    expect(normalise(await page.evaluate(() => tm.view()))).toEqual(expectedView('tumbling', all));
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it('loses nothing and counts nothing twice when the worker is killed at random points', async () => {
+    const page = await openPage(context, site);
+    const rand = seededRandom(7);
+    for (let run = Number(process.env.FIRST_RUN ?? 0); run < 12; run++) {
+      const kind: PipelineKind = run % 2 === 0 ? 'tumbling' : 'session';
+      const seed = 100 + run;
+      const n = 6_000 + Math.floor(rand() * 6_000);
+      const kills = [Math.floor(rand() * 20), Math.floor(rand() * 20)];
+      const killAfterMs = Math.floor(rand() * 40);
+      await page.evaluate(
+        ({ run, kind }) => tm.start(`name=kill${run}&kind=${kind}&everyEvents=700&everyMs=5`),
+        { run, kind },
+      );
+      await page.evaluate((ms) => tm.killAfter(ms), killAfterMs);
+      await page.evaluate(({ seed, n, kills }) => tm.emit(seed, n, 0, 300, kills), { seed, n, kills });
+      await page.evaluate(() => tm.drain());
+      const view = await page.evaluate(() => tm.view());
+      if (process.env.DEBUG_KILL) console.log(run, JSON.stringify(await page.evaluate(() => tm.status())));
+      expect(normalise(view), `run ${run} (${kind}, ${n} events, kills at chunks ${kills} and ${killAfterMs} ms)`).toEqual(
+        expectedView(kind, clicks(seed, n)),
+      );
+      const status = await page.evaluate(() => tm.status());
+      expect(status.restarts).toBeGreaterThanOrEqual(1);
+      expect(status.appended).toBe(n);
+      await page.evaluate(() => tm.close());
+    }
+    await page.close();
+  }, 120_000);
+});
