@@ -8,7 +8,16 @@
  * @module
  */
 import { type Observable, Subject, share, switchMap, timer } from 'rxjs';
-import { describe, InvalidOptionError, OutboxFullError, RuntimeClosedError, TimeoutError, WorkerError } from '../errors.js';
+import {
+  describe,
+  InvalidOptionError,
+  InvalidRecordError,
+  OutboxFullError,
+  RuntimeClosedError,
+  StorageError,
+  TimeoutError,
+  WorkerError,
+} from '../errors.js';
 import { rejectUnknown, requireFunction, requireObject, requirePositive, requirePositiveInteger } from '../options.js';
 import type { AppendReceipt, Columns, RuntimeIssue, RuntimeStatus, ViewEntry } from '../worker/contract.js';
 import { listenToChannel, WorkerLink } from './worker-link.js';
@@ -63,7 +72,9 @@ export interface Runtime<E = unknown, R = unknown> {
   /**
    * Resolves once every event emitted so far is durable in the outbox and
    * processed by the pipeline. Rejects with {@link OutboxFullError} if some
-   * of them were refused, {@link TimeoutError} after `drainTimeoutMs`.
+   * of them were refused for lack of room, {@link InvalidRecordError} if some
+   * could not be cloned (functions, DOM nodes), {@link TimeoutError} after
+   * `drainTimeoutMs`. The other events are stored either way.
    */
   drain(): Promise<DrainReceipt>;
   /** Results as they fire (in every tab). After a crash, panes since the last checkpoint fire again, with the same pane numbers. */
@@ -193,6 +204,15 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
       link.call('append', callTimeoutMs, batch.id, batch.events, batch.columnar).then(
         (receipt) => {
           inflight.delete(batch.id);
+          if (!receipt.ok && receipt.reason === 'storage') {
+            // IndexedDB failed even after reopening: keep the batch and try again.
+            report(new StorageError(receipt.message));
+            setTimeout(() => {
+              outgoing.unshift(batch);
+              send();
+            }, 1_000);
+            return;
+          }
           if (receipt.ok) durableThrough = Math.max(durableThrough, receipt.last);
           else report(new OutboxFullError(receipt.message, receipt.refused));
           batch.settle(receipt);
@@ -346,10 +366,10 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
         const refused = receipts.reduce((n, r) => n + (r.ok ? 0 : r.refused), 0);
         if (refused > 0) {
           const first = receipts.find((r) => !r.ok);
-          throw new OutboxFullError(
-            `${refused} of the events emitted before drain() were refused: ${first && !first.ok ? first.message : ''}`,
-            refused,
-          );
+          const message = `${refused} of the events emitted before drain() were refused: ${first && !first.ok ? first.message : ''}`;
+          throw first && !first.ok && first.reason === 'invalid'
+            ? new InvalidRecordError(message, undefined)
+            : new OutboxFullError(message, refused);
         }
         const through = durableThrough;
         await Promise.race([

@@ -1,0 +1,194 @@
+// The browser runtime's hard cases in real Chromium: two tabs and a leader
+// that goes away, limits and policies, columns, malformed events, a worker
+// that fails, a stalled IndexedDB open, and calls after close().
+import type { BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { batchWindows } from '../../src/testing/index.js';
+import { count, tumbling } from '../../src/index.js';
+import type { Tm } from './fixtures/page.js';
+import { type Click, clicks } from './fixtures/scenario.js';
+import { launch, openPage, type Site, serveFixtures } from './chromium.js';
+
+declare const tm: Tm;
+
+let site: Site;
+let context: BrowserContext & { dispose(): Promise<void> };
+beforeAll(async () => {
+  site = await serveFixtures();
+  context = await launch();
+}, 60_000);
+afterAll(async () => {
+  await context?.dispose();
+  await site?.close();
+});
+
+/** key[start,end)=count of the latest pane of each window in a view. */
+const totals = (view: readonly { key: unknown; start: number; end: number; value: unknown; pane: number }[]) => {
+  const latest = new Map<string, { pane: number; text: string }>();
+  for (const r of view) {
+    const id = `${r.key}[${r.start},${r.end})`;
+    const seen = latest.get(id);
+    if (!seen || r.pane >= seen.pane) latest.set(id, { pane: r.pane, text: `${id}=${r.value}` });
+  }
+  return [...latest.values()].map((v) => v.text).sort();
+};
+const batchTotals = (events: Click[]) =>
+  batchWindows(events, { timestamp: (e) => e.ts, key: (e) => e.page, window: tumbling(100), aggregate: count() })
+    .map((w) => `${w.key}[${w.start},${w.end})=${w.value}`)
+    .sort();
+
+describe('browser runtime edge cases (Chromium)', () => {
+  it('two tabs share one outbox and one pipeline; closing the leader tab loses and doubles nothing', async () => {
+    const a = await openPage(context, site);
+    const b = await openPage(context, site);
+    await a.evaluate(() => tm.start('name=tabs&kind=totals&everyEvents=800&everyMs=10'));
+    await b.evaluate(() => tm.start('name=tabs&kind=totals&everyEvents=800&everyMs=10'));
+    expect((await a.evaluate(() => tm.status())).leader).toBe(true);
+    expect((await b.evaluate(() => tm.status())).leader).toBe(false);
+    // Both tabs emit at once; A makes its events durable, then its tab closes while B goes on.
+    const bEmitting = b.evaluate(() => tm.emit(12, 8_000, 0, 200));
+    await a.evaluate(() => tm.emit(11, 6_000, 0, 200));
+    await a.evaluate(() => tm.drain());
+    await a.close();
+    await bEmitting;
+    await b.evaluate(() => tm.emit(12, 4_000, 8_000, 200));
+    // One far-future event fires every window.
+    await b.evaluate(() => tm.emitOne({ page: '/p0', user: 0, ts: 1e9 }));
+    await b.evaluate(() => tm.drain());
+    const status = await b.evaluate(() => tm.status());
+    expect(status.leader).toBe(true);
+    expect(status.appended).toBe(6_000 + 12_000 + 1);
+    const all = [...clicks(11, 6_000), ...clicks(12, 8_000), ...clicks(12, 4_000, 8_000)];
+    const expected = batchTotals(all).filter((w) => !w.includes('[1000000000'));
+    const view = totals(await b.evaluate(() => tm.view())).filter((w) => !w.includes('[1000000000'));
+    expect(view).toEqual(expected);
+    await b.evaluate(() => tm.close());
+    await b.close();
+  }, 60_000);
+
+  it("policy 'reject' refuses what does not fit and keeps the rest", async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=reject&maxEvents=1000&policy=reject&everyEvents=1000000&everyMs=1000000'));
+    await page.evaluate(() => tm.emit(3, 800, 0, 800));
+    await page.evaluate(() => tm.drain());
+    await page.evaluate(() => tm.emit(3, 500, 800, 500));
+    expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toMatch(
+      /^OutboxFullError: 500 of the events emitted before drain\(\) were refused: the outbox is full .*'reject'/,
+    );
+    const status = await page.evaluate(() => tm.status());
+    expect(status).toMatchObject({ appended: 800, refused: 500, dropped: 0 });
+    expect(status.outbox.events).toBe(800);
+    expect(status.errors.map((e) => e.name)).toContain('OutboxFullError');
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it("policy 'drop-oldest' makes room by dropping the oldest events, checkpointed ones first", async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=drop&maxEvents=1000&policy=drop-oldest&everyEvents=1000000&everyMs=1000000'));
+    await page.evaluate(() => tm.emit(4, 600, 0, 300));
+    await page.evaluate(() => tm.drain());
+    await page.evaluate(() => tm.checkpoint()); // covers the first 600
+    await page.evaluate(() => tm.emit(4, 300, 600, 300));
+    await page.evaluate(() => tm.drain());
+    await page.evaluate(() => tm.emit(4, 400, 900, 400));
+    await page.evaluate(() => tm.drain());
+    const status = await page.evaluate(() => tm.status());
+    // 1 300 events need 300 freed: the oldest checkpointed record (300) goes, nothing unprocessed.
+    expect(status).toMatchObject({ appended: 1300, expired: 300, dropped: 0, refused: 0 });
+    expect(status.outbox.events).toBe(1000);
+    await page.evaluate(() => tm.emit(4, 800, 1300, 800));
+    await page.evaluate(() => tm.drain());
+    const after = await page.evaluate(() => tm.status());
+    // 800 more need 800 freed: the other checkpointed record (300), then the
+    // oldest records no checkpoint covers (300 and 400), which count as dropped.
+    expect(after).toMatchObject({ appended: 2100, expired: 600, dropped: 700, refused: 0 });
+    expect(after.outbox.events).toBe(800);
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it('takes columnar batches and gives the same view as objects', async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=columns'));
+    await page.evaluate(() => tm.emitColumns(5, 10_000));
+    await page.evaluate(() => tm.drain());
+    const columns = totals(await page.evaluate(() => tm.view()));
+    await page.evaluate(() => tm.close());
+    await page.evaluate(() => tm.start('name=objects'));
+    await page.evaluate(() => tm.emit(5, 10_000));
+    await page.evaluate(() => tm.drain());
+    expect(columns).toEqual(totals(await page.evaluate(() => tm.view())));
+    expect(columns.length).toBeGreaterThan(100);
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it('refuses exactly the events that cannot be cloned and stores the others', async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=clone'));
+    const outcome = await page.evaluate(async () => {
+      for (let i = 0; i < 3; i++) tm.emitOne({ page: '/a', user: 1, ts: i });
+      tm.emitOne({ page: '/a', user: 1, ts: 3, callback: () => 1 });
+      for (let i = 4; i < 7; i++) tm.emitOne({ page: '/a', user: 1, ts: i });
+      return tm.attempt(() => tm.drain());
+    });
+    expect(outcome).toMatch(/^InvalidRecordError: 1 of the events emitted before drain\(\) were refused/);
+    const status = await page.evaluate(() => tm.status());
+    expect(status.appended).toBe(6);
+    await page.evaluate(() => tm.emitOne({ page: '/a', user: 1, ts: 1_000 }));
+    await page.evaluate(() => tm.drain());
+    expect(totals(await page.evaluate(() => tm.view()))).toEqual(['/a[0,100)=6']);
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it('a pipeline that throws stops processing but keeps storing, and says so', async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=throws&kind=throwing'));
+    await page.evaluate(() => tm.emitOne({ page: '/a', user: 1, ts: 1 }));
+    await page.evaluate(() => tm.emitOne({ page: '/a', user: -1, ts: 2 }));
+    await page.evaluate(() => tm.emit(6, 100, 0, 100));
+    expect(await page.evaluate(() => tm.attempt(() => tm.checkpoint()))).toBe('ok');
+    const status = await page.evaluate(() => tm.status());
+    expect(status.failed).toBe(true);
+    expect(status.appended).toBe(102);
+    expect(status.errors.map((e) => e.message)).toContain('fixture: the key function failed');
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it('a worker that fails to load, bad options, a stalled open() and calls after close() all fail fast and clearly', async () => {
+    const page = await openPage(context, site);
+    expect(await page.evaluate(() => tm.attempt(() => tm.start('throwOnLoad=1')))).toMatch(
+      /^WorkerError: the runtime's worker threw while loading: .*fixture: this worker fails while loading/,
+    );
+    expect(await page.evaluate(() => tm.attempt(() => tm.start('name=bad&policy=sometimes')))).toMatch(
+      /^WorkerError: .*serveRuntime\.outbox\.policy: must be 'reject' or 'drop-oldest', got "sometimes"/,
+    );
+    expect(await page.evaluate(() => tm.attempt(() => tm.start('name=bad%20name')))).toMatch(
+      /^WorkerError: .*serveRuntime\.name: must be 1-64 characters/,
+    );
+    await page.evaluate(() => tm.stallDatabase('tidemark:stalled'));
+    const started = Date.now();
+    expect(await page.evaluate(() => tm.attempt(() => tm.start('name=stalled&openTimeoutMs=300')))).toMatch(
+      /^TimeoutError: IndexedDB open\("tidemark:stalled"\) did not complete within 300 ms/,
+    );
+    expect(Date.now() - started).toBeLessThan(5_000);
+
+    await page.evaluate(() => tm.start('name=closing'));
+    await page.evaluate(() => tm.emit(7, 100));
+    await page.evaluate(() => tm.close());
+    expect(await page.evaluate(() => tm.emitOne({ page: '/a', user: 1, ts: 1 }))).toBe(false);
+    for (const call of ['drain', 'view', 'checkpoint', 'restart'] as const)
+      expect(await page.evaluate((c) => tm.attempt(() => tm[c]()), call)).toMatch(
+        new RegExp(`^RuntimeClosedError: ${call}\\(\\) after close\\(\\)`),
+      );
+    expect(await page.evaluate(() => tm.attempt(() => tm.close()))).toBe('ok');
+    // what was emitted before close() is durable and processed
+    await page.evaluate(() => tm.start('name=closing'));
+    expect((await page.evaluate(() => tm.status())).appended).toBe(100);
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+});
