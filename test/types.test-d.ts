@@ -7,12 +7,15 @@ import {
   createPipeline,
   eventTime,
   eventTimeBatches,
+  filterRecords,
   mapRecords,
   max,
+  maxBy,
   type PipelineSnapshot,
   records,
   sum,
   type Timed,
+  topN,
   tumbling,
   type WindowResult,
   watermarks,
@@ -58,5 +61,17 @@ describe('public types', () => {
     const run = p.open((c) => expectTypeOf(c).toEqualTypeOf<Click>());
     expectTypeOf(run.snapshot()).toEqualTypeOf<PipelineSnapshot>();
     expectTypeOf(run.push).parameter(0).toEqualTypeOf<Click>();
+  });
+
+  it('narrows with a type-guard filterRecords, and keeps types through maxBy and topN', () => {
+    type Ev = { kind: 'bid'; price: number; ts: number } | { kind: 'person'; name: string; ts: number };
+    const timed = ({} as Observable<Ev>).pipe(eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 0 }));
+    const bids = timed.pipe(filterRecords((e): e is Extract<Ev, { kind: 'bid' }> => e.kind === 'bid'));
+    expectTypeOf(bids).toEqualTypeOf<Observable<Timed<{ kind: 'bid'; price: number; ts: number }>>>();
+    expectTypeOf(timed.pipe(filterRecords((e) => e.ts > 0))).toEqualTypeOf<Observable<Timed<Ev>>>();
+    const top = bids.pipe(windowBy({ key: (b) => b.ts, window: tumbling(10), aggregate: maxBy((b: { price: number }) => b.price) }), records());
+    expectTypeOf(top).toEqualTypeOf<Observable<WindowResult<number, { price: number }[]>>>();
+    const ranked = bids.pipe(windowBy({ key: (b) => b.price, window: tumbling(10), aggregate: count() }), topN({ n: 3, by: (r) => r.value }), records());
+    expectTypeOf(ranked).toEqualTypeOf<Observable<WindowResult<number, number>>>();
   });
 });

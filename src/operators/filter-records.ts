@@ -10,7 +10,8 @@ import { connectTimed, TimedObservable } from './timed-observable.js';
 
 /**
  * Keeps the records for which `predicate` is true and passes every
- * watermark through, so downstream windows still close.
+ * watermark through, so downstream windows still close. A type-guard
+ * predicate narrows the record type, as RxJS `filter` does.
  *
  * @param predicate - receives the value and its event timestamp
  * @throws {@link InvalidOptionError} when `predicate` is not a function
@@ -25,6 +26,10 @@ import { connectTimed, TimedObservable } from './timed-observable.js';
  * ```
  * @see {@link mapRecords}
  */
+export function filterRecords<T, S extends T>(
+  predicate: (value: T, timestamp: number) => value is S,
+): OperatorFunction<Timed<T>, Timed<S>>;
+export function filterRecords<T>(predicate: (value: T, timestamp: number) => boolean): OperatorFunction<Timed<T>, Timed<T>>;
 export function filterRecords<T>(
   predicate: (value: T, timestamp: number) => boolean,
 ): OperatorFunction<Timed<T>, Timed<T>> {
