@@ -8,7 +8,7 @@
  *    compiler API, so re-exports and renames are followed.
  * 2. Every ```ts block in a TSDoc comment under src/ and in README.md is written as its own
  *    module to a temporary directory and all of them are type-checked in one
- *    program, with `tidemark` and `tidemark/testing` mapped to the sources.
+ *    program, with `tidemark` and its subpaths mapped to the sources.
  *    Snippets are checked as they are, never wrapped: one without an import
  *    would be a global script, so it fails.
  *
@@ -26,6 +26,8 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRIES = [
   { pkg: 'tidemark', file: join(root, 'src/index.ts') },
   { pkg: 'tidemark/testing', file: join(root, 'src/testing/index.ts') },
+  { pkg: 'tidemark/browser', file: join(root, 'src/browser/index.ts') },
+  { pkg: 'tidemark/worker', file: join(root, 'src/worker/index.ts') },
 ] as const;
 
 const rel = (file: string) => relative(root, file);
@@ -228,6 +230,8 @@ function checkExamples(): number {
         paths: {
           tidemark: [join(root, 'src/index.ts')],
           'tidemark/testing': [join(root, 'src/testing/index.ts')],
+          'tidemark/browser': [join(root, 'src/browser/index.ts')],
+          'tidemark/worker': [join(root, 'src/worker/index.ts')],
         },
       },
       include: ['examples'],

@@ -29,9 +29,16 @@ const ENTRIES = [
   },
   { name: 'tidemark (everything)', code: `export * from './dist/index.js';` },
   { name: 'tidemark/testing', code: `export * from './dist/testing.js';` },
+  // The browser runtime: the page's entry, and a worker module as a user writes it
+  // (serveRuntime + a tumbling count), idb and comlink included.
+  { name: 'tidemark/browser (page)', code: `export { createRuntime } from './dist/browser.js';` },
+  {
+    name: 'tidemark/worker + tumbling count (worker)',
+    code: `export { serveRuntime } from './dist/worker.js'; export { eventTime, windowBy, tumbling, count } from './dist/index.js';`,
+  },
 ];
 
-for (const file of ['index.js', 'testing.js'])
+for (const file of ['index.js', 'testing.js', 'browser.js', 'worker.js'])
   if (!existsSync(join(dist, file))) {
     console.error(`size-report: dist/${file} is missing; run \`npm run build\` first`);
     process.exit(1);

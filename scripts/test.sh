@@ -6,6 +6,21 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
 
+step "Chromium for the browser tests (real Workers and IndexedDB)"
+CHROME_PATH=${CHROME_PATH:-/usr/bin/chromium}
+if [ ! -x "$CHROME_PATH" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Chromium is not at $CHROME_PATH: installing Debian's chromium package with apt-get"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "Chromium is not at $CHROME_PATH and this script cannot install it (needs root and apt-get)." >&2
+    echo "Install it (sudo apt-get install -y chromium) or point CHROME_PATH at a Chromium binary." >&2
+    exit 1
+  fi
+fi
+echo "using $("$CHROME_PATH" --version 2>/dev/null | tail -n 1) at $CHROME_PATH"
+export CHROME_PATH
+
 step "type-check (tsc --noEmit, strict)"
 npx tsc --noEmit -p .
 
