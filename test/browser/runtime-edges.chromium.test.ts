@@ -192,3 +192,32 @@ describe('browser runtime edge cases (Chromium)', () => {
     await page.close();
   });
 });
+
+describe('browser runtime under a real storage quota (Chromium)', () => {
+  it("refuses with OutboxFullError when the browser's quota is exhausted, keeping what was stored", async () => {
+    const page = await openPage(context, site);
+    // DevTools' Storage.overrideQuotaForOrigin gives this origin a small real quota.
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(site.url).origin, quotaSize: 400 * 1024 });
+    await page.evaluate(() => tm.start('name=quota&everyEvents=1000000&everyMs=1000000'));
+    await page.evaluate(() => tm.emit(8, 2_000, 0, 1_000));
+    await page.evaluate(() => tm.drain());
+    const big = await page.evaluate(async () => {
+      // Random padding: Chromium compresses large values, so repeated characters would not fill anything.
+      const pad = () => Array.from(crypto.getRandomValues(new Uint8Array(60_000)), (b) => String.fromCharCode(33 + (b % 90))).join('');
+      for (let i = 0; i < 20; i++) tm.emitOne({ page: '/big', user: i, ts: 5_000 + i, pad: pad() });
+      return tm.attempt(() => tm.drain());
+    });
+    expect(big).toMatch(/^OutboxFullError: \d+ of the events emitted before drain\(\) were refused: the browser's storage quota is exhausted/);
+    const status = await page.evaluate(() => tm.status());
+    expect(status.refused).toBeGreaterThan(0);
+    expect(status.appended).toBeGreaterThanOrEqual(2_000);
+    expect(status.appended + status.refused).toBe(2_020);
+    // the runtime keeps working: small events still fit
+    await page.evaluate(() => tm.emit(8, 100, 2_000, 100));
+    expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toBe('ok');
+    await page.evaluate(() => tm.close());
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(site.url).origin });
+    await page.close();
+  });
+});
