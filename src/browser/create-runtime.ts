@@ -68,7 +68,7 @@ export interface Runtime<E = unknown, R = unknown> {
    * cheapest); the worker decodes rows with `serveRuntime`'s `row`. Do not
    * modify the arrays afterwards: they are kept until durable.
    */
-  emitColumns(columns: Columns): boolean;
+  emitColumns<C extends Columns>(columns: C): boolean;
   /**
    * Resolves once every event emitted so far is durable in the outbox and
    * processed by the pipeline. Rejects with {@link OutboxFullError} if some

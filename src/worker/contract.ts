@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { ColumnBatch } from '../operators/event-time-columns.js';
 import type { WindowKey, WindowResult } from '../windows/window-result.js';
 
 /** Why events were refused by the outbox. */
@@ -19,11 +20,12 @@ export type AppendReceipt =
   | { readonly ok: true; readonly first: number; readonly last: number; readonly duplicate: boolean }
   | { readonly ok: false; readonly refused: number; readonly reason: RefusalReason; readonly message: string };
 
-/** A batch of events stored column by column (typed arrays or plain arrays), `length` rows. */
-export interface Columns {
-  readonly length: number;
-  readonly [column: string]: ArrayLike<unknown> | number;
-}
+/**
+ * A batch of events stored column by column (typed arrays are cheapest),
+ * `length` rows: the core's `ColumnBatch`, e.g.
+ * `{ length: 3, ts: Float64Array.of(1, 2, 3), user: Int32Array.of(7, 7, 8) }`.
+ */
+export type Columns = ColumnBatch;
 
 /** The latest pane of one window, as kept in the runtime's view. */
 export type ViewEntry<K extends WindowKey = WindowKey, V = unknown> = WindowResult<K, V>;

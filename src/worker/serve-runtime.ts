@@ -34,7 +34,7 @@ import { PipelineHost } from './pipeline-host.js';
 
 /** Options of {@link serveRuntime}. */
 // `E = any`: an unannotated `events$` takes its event type from the operators.
-export interface ServeRuntimeOptions<E = any, R = unknown> {
+export interface ServeRuntimeOptions<E = any, R = unknown, C extends Columns = any> {
   /**
    * The runtime's name: its IndexedDB database, leader lock and channel are
    * `tidemark:<name>`. Tabs using the same name share one outbox and one
@@ -44,7 +44,7 @@ export interface ServeRuntimeOptions<E = any, R = unknown> {
   /** Builds the pipeline from the stream of emitted events, as for `createPipeline`. */
   readonly pipeline: (events$: Observable<E>) => Observable<R>;
   /** Decodes row `index` of a batch sent with `emitColumns` into an event. Required to accept columns. */
-  readonly row?: (columns: Columns, index: number) => E;
+  readonly row?: (columns: C, index: number) => E;
   /** When to checkpoint: after `everyEvents` processed events or `everyMs` (defaults 10 000 and 1 000). */
   readonly checkpoint?: { readonly everyEvents?: number; readonly everyMs?: number };
   /**
@@ -93,14 +93,14 @@ const MAX_ISSUES = 10;
  * });
  * ```
  */
-export function serveRuntime<E = any, R = unknown>(options: ServeRuntimeOptions<E, R>): void {
+export function serveRuntime<E = any, R = unknown, C extends Columns = any>(options: ServeRuntimeOptions<E, R, C>): void {
   const api = createWorkerApi(options);
   expose(api, globalThis as unknown as Parameters<typeof expose>[1]);
 }
 
 /** Builds the worker API without exposing it (tests drive it directly). @internal */
-export function createWorkerApi<E, R>(
-  options: ServeRuntimeOptions<E, R>,
+export function createWorkerApi<E, R, C extends Columns>(
+  options: ServeRuntimeOptions<E, R, C>,
   platform: {
     openStore?: (name: string, openTimeoutMs: number) => Promise<RuntimeStore>;
     coordination?: (name: string, onError: (err: unknown) => void) => Coordination;
@@ -380,7 +380,7 @@ interface Settings {
   readonly openTimeoutMs: number;
 }
 
-function validate<E, R>(options: ServeRuntimeOptions<E, R>): Settings {
+function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E, R, C>): Settings {
   requireObject('serveRuntime(options)', options);
   rejectUnknown('serveRuntime', options, KNOWN);
   if (typeof options.name !== 'string' || !NAME.test(options.name))
@@ -436,7 +436,7 @@ function validate<E, R>(options: ServeRuntimeOptions<E, R>): Settings {
 export function estimateBytes(events: readonly unknown[] | Columns, columnar: boolean): number {
   if (columnar) {
     let bytes = 0;
-    for (const column of Object.values(events as Columns)) {
+    for (const column of Object.values(events as Columns) as unknown[]) {
       if (ArrayBuffer.isView(column)) bytes += column.byteLength;
       else if (Array.isArray(column)) bytes += sampleBytes(column);
     }
