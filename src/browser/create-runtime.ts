@@ -72,7 +72,7 @@ export interface Runtime<E = unknown, R = unknown> {
   /**
    * Resolves once every event emitted so far is durable in the outbox and
    * processed by the pipeline. Rejects with {@link OutboxFullError} if some
-   * of them were refused for lack of room, {@link InvalidRecordError} if some
+   * of the events emitted since the previous `drain()` were refused for lack of room, {@link InvalidRecordError} if some
    * could not be cloned (functions, DOM nodes), {@link TimeoutError} after
    * `drainTimeoutMs`. The other events are stored either way.
    */
@@ -177,11 +177,17 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
   let outgoing: Batch[] = [];
   /** Sent, waiting for a receipt, in order. */
   const inflight = new Map<string, Batch>();
+  /** Refusals not yet reported by a drain(). */
+  const refusals: Extract<AppendReceipt, { ok: false }>[] = [];
 
   const newBatch = (events: readonly unknown[] | Columns, columnar: boolean, length: number): Batch => {
     let settle!: (r: AppendReceipt) => void;
     const settled = new Promise<AppendReceipt>((resolve) => {
-      settle = resolve;
+      settle = (receipt) => {
+        // Remembered for the next drain(), even if it is called after this answer.
+        if (!receipt.ok) refusals.push(receipt);
+        resolve(receipt);
+      };
     });
     return { id: `${pageId}.${++counter}`, events, columnar, length, settle, settled };
   };
@@ -303,8 +309,29 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     if (closed) throw new RuntimeClosedError(`${call} after close(); create a new runtime`);
   };
 
-  const onPageHide = () => flush();
+  // Leaving the page: send what is queued, then let the worker write a final
+  // checkpoint, release leadership (another tab takes over at once) and close
+  // its database connection, which also lets the page enter the back/forward
+  // cache. If the page comes back from that cache, a new worker starts.
+  let hidden = false;
+  const onPageHide = () => {
+    flush();
+    if (restarting || link.dead) return;
+    hidden = true;
+    const leaving = link;
+    void leaving
+      .call('close', callTimeoutMs)
+      .catch(() => undefined)
+      .finally(() => leaving.kill(new WorkerError('the page was hidden (pagehide)')));
+  };
+  const onPageShow = (e: Event) => {
+    if (hidden && (e as PageTransitionEvent).persisted && !closed) {
+      hidden = false;
+      void restart(new WorkerError('the page came back from the back/forward cache'));
+    }
+  };
   globalThis.addEventListener?.('pagehide', onPageHide);
+  globalThis.addEventListener?.('pageshow', onPageShow);
 
   const status$ = timer(0, statusIntervalMs).pipe(
     switchMap(async () => {
@@ -362,12 +389,13 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
         );
       });
       try {
-        const receipts = await Promise.race([Promise.all(batches.map((b) => b.settled)), timeout]);
-        const refused = receipts.reduce((n, r) => n + (r.ok ? 0 : r.refused), 0);
-        if (refused > 0) {
-          const first = receipts.find((r) => !r.ok);
-          const message = `${refused} of the events emitted before drain() were refused: ${first && !first.ok ? first.message : ''}`;
-          throw first && !first.ok && first.reason === 'invalid'
+        await Promise.race([Promise.all(batches.map((b) => b.settled)), timeout]);
+        const refusedNow = refusals.splice(0);
+        const refused = refusedNow.reduce((n, r) => n + r.refused, 0);
+        const first = refusedNow[0];
+        if (first) {
+          const message = `${refused} of the events emitted before drain() were refused: ${first.message}`;
+          throw first.reason === 'invalid'
             ? new InvalidRecordError(message, undefined)
             : new OutboxFullError(message, refused);
         }
@@ -398,9 +426,18 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     async close() {
       if (closed) return;
       flush();
-      await Promise.all([...inflight.values(), ...outgoing].map((b) => b.settled)).catch(() => undefined);
+      // Wait for what is in flight to be stored, but not forever.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.all([...inflight.values(), ...outgoing].map((b) => b.settled)),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, drainTimeoutMs);
+        }),
+      ]);
+      clearTimeout(timer);
       closed = true;
       globalThis.removeEventListener?.('pagehide', onPageHide);
+      globalThis.removeEventListener?.('pageshow', onPageShow);
       try {
         await link.call('close', callTimeoutMs);
       } finally {

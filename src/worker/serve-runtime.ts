@@ -185,6 +185,7 @@ export function createWorkerApi<E, R, C extends Columns>(
 
   const announce = () => {
     if (!host) return;
+    progressed(host.processed); // a restored checkpoint may already cover what a waiter wants
     leaderStatus = host.status();
     coordination?.post({ type: 'processed', through: host.processed, status: leaderStatus });
   };

@@ -72,7 +72,8 @@ describe('browser runtime edge cases (Chromium)', () => {
     await page.evaluate(() => tm.emit(3, 800, 0, 800));
     await page.evaluate(() => tm.drain());
     await page.evaluate(() => tm.emit(3, 500, 800, 500));
-    expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toMatch(
+    const outcome = await page.evaluate(() => tm.attempt(() => tm.drain()));
+    expect(outcome).toMatch(
       /^OutboxFullError: 500 of the events emitted before drain\(\) were refused: the outbox is full .*'reject'/,
     );
     const status = await page.evaluate(() => tm.status());

@@ -28,9 +28,9 @@ describe('createRuntime options', () => {
   it.each([
     [undefined, /createRuntime\(options\): expected an options object/],
     [{}, /createRuntime\.worker: expected a function/],
-    [{ worker: () => null, batchSize: 0 }, /createRuntime\.batchSize/],
-    [{ worker: () => null, timeout: 1 }, /createRuntime\.timeout: unknown option/],
-    [{ worker: () => ({}) }, /createRuntime\.worker: must return a Worker/],
+    [{ worker: (): unknown => null, batchSize: 0 }, /createRuntime\.batchSize/],
+    [{ worker: (): unknown => null, timeout: 1 }, /createRuntime\.timeout: unknown option/],
+    [{ worker: (): unknown => ({}) }, /createRuntime\.worker: must return a Worker/],
   ])('refuses %j', async (options, message) => {
     await expect(createRuntime(options as never)).rejects.toThrow(message);
   });
@@ -38,7 +38,8 @@ describe('createRuntime options', () => {
 
 describe('estimateBytes (the outbox byte limit)', () => {
   it('is exact for typed columns and close for objects', () => {
-    expect(estimateBytes({ length: 4, ts: new Float64Array(4), user: new Int32Array(4) }, true)).toBe(48);
+    const columns = { length: 4, ts: new Float64Array(4), user: new Int32Array(4) };
+    expect(estimateBytes(columns, true)).toBe(48);
     const events = Array.from({ length: 1000 }, (_, i) => ({ page: '/p1', ts: 1_700_000_000_000 + i }));
     const exact = JSON.stringify(events).length;
     expect(Math.abs(estimateBytes(events, false) - exact) / exact).toBeLessThan(0.05);

@@ -29,7 +29,7 @@ describe('LatestPanes (the runtime view)', () => {
 
   it('evicts the windows that ended first beyond maxWindows', () => {
     const view = new LatestPanes(10);
-    for (let i = 0; i <= 20; i++) view.add(pane("k", i * 10, i));
+    for (let i = 0; i <= 20; i++) view.add(pane('k', i * 10, i));
     expect(view.size).toBeLessThanOrEqual(11);
     expect(Math.min(...view.entries().map((r) => r.start))).toBeGreaterThanOrEqual(100);
   });
