@@ -9,7 +9,7 @@
 import { expose } from 'comlink';
 import type { Observable } from 'rxjs';
 import { createPipeline } from '../checkpoint/pipeline.js';
-import { describe, InvalidOptionError, RuntimeClosedError, TidemarkError } from '../errors.js';
+import { describe, InvalidOptionError, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
 import {
   optionalFunction,
   rejectUnknown,
@@ -131,6 +131,8 @@ export function createWorkerApi<E, R, C extends Columns>(
   let appended = 0;
   let processedSeen = 0;
   let leaderStatus: LeaderStatus | undefined;
+  let startFailed = false;
+  let holdsLock = false;
   const waiters = new Set<{ seq: number; resolve: () => void }>();
   // view() in a tab that does not lead asks the leader; a request waits
   // (and is asked again) until some leader, maybe this tab, has started.
@@ -192,6 +194,7 @@ export function createWorkerApi<E, R, C extends Columns>(
 
   const becomeLeader = async () => {
     if (closed || !store) return;
+    holdsLock = true;
     const epoch = await store.claimEpoch();
     const leading = new PipelineHost(
       store,
@@ -229,7 +232,17 @@ export function createWorkerApi<E, R, C extends Columns>(
       announce();
       serveViews();
     } catch (err) {
-      report(err);
+      // Typically a checkpoint made by a different pipeline (the code changed):
+      // keep storing events, and say how to get out.
+      startFailed = true;
+      report(
+        err instanceof SnapshotError
+          ? new SnapshotError(
+              `the latest checkpoint cannot be restored into this pipeline (${err.message}); events are still ` +
+                'stored. Deploy the previous pipeline, or give serveRuntime a new name to start from an empty state',
+            )
+          : err,
+      );
     }
     await held; // the lock is held until close()
   };
@@ -334,7 +347,7 @@ export function createWorkerApi<E, R, C extends Columns>(
       const leader = host?.status() ?? leaderStatus;
       return {
         clientId: s.clientId,
-        leader: host !== undefined,
+        leader: holdsLock && !closed,
         online: globalThis.navigator?.onLine ?? true,
         outbox: { events: totals.events, bytes: totals.bytes, records: totals.records },
         appended,
@@ -346,7 +359,7 @@ export function createWorkerApi<E, R, C extends Columns>(
         dropped: totals.dropped,
         refused: totals.refused,
         expired: totals.expired,
-        failed: leader?.failed ?? false,
+        failed: startFailed || (leader?.failed ?? false),
         errors: [...issues],
       };
     },

@@ -163,6 +163,27 @@ describe('browser runtime edge cases (Chromium)', () => {
     await page.close();
   });
 
+  it('a checkpoint from a different pipeline is refused clearly, and events are still stored', async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=changed&kind=tumbling'));
+    await page.evaluate(() => tm.emit(9, 1_000));
+    await page.evaluate(() => tm.drain());
+    await page.evaluate(() => tm.close());
+    await page.evaluate(() => tm.start('name=changed&kind=session'));
+    await page.evaluate(() => tm.emit(9, 100, 1_000));
+    let status = await page.evaluate(() => tm.status());
+    for (let i = 0; i < 100 && !(status.failed && status.appended === 1_100); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = await page.evaluate(() => tm.status());
+    }
+    expect(status).toMatchObject({ failed: true, appended: 1_100, leader: true });
+    expect(status.errors.find((e) => e.name === 'SnapshotError')?.message).toMatch(
+      /the latest checkpoint cannot be restored into this pipeline .*give serveRuntime a new name/,
+    );
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
   it('a worker that fails to load, bad options, a stalled open() and calls after close() all fail fast and clearly', async () => {
     const page = await openPage(context, site);
     expect(await page.evaluate(() => tm.attempt(() => tm.start('throwOnLoad=1')))).toMatch(
