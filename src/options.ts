@@ -69,3 +69,10 @@ export function optionalScheduler(option: string, value: unknown): void {
   if (value !== undefined && typeof (value as { schedule?: unknown } | null)?.schedule !== 'function')
     throw new InvalidOptionError(option, 'expected an RxJS SchedulerLike such as asyncScheduler');
 }
+
+/** A delay for `setTimeout`: > 0 and at most 2^31 - 1 ms (larger values fire at once). */
+export function requireTimerMs(option: string, value: unknown): void {
+  requirePositive(option, value);
+  if ((value as number) > 2_147_483_647)
+    throw new InvalidOptionError(option, `must be at most 2147483647 ms (about 24.8 days; a timer cannot wait longer), got ${describe(value)}`);
+}

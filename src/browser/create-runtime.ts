@@ -18,7 +18,7 @@ import {
   TimeoutError,
   WorkerError,
 } from '../errors.js';
-import { rejectUnknown, requireFunction, requireObject, requirePositive, requirePositiveInteger } from '../options.js';
+import { rejectUnknown, requireFunction, requireObject, requirePositiveInteger, requireTimerMs } from '../options.js';
 import type { AppendReceipt, Columns, RuntimeIssue, RuntimeStatus, ViewEntry } from '../worker/contract.js';
 import { listenToChannel, WorkerLink } from './worker-link.js';
 
@@ -141,9 +141,9 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
   const drainTimeoutMs = options.drainTimeoutMs ?? 60_000;
   const statusIntervalMs = options.statusIntervalMs ?? 500;
   requirePositiveInteger('createRuntime.batchSize', batchSize);
-  requirePositive('createRuntime.callTimeoutMs', callTimeoutMs);
-  requirePositive('createRuntime.drainTimeoutMs', drainTimeoutMs);
-  requirePositive('createRuntime.statusIntervalMs', statusIntervalMs);
+  requireTimerMs('createRuntime.callTimeoutMs', callTimeoutMs);
+  requireTimerMs('createRuntime.drainTimeoutMs', drainTimeoutMs);
+  requireTimerMs('createRuntime.statusIntervalMs', statusIntervalMs);
 
   const issues: RuntimeIssue[] = [];
   const report = (err: unknown) => {

@@ -17,6 +17,7 @@ import {
   requireObject,
   requirePositive,
   requirePositiveInteger,
+  requireTimerMs,
 } from '../options.js';
 import type {
   AppendReceipt,
@@ -45,7 +46,11 @@ export interface ServeRuntimeOptions<E = any, R = unknown, C extends Columns = a
   readonly pipeline: (events$: Observable<E>) => Observable<R>;
   /** Decodes row `index` of a batch sent with `emitColumns` into an event. Required to accept columns. */
   readonly row?: (columns: C, index: number) => E;
-  /** When to checkpoint: after `everyEvents` processed events or `everyMs` (defaults 10 000 and 1 000). */
+  /**
+   * When to checkpoint: after `everyEvents` processed events or `everyMs` ms,
+   * whichever comes first (defaults 100 000 and 1 000). A crash replays at most
+   * that much from the outbox.
+   */
   readonly checkpoint?: { readonly everyEvents?: number; readonly everyMs?: number };
   /**
    * Outbox bounds (defaults: 1 000 000 events, 64 MiB, 7 days) and the policy
@@ -63,6 +68,7 @@ export interface ServeRuntimeOptions<E = any, R = unknown, C extends Columns = a
 const KNOWN = ['name', 'pipeline', 'row', 'checkpoint', 'outbox', 'view', 'openTimeoutMs'] as const;
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_ISSUES = 10;
+const MAX_GROUP_EVENTS = 32_768;
 
 /**
  * Serves the Tidemark runtime from a module Web Worker: call it once at the
@@ -248,15 +254,19 @@ export function createWorkerApi<E, R, C extends Columns>(
   };
 
   // Group commit: batches arriving while a transaction runs share the next one.
-  let queue: { batch: PendingBatch; resolve: (r: AppendReceipt) => void }[] = [];
+  const queue: { batch: PendingBatch; resolve: (r: AppendReceipt) => void }[] = [];
   let committing = false;
   const commit = async () => {
     if (committing) return;
     committing = true;
     try {
       while (queue.length > 0 && store) {
-        const group = queue;
-        queue = [];
+        // Bounded groups let the pipeline start on one while the next commits.
+        let events = 0;
+        let n = 0;
+        while (n < queue.length && (n === 0 || events + (queue[n]?.batch.length ?? 0) <= MAX_GROUP_EVENTS))
+          events += queue[n++]?.batch.length ?? 0;
+        const group = queue.splice(0, n);
         let receipts: AppendReceipt[];
         try {
           receipts = await store.append(
@@ -415,7 +425,7 @@ function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E, R, C>
   rejectUnknown('serveRuntime.view', view, ['maxWindows']);
   const settings: Settings = {
     name: options.name,
-    everyEvents: checkpoint.everyEvents ?? 10_000,
+    everyEvents: checkpoint.everyEvents ?? 100_000,
     everyMs: checkpoint.everyMs ?? 1_000,
     limits: {
       maxEvents: outbox.maxEvents ?? 1_000_000,
@@ -427,7 +437,7 @@ function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E, R, C>
     openTimeoutMs: options.openTimeoutMs ?? 10_000,
   };
   requirePositiveInteger('serveRuntime.checkpoint.everyEvents', settings.everyEvents);
-  requirePositive('serveRuntime.checkpoint.everyMs', settings.everyMs);
+  requireTimerMs('serveRuntime.checkpoint.everyMs', settings.everyMs);
   requirePositiveInteger('serveRuntime.outbox.maxEvents', settings.limits.maxEvents);
   requirePositiveInteger('serveRuntime.outbox.maxBytes', settings.limits.maxBytes);
   requirePositive('serveRuntime.outbox.maxAgeMs', settings.limits.maxAgeMs);
@@ -437,7 +447,7 @@ function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E, R, C>
       `must be 'reject' or 'drop-oldest', got ${describe(settings.limits.policy)}`,
     );
   requirePositiveInteger('serveRuntime.view.maxWindows', settings.viewMaxWindows);
-  requirePositive('serveRuntime.openTimeoutMs', settings.openTimeoutMs);
+  requireTimerMs('serveRuntime.openTimeoutMs', settings.openTimeoutMs);
   return settings;
 }
 

@@ -13,6 +13,7 @@ describe('serveRuntime options', () => {
     [{ name: '../x', pipeline }, /serveRuntime\.name/],
     [{ name: 'a', pipeline: 3 }, /serveRuntime\.pipeline: expected a function/],
     [{ name: 'a', pipeline, checkpoint: { everyEvents: 0 } }, /checkpoint\.everyEvents: must be a whole number >= 1/],
+    [{ name: 'a', pipeline, checkpoint: { everyMs: 1e10 } }, /checkpoint\.everyMs: must be at most 2147483647 ms/],
     [{ name: 'a', pipeline, checkpoint: { every: 5 } }, /serveRuntime\.checkpoint\.every: unknown option/],
     [{ name: 'a', pipeline, outbox: { policy: 'lru' } }, /outbox\.policy: must be 'reject' or 'drop-oldest', got "lru"/],
     [{ name: 'a', pipeline, outbox: { maxBytes: -1 } }, /outbox\.maxBytes/],
