@@ -262,10 +262,12 @@ export function createWorkerApi<E, R, C extends Columns>(
     try {
       while (queue.length > 0 && store) {
         // Bounded groups let the pipeline start on one while the next commits.
-        let events = 0;
+        // A columnar row costs far less to store than an object: it weighs less.
+        const weight = (b: PendingBatch) => (b.columnar ? b.length / 16 : b.length);
+        let load = 0;
         let n = 0;
-        while (n < queue.length && (n === 0 || events + (queue[n]?.batch.length ?? 0) <= MAX_GROUP_EVENTS))
-          events += queue[n++]?.batch.length ?? 0;
+        while (n < queue.length && (n === 0 || load + weight((queue[n] as (typeof queue)[number]).batch) <= MAX_GROUP_EVENTS))
+          load += weight((queue[n++] as (typeof queue)[number]).batch);
         const group = queue.splice(0, n);
         let receipts: AppendReceipt[];
         try {
