@@ -39,13 +39,20 @@ export interface HostOptions {
 type Batch = Pick<OutboxRecord, 'seq' | 'last' | 'events' | 'columnar'>;
 
 const READ_AHEAD = 16;
-const CACHE_LIMIT = 256;
+/**
+ * Events this tab appended and the pipeline has not reached yet are kept in
+ * memory (they are already there, as the message that carried them), up to
+ * this many; beyond it the loop reads them back from IndexedDB, which costs
+ * a second deserialisation per event.
+ */
+const CACHE_EVENTS = 1 << 20;
 
 /** Runs the pipeline for the leader tab. */
 export class PipelineHost {
   private run!: PipelineInput<unknown>;
   private readonly view: LatestPanes;
   private readonly cache = new Map<number, Batch>();
+  private cached = 0;
   private processedSeq = 0;
   private knownLast = 0;
   private checkpointedSeq = 0;
@@ -111,7 +118,10 @@ export class PipelineHost {
 
   /** Hands over a batch this tab just appended, so the loop need not read it back. */
   offer(batch: Batch): void {
-    if (batch.last > this.processedSeq && this.cache.size < CACHE_LIMIT) this.cache.set(batch.seq, batch);
+    if (batch.last > this.processedSeq && this.cached + batch.last - batch.seq < CACHE_EVENTS) {
+      this.cache.set(batch.seq, batch);
+      this.cached += batch.last - batch.seq + 1;
+    }
     this.notify(batch.last);
   }
 
@@ -165,7 +175,8 @@ export class PipelineHost {
         // 'drop-oldest' policy before they were processed.
         if (batches.length === 0) this.processedSeq = this.knownLast;
         for (const batch of batches) {
-          this.cache.delete(batch.seq);
+          const hit = this.cache.get(batch.seq);
+          if (hit) this.uncache(batch.seq, hit);
           if (batch.last <= this.processedSeq) continue;
           this.process(batch);
           if (this.failed) break;
@@ -173,14 +184,19 @@ export class PipelineHost {
         }
         this.publish();
         this.maybeCheckpoint();
-        if (this.cache.size > CACHE_LIMIT / 2)
-          for (const [seq, b] of this.cache) if (b.last <= this.processedSeq) this.cache.delete(seq);
+        if (this.cache.size > 64)
+          for (const [seq, b] of this.cache) if (b.last <= this.processedSeq) this.uncache(seq, b);
       }
     } catch (err) {
       this.hooks.error(err);
     } finally {
       this.pumping = false;
     }
+  }
+
+  private uncache(seq: number, batch: Batch): void {
+    this.cache.delete(seq);
+    this.cached -= batch.last - batch.seq + 1;
   }
 
   private process(batch: Batch): void {

@@ -253,51 +253,64 @@ export function createWorkerApi<E, R, C extends Columns>(
     await held; // the lock is held until close()
   };
 
-  // Group commit: batches arriving while a transaction runs share the next one.
+  // Group commit: batches arriving while a transaction runs share the next
+  // one. Two transactions are in flight at once: IndexedDB runs them in
+  // order, and the second is queued before the first commits, so the worker
+  // never sits idle waiting for a commit.
   const queue: { batch: PendingBatch; resolve: (r: AppendReceipt) => void }[] = [];
-  let committing = false;
-  const commit = async () => {
-    if (committing) return;
-    committing = true;
-    try {
-      while (queue.length > 0 && store) {
-        // Bounded groups let the pipeline start on one while the next commits.
-        // A columnar row costs far less to store than an object: it weighs less.
-        const weight = (b: PendingBatch) => (b.columnar ? b.length / 16 : b.length);
-        let load = 0;
-        let n = 0;
-        while (n < queue.length && (n === 0 || load + weight((queue[n] as (typeof queue)[number]).batch) <= MAX_GROUP_EVENTS))
-          load += weight((queue[n++] as (typeof queue)[number]).batch);
-        const group = queue.splice(0, n);
-        let receipts: AppendReceipt[];
-        try {
-          receipts = await store.append(
-            group.map((g) => g.batch),
-            settings.limits,
-            now(),
-          );
-        } catch (err) {
-          report(err);
-          const message = (err as Error)?.message ?? String(err);
-          receipts = group.map((g) => ({ ok: false, refused: g.batch.length, reason: 'storage', message }));
-        }
-        let last = 0;
-        group.forEach((g, i) => {
-          const r = receipts[i] as AppendReceipt;
-          if (r.ok && r.last >= r.first) {
-            last = Math.max(last, r.last);
-            if (!r.duplicate) host?.offer({ seq: r.first, last: r.last, events: g.batch.events, columnar: g.batch.columnar });
-          } else if (!r.ok) report({ name: r.reason === 'limit' || r.reason === 'quota' ? 'OutboxFullError' : 'StorageError', message: r.message });
-          g.resolve(r);
+  const committing = new Set<Promise<void>>();
+  const takeGroup = () => {
+    // Bounded groups let the pipeline start on one while the next commits.
+    // A columnar row costs far less to store than an object: it weighs less.
+    const weight = (b: PendingBatch) => (b.columnar ? b.length / 16 : b.length);
+    let load = 0;
+    let n = 0;
+    while (n < queue.length && (n === 0 || load + weight((queue[n] as (typeof queue)[number]).batch) <= MAX_GROUP_EVENTS))
+      load += weight((queue[n++] as (typeof queue)[number]).batch);
+    return queue.splice(0, n);
+  };
+  const settle = (group: typeof queue, receipts: readonly AppendReceipt[]) => {
+    let last = 0;
+    group.forEach((g, i) => {
+      const r = receipts[i] as AppendReceipt;
+      if (r.ok && r.last >= r.first) {
+        last = Math.max(last, r.last);
+        if (!r.duplicate) host?.offer({ seq: r.first, last: r.last, events: g.batch.events, columnar: g.batch.columnar });
+      } else if (!r.ok)
+        report({ name: r.reason === 'limit' || r.reason === 'quota' ? 'OutboxFullError' : 'StorageError', message: r.message });
+      g.resolve(r);
+    });
+    if (last > 0) {
+      appended = Math.max(appended, last);
+      coordination?.post({ type: 'appended', last });
+      host?.notify(last);
+    }
+  };
+  const commit = () => {
+    while (queue.length > 0 && store && committing.size < 2) {
+      const group = takeGroup();
+      const done: Promise<void> = store
+        .append(
+          group.map((g) => g.batch),
+          settings.limits,
+          now(),
+        )
+        .then(
+          (receipts) => settle(group, receipts),
+          (err) => {
+            report(err);
+            const message = (err as Error)?.message ?? String(err);
+            settle(
+              group,
+              group.map((g) => ({ ok: false, refused: g.batch.length, reason: 'storage', message })),
+            );
+          },
+        )
+        .finally(() => {
+          committing.delete(done);
+          commit();
         });
-        if (last > 0) {
-          appended = Math.max(appended, last);
-          coordination?.post({ type: 'appended', last });
-          host?.notify(last);
-        }
-      }
-    } finally {
-      committing = false;
+      committing.add(done);
     }
   };
 
@@ -329,7 +342,7 @@ export function createWorkerApi<E, R, C extends Columns>(
       const batch: PendingBatch = { id: batchId, events, columnar, length, bytes: estimateBytes(events, columnar) };
       return new Promise<AppendReceipt>((resolve) => {
         queue.push({ batch, resolve });
-        void commit();
+        commit();
       });
     },
 
@@ -385,7 +398,7 @@ export function createWorkerApi<E, R, C extends Columns>(
 
     async close() {
       if (closed) return;
-      while (committing || queue.length > 0) await new Promise((r) => setTimeout(r, 1));
+      while (committing.size > 0 || queue.length > 0) await Promise.all(committing);
       closed = true;
       await host?.stop(true);
       host = undefined;
