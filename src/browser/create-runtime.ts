@@ -20,7 +20,7 @@ import {
 } from '../errors.js';
 import { rejectUnknown, requireFunction, requireObject, requirePositiveInteger, requireTimerMs } from '../options.js';
 import type { AppendReceipt, Columns, RuntimeIssue, RuntimeStatus, ViewEntry } from '../worker/contract.js';
-import { listenToChannel, WorkerLink } from './worker-link.js';
+import { WorkerLink } from './worker-link.js';
 
 /** Options of {@link createRuntime}. */
 export interface RuntimeOptions {
@@ -151,7 +151,11 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     if (issues.length > 10) issues.shift();
   };
 
-  let link = new WorkerLink(options.worker, report);
+  const results$ = new Subject<R>();
+  const deliver = (results: readonly unknown[]) => {
+    for (const r of results) results$.next(r as R);
+  };
+  let link = new WorkerLink(options.worker, report, deliver);
   let started: { clientId: string; name: string };
   try {
     started = await link.call('start', callTimeoutMs);
@@ -161,11 +165,6 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
   }
 
   const pageId = randomId();
-  const results$ = new Subject<R>();
-  const stopListening = listenToChannel(started.name, (message) => {
-    if (message.type === 'results') for (const r of message.results) results$.next(r as R);
-  });
-
   let buffer: unknown[] = [];
   let scheduled = false;
   let counter = 0;
@@ -268,7 +267,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
       report(cause);
       restarts++;
       for (let backoff = 100; !closed; backoff = Math.min(backoff * 2, 5_000)) {
-        const next = new WorkerLink(options.worker, report);
+        const next = new WorkerLink(options.worker, report, deliver);
         try {
           await next.call('start', callTimeoutMs);
           link = next;
@@ -442,7 +441,6 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
         await link.call('close', callTimeoutMs);
       } finally {
         link.kill(new WorkerError('the runtime was closed'));
-        stopListening();
         results$.complete();
       }
     },

@@ -1,14 +1,14 @@
 /**
  * The page's link to the runtime: one worker, wrapped with comlink, whose
  * calls cannot hang (each has a timeout and rejects when the worker dies),
- * and the runtime's BroadcastChannel, on which results arrive. The only
- * page-side file that touches comlink, `Worker` and `BroadcastChannel`.
+ * and which forwards the runtime's results to the page. The only page-side
+ * file that touches comlink and `Worker`.
  *
  * @module
  */
 import { type Remote, releaseProxy, wrap } from 'comlink';
 import { InvalidOptionError, TimeoutError, WorkerError } from '../errors.js';
-import type { ChannelMessage, WorkerApi } from '../worker/contract.js';
+import type { PageMessage, WorkerApi } from '../worker/contract.js';
 
 type Method = Exclude<keyof WorkerApi, symbol>;
 
@@ -23,6 +23,7 @@ export class WorkerLink {
   constructor(
     factory: () => Worker,
     onIssue: (err: Error) => void,
+    onResults: (results: readonly unknown[]) => void,
   ) {
     const worker = factory();
     if (typeof (worker as Partial<Worker> | null)?.postMessage !== 'function')
@@ -40,6 +41,11 @@ export class WorkerLink {
       // A worker that throws while loading never serves the runtime: fail its calls now.
       if (this.started) onIssue(err);
       else this.kill(err);
+    });
+    // Results come as plain messages beside comlink's (which carry an `id`).
+    worker.addEventListener('message', (e: MessageEvent<{ tidemark?: PageMessage }>) => {
+      const message = e.data?.tidemark;
+      if (message?.type === 'results') onResults(message.results);
     });
     worker.addEventListener('messageerror', () => onIssue(new WorkerError('a message from the worker could not be read')));
   }
@@ -88,11 +94,4 @@ export class WorkerLink {
     this.remote[releaseProxy]();
     this.worker.terminate();
   }
-}
-
-/** Listens to the runtime's channel (`tidemark:<name>`) in the page. */
-export function listenToChannel(name: string, handler: (message: ChannelMessage) => void): () => void {
-  const channel = new BroadcastChannel(`tidemark:${name}`);
-  channel.onmessage = (e: MessageEvent<ChannelMessage>) => handler(e.data);
-  return () => channel.close();
 }

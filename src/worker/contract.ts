@@ -123,6 +123,15 @@ export type ChannelMessage =
   | { readonly type: 'view?'; readonly id: string }
   | { readonly type: 'view'; readonly id: string; readonly entries: readonly unknown[] };
 
+/**
+ * Messages a worker posts to its own page, beside comlink's replies: the
+ * results the leader fires (the leader's worker sends its own; the others
+ * forward them from the channel). A direct message is quicker than a
+ * BroadcastChannel hop.
+ * @internal
+ */
+export type PageMessage = { readonly type: 'results'; readonly results: readonly unknown[] };
+
 /** The part of the status only the leader knows, shared with the other tabs. @internal */
 export interface LeaderStatus {
   readonly watermark: number;

@@ -68,10 +68,6 @@ interface Meta {
   clientId: string;
   /** Last sequence number handed out. */
   seq: number;
-  /** Leadership epoch: a fencing token checked by every checkpoint write. */
-  epoch: number;
-  /** Sequence covered by the latest checkpoint. */
-  covered: number;
   /** Sequence acknowledged by the server (set by the uploader). */
   acked: number;
   totals: OutboxTotals;
@@ -84,12 +80,19 @@ interface Schema extends DBSchema {
   outbox: { key: number; value: OutboxRecord };
   /** Page batch id → the sequence range it was stored under. */
   batches: { key: string; value: { seq: number; last: number } };
-  checkpoint: { key: 'latest'; value: StoredCheckpoint };
+  /**
+   * `latest`: the checkpoint; `covered`: its sequence (readable without the
+   * snapshot); `epoch`: the leadership epoch, a fencing token checked by every
+   * checkpoint write. Apart from `meta`, so that a checkpoint transaction
+   * never waits for an append or holds one up.
+   */
+  checkpoint: { key: 'latest' | 'covered' | 'epoch'; value: StoredCheckpoint | number };
   meta: { key: 'meta'; value: Meta };
 }
 
 type Db = IDBPDatabase<Schema>;
-type Tx = IDBPTransaction<Schema, ('outbox' | 'meta' | 'batches')[], 'readwrite'>;
+type Tx = IDBPTransaction<Schema, ('outbox' | 'meta' | 'batches' | 'checkpoint')[], 'readwrite'>;
+const PRUNE_EVERY_MS = 30_000;
 
 const SCHEMA_VERSION = 1;
 const EMPTY_TOTALS: OutboxTotals = { events: 0, bytes: 0, records: 0, dropped: 0, expired: 0, refused: 0 };
@@ -184,14 +187,13 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
     }
   };
 
+  let lastPrune = Number.NEGATIVE_INFINITY;
   const meta = await withDb('read the client id', async (database) => {
     const tx = database.transaction('meta', 'readwrite');
     const existing = await tx.store.get('meta');
     const value: Meta = existing ?? {
       clientId: randomClientId(),
       seq: 0,
-      epoch: 0,
-      covered: 0,
       acked: 0,
       totals: EMPTY_TOTALS,
     };
@@ -225,45 +227,31 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
     lastSeq: () => withDb('read the outbox position', async (database) => (await database.get('meta', 'meta'))?.seq ?? 0),
     claimEpoch: () =>
       withDb('claim leadership', async (database) => {
-        const tx = database.transaction('meta', 'readwrite');
-        const m = await readMeta(tx.store);
-        m.epoch++;
-        await tx.store.put(m, 'meta');
+        const tx = database.transaction('checkpoint', 'readwrite');
+        const epoch = (((await tx.store.get('epoch')) as number | undefined) ?? 0) + 1;
+        await tx.store.put(epoch, 'epoch');
         await tx.done;
-        return m.epoch;
+        return epoch;
       }),
-    loadCheckpoint: () => withDb('load the checkpoint', (database) => database.get('checkpoint', 'latest')),
+    loadCheckpoint: () =>
+      withDb('load the checkpoint', async (database) => (await database.get('checkpoint', 'latest')) as StoredCheckpoint | undefined),
     writeCheckpoint: (checkpoint, epoch, limits, now) =>
       withDb('write a checkpoint', async (database) => {
         // Snapshot, view and covered position commit together, or not at all.
-        const tx = database.transaction(['checkpoint', 'meta', 'outbox', 'batches'], 'readwrite');
-        const metaStore = tx.objectStore('meta');
-        const m = await readMeta(metaStore);
-        if (m.epoch !== epoch) {
+        const tx = database.transaction('checkpoint', 'readwrite');
+        const current = (await tx.store.get('epoch')) as number | undefined;
+        if (current !== epoch) {
           tx.abort();
           await tx.done.catch(() => undefined);
-          throw new LeadershipLost(`epoch ${epoch} was superseded by ${m.epoch}`);
+          throw new LeadershipLost(`epoch ${epoch} was superseded by ${current}`);
         }
-        void tx.objectStore('checkpoint').put(checkpoint, 'latest');
-        m.covered = checkpoint.seq;
-        // Records both covered and acknowledged are no longer needed; covered
-        // records older than maxAgeMs go too (they only wait for the server).
-        const deletable = Math.min(m.covered, m.acked);
-        let cursor = await tx.objectStore('outbox').openCursor();
-        let totals = m.totals;
-        while (cursor) {
-          const r = cursor.value;
-          const acked = r.last <= deletable;
-          const old = r.last <= m.covered && now - r.at > limits.maxAgeMs;
-          if (!acked && !old) break;
-          totals = removed(totals, r, acked ? undefined : 'expired');
-          void tx.objectStore('batches').delete(r.batch);
-          await cursor.delete();
-          cursor = await cursor.continue();
-        }
-        m.totals = totals;
-        await metaStore.put(m, 'meta');
+        void tx.store.put(checkpoint, 'latest');
+        void tx.store.put(checkpoint.seq, 'covered');
         await tx.done;
+        if (now - lastPrune >= PRUNE_EVERY_MS) {
+          lastPrune = now;
+          await prune(database, limits, now);
+        }
       }),
     totals: () => withDb('read the outbox totals', async (database) => (await database.get('meta', 'meta'))?.totals ?? EMPTY_TOTALS),
     close() {
@@ -278,14 +266,29 @@ async function appendTx(
   batches: readonly PendingBatch[],
   limits: OutboxLimits,
   now: number,
+  makingRoom = false,
 ): Promise<AppendReceipt[]> {
   // One transaction for the whole group: one commit (~0.4 ms) for many batches.
   // No await on anything but this transaction's requests, or it auto-commits.
-  const tx = database.transaction(['outbox', 'meta', 'batches'], 'readwrite');
+  // It leaves the checkpoint store out, unless room must be made (which needs
+  // to know what a checkpoint covers): appends and checkpoints never wait
+  // for each other.
+  const tx = database.transaction(
+    makingRoom ? ['outbox', 'meta', 'batches', 'checkpoint'] : ['outbox', 'meta', 'batches'],
+    'readwrite',
+  ) as Tx;
   const outbox = tx.objectStore('outbox');
   const ids = tx.objectStore('batches');
   // All reads issued at once: one round trip, not one per batch.
   const [m, ...known] = await Promise.all([readMeta(tx.objectStore('meta')), ...batches.map((b) => ids.get(b.id))]);
+  const incoming = batches.reduce((n, b, i) => (known[i] ? n : n + b.length), 0);
+  const incomingBytes = batches.reduce((n, b, i) => (known[i] ? n : n + b.bytes), 0);
+  if (!makingRoom && (m.totals.events + incoming > limits.maxEvents || m.totals.bytes + incomingBytes > limits.maxBytes)) {
+    tx.abort();
+    await tx.done.catch(() => undefined);
+    return appendTx(database, batches, limits, now, true);
+  }
+  const covered = makingRoom ? (((await tx.objectStore('checkpoint').get('covered')) as number | undefined) ?? 0) : 0;
   const receipts = new Map<PendingBatch, AppendReceipt>();
   const fresh: PendingBatch[] = [];
   batches.forEach((batch, i) => {
@@ -295,7 +298,7 @@ async function appendTx(
   });
   const accepted: PendingBatch[] = [];
   for (const batch of fresh) {
-    const refusal = await makeRoom(tx, m, batch, limits);
+    const refusal = await makeRoom(tx, m, covered, batch, limits);
     if (refusal) {
       receipts.set(batch, refusal);
       m.totals = { ...m.totals, refused: m.totals.refused + batch.length };
@@ -334,7 +337,13 @@ async function appendTx(
  * checkpoint covers (processed; only the server still wants them), then by
  * the policy. Answers a refusal when the batch cannot be stored.
  */
-async function makeRoom(tx: Tx, m: Meta, batch: PendingBatch, limits: OutboxLimits): Promise<AppendReceipt | undefined> {
+async function makeRoom(
+  tx: Tx,
+  m: Meta,
+  covered: number,
+  batch: PendingBatch,
+  limits: OutboxLimits,
+): Promise<AppendReceipt | undefined> {
   const fits = () => m.totals.events + batch.length <= limits.maxEvents && m.totals.bytes + batch.bytes <= limits.maxBytes;
   if (fits()) return undefined;
   if (batch.length > limits.maxEvents || batch.bytes > limits.maxBytes)
@@ -342,9 +351,9 @@ async function makeRoom(tx: Tx, m: Meta, batch: PendingBatch, limits: OutboxLimi
   let cursor = await tx.objectStore('outbox').openCursor();
   while (cursor && !fits()) {
     const r = cursor.value;
-    const covered = r.last <= m.covered;
-    if (!covered && limits.policy === 'reject') break;
-    m.totals = removed(m.totals, r, covered ? 'expired' : 'dropped');
+    const processed = r.last <= covered;
+    if (!processed && limits.policy === 'reject') break;
+    m.totals = removed(m.totals, r, processed ? 'expired' : 'dropped');
     void tx.objectStore('batches').delete(r.batch);
     await cursor.delete();
     cursor = await cursor.continue();
@@ -373,12 +382,39 @@ async function refuseAll(database: Db, batches: readonly PendingBatch[], reason:
 }
 
 async function pruneCovered(database: Db): Promise<void> {
-  const tx = database.transaction(['outbox', 'meta', 'batches'], 'readwrite');
+  const tx = database.transaction(['outbox', 'meta', 'batches', 'checkpoint'], 'readwrite');
   const m = await readMeta(tx.objectStore('meta'));
+  const covered = ((await tx.objectStore('checkpoint').get('covered')) as number | undefined) ?? 0;
   let cursor = await tx.objectStore('outbox').openCursor();
-  while (cursor && cursor.value.last <= m.covered) {
+  while (cursor && cursor.value.last <= covered) {
     m.totals = removed(m.totals, cursor.value, 'expired');
     void tx.objectStore('batches').delete(cursor.value.batch);
+    await cursor.delete();
+    cursor = await cursor.continue();
+  }
+  await tx.objectStore('meta').put(m, 'meta');
+  await tx.done;
+}
+
+/**
+ * Retention: deletes records both covered by a checkpoint and acknowledged
+ * by the server (no longer needed), and covered records older than
+ * `maxAgeMs` (they only wait for the server). Run now and then, not with
+ * every checkpoint: it scans from the oldest record.
+ */
+async function prune(database: Db, limits: OutboxLimits, now: number): Promise<void> {
+  const tx = database.transaction(['outbox', 'meta', 'batches', 'checkpoint'], 'readwrite');
+  const m = await readMeta(tx.objectStore('meta'));
+  const covered = ((await tx.objectStore('checkpoint').get('covered')) as number | undefined) ?? 0;
+  const deletable = Math.min(covered, m.acked);
+  let cursor = await tx.objectStore('outbox').openCursor();
+  while (cursor) {
+    const r = cursor.value;
+    const acked = r.last <= deletable;
+    const old = r.last <= covered && now - r.at > limits.maxAgeMs;
+    if (!acked && !old) break;
+    m.totals = removed(m.totals, r, acked ? undefined : 'expired');
+    void tx.objectStore('batches').delete(r.batch);
     await cursor.delete();
     cursor = await cursor.continue();
   }

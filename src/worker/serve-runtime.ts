@@ -24,6 +24,7 @@ import type {
   ChannelMessage,
   Columns,
   LeaderStatus,
+  PageMessage,
   RuntimeIssue,
   RuntimeStatus,
   ViewEntry,
@@ -110,12 +111,17 @@ export function createWorkerApi<E, R, C extends Columns>(
   platform: {
     openStore?: (name: string, openTimeoutMs: number) => Promise<RuntimeStore>;
     coordination?: (name: string, onError: (err: unknown) => void) => Coordination;
+    /** Posts to this worker's page (default: `postMessage` on the worker scope). */
+    toPage?: (message: PageMessage) => void;
     now?: () => number;
   } = {},
 ): WorkerApi {
   const settings = validate(options);
   const pipeline = createPipeline(options.pipeline as (events$: Observable<unknown>) => Observable<unknown>);
   const now = platform.now ?? (() => Date.now());
+  const toPage =
+    platform.toPage ??
+    ((message: PageMessage) => (globalThis as unknown as Worker).postMessage({ tidemark: message }));
   const dbName = `tidemark:${settings.name}`;
   const issues: RuntimeIssue[] = [];
   const report = (err: unknown) => {
@@ -187,7 +193,8 @@ export function createWorkerApi<E, R, C extends Columns>(
         viewRequests.delete(message.id);
         break;
       case 'results':
-        break; // for the pages
+        toPage(message); // the leader's results, for this tab's page
+        break;
     }
   };
 
@@ -219,7 +226,10 @@ export function createWorkerApi<E, R, C extends Columns>(
         },
       },
       {
-        results: (results) => coordination?.post({ type: 'results', results }),
+        results: (results) => {
+          toPage({ type: 'results', results });
+          coordination?.post({ type: 'results', results });
+        },
         processed: (through) => {
           progressed(through);
           announce();
