@@ -9,16 +9,7 @@
 import { expose } from 'comlink';
 import type { Observable } from 'rxjs';
 import { createPipeline } from '../checkpoint/pipeline.js';
-import { describe, InvalidOptionError, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
-import {
-  optionalFunction,
-  rejectUnknown,
-  requireFunction,
-  requireObject,
-  requirePositive,
-  requirePositiveInteger,
-  requireTimerMs,
-} from '../options.js';
+import { describe, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
 import type {
   AppendReceipt,
   ChannelMessage,
@@ -31,8 +22,21 @@ import type {
   WorkerApi,
 } from './contract.js';
 import { browserCoordination, type Coordination } from './coordination.js';
-import { openRuntimeStore, type OutboxLimits, type PendingBatch, type RuntimeStore } from './outbox-store.js';
+import { openRuntimeStore, type PendingBatch, type RuntimeStore } from './outbox-store.js';
 import { PipelineHost } from './pipeline-host.js';
+import { estimateBytes, validate } from './settings.js';
+
+/** Bounds of the outbox, and what happens when an append would exceed them (see {@link ServeRuntimeOptions.outbox}). */
+export interface OutboxOptions {
+  /** Most events stored (default 1 000 000). */
+  readonly maxEvents?: number;
+  /** Most bytes stored, as estimated from the events' JSON size (default 64 MiB). */
+  readonly maxBytes?: number;
+  /** Processed events older than this are deleted even if no server acknowledged them (default 7 days). */
+  readonly maxAgeMs?: number;
+  /** `'drop-oldest'` (default) deletes the oldest events; `'reject'` refuses new ones. */
+  readonly policy?: 'reject' | 'drop-oldest';
+}
 
 /** Options of {@link serveRuntime}. */
 // `E = any`: an unannotated `events$` takes its event type from the operators.
@@ -59,15 +63,13 @@ export interface ServeRuntimeOptions<E = any, R = unknown, C extends Columns = a
    * `'drop-oldest'` (default) deletes the oldest unprocessed ones. Processed
    * events waiting only for the server always go first.
    */
-  readonly outbox?: Partial<OutboxLimits>;
+  readonly outbox?: OutboxOptions;
   /** How many windows the view keeps (default 100 000); the windows that ended first go. */
   readonly view?: { readonly maxWindows?: number };
   /** How long IndexedDB `open()` may take before it counts as stalled (default 10 000 ms). */
   readonly openTimeoutMs?: number;
 }
 
-const KNOWN = ['name', 'pipeline', 'row', 'checkpoint', 'outbox', 'view', 'openTimeoutMs'] as const;
-const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const MAX_ISSUES = 10;
 const MAX_GROUP_EVENTS = 32_768;
 
@@ -418,96 +420,4 @@ export function createWorkerApi<E, R, C extends Columns>(
     },
   };
   return api;
-}
-
-interface Settings {
-  readonly name: string;
-  readonly everyEvents: number;
-  readonly everyMs: number;
-  readonly limits: OutboxLimits;
-  readonly viewMaxWindows: number;
-  readonly openTimeoutMs: number;
-}
-
-function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E, R, C>): Settings {
-  requireObject('serveRuntime(options)', options);
-  rejectUnknown('serveRuntime', options, KNOWN);
-  if (typeof options.name !== 'string' || !NAME.test(options.name))
-    throw new InvalidOptionError(
-      'serveRuntime.name',
-      `must be 1-64 characters of A-Z a-z 0-9 . _ -, got ${describe(options.name)}`,
-    );
-  requireFunction('serveRuntime.pipeline', options.pipeline, 'pass (events$) => events$.pipe(eventTime(...), windowBy(...))');
-  optionalFunction('serveRuntime.row', options.row);
-  const checkpoint = options.checkpoint ?? {};
-  requireObject('serveRuntime.checkpoint', checkpoint);
-  rejectUnknown('serveRuntime.checkpoint', checkpoint, ['everyEvents', 'everyMs']);
-  const outbox = options.outbox ?? {};
-  requireObject('serveRuntime.outbox', outbox);
-  rejectUnknown('serveRuntime.outbox', outbox, ['maxEvents', 'maxBytes', 'maxAgeMs', 'policy']);
-  const view = options.view ?? {};
-  requireObject('serveRuntime.view', view);
-  rejectUnknown('serveRuntime.view', view, ['maxWindows']);
-  const settings: Settings = {
-    name: options.name,
-    everyEvents: checkpoint.everyEvents ?? 100_000,
-    everyMs: checkpoint.everyMs ?? 1_000,
-    limits: {
-      maxEvents: outbox.maxEvents ?? 1_000_000,
-      maxBytes: outbox.maxBytes ?? 64 * 1024 * 1024,
-      maxAgeMs: outbox.maxAgeMs ?? 7 * 24 * 3600_000,
-      policy: outbox.policy ?? 'drop-oldest',
-    },
-    viewMaxWindows: view.maxWindows ?? 100_000,
-    openTimeoutMs: options.openTimeoutMs ?? 10_000,
-  };
-  requirePositiveInteger('serveRuntime.checkpoint.everyEvents', settings.everyEvents);
-  requireTimerMs('serveRuntime.checkpoint.everyMs', settings.everyMs);
-  requirePositiveInteger('serveRuntime.outbox.maxEvents', settings.limits.maxEvents);
-  requirePositiveInteger('serveRuntime.outbox.maxBytes', settings.limits.maxBytes);
-  requirePositive('serveRuntime.outbox.maxAgeMs', settings.limits.maxAgeMs);
-  if (settings.limits.policy !== 'reject' && settings.limits.policy !== 'drop-oldest')
-    throw new InvalidOptionError(
-      'serveRuntime.outbox.policy',
-      `must be 'reject' or 'drop-oldest', got ${describe(settings.limits.policy)}`,
-    );
-  requirePositiveInteger('serveRuntime.view.maxWindows', settings.viewMaxWindows);
-  requireTimerMs('serveRuntime.openTimeoutMs', settings.openTimeoutMs);
-  return settings;
-}
-
-/**
- * Estimated stored size of a batch, for the outbox's byte limit: exact for
- * typed-array columns; for objects, the JSON length of up to 16 evenly
- * spaced events, scaled (serialising every event would double the cost of
- * an append).
- */
-export function estimateBytes(events: readonly unknown[] | Columns, columnar: boolean): number {
-  if (columnar) {
-    let bytes = 0;
-    for (const column of Object.values(events as Columns) as unknown[]) {
-      if (ArrayBuffer.isView(column)) bytes += column.byteLength;
-      else if (Array.isArray(column)) bytes += sampleBytes(column);
-    }
-    return bytes;
-  }
-  return sampleBytes(events as readonly unknown[]);
-}
-
-function sampleBytes(values: readonly unknown[]): number {
-  const n = values.length;
-  if (n === 0) return 0;
-  const samples = Math.min(n, 16);
-  let sampled = 0;
-  for (let i = 0; i < samples; i++) {
-    const v = values[Math.floor((i * n) / samples)];
-    let size: number;
-    try {
-      size = JSON.stringify(v)?.length ?? 8;
-    } catch {
-      size = 64; // BigInt, cycles: structured clone stores them; count a typical size
-    }
-    sampled += size;
-  }
-  return Math.ceil((sampled / samples) * n);
 }

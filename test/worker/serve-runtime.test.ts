@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidOptionError } from '../../src/index.js';
-import { createWorkerApi, estimateBytes } from '../../src/worker/serve-runtime.js';
+import { createWorkerApi } from '../../src/worker/serve-runtime.js';
+import { estimateBytes } from '../../src/worker/settings.js';
 import { createRuntime } from '../../src/browser/index.js';
 
 const pipeline = () => {
