@@ -322,7 +322,7 @@ async function emitColumns(o: { n: number; rows: number; rounds: number; warmup:
     return await alternate(
       {
         runtime: () => runtimeRound('count', o.n, emitAll),
-        // The same with automatic checkpoints off: shows what checkpointing every 10 000 events costs here.
+        // The same with automatic checkpoints off: shows what checkpointing (every 100 000 events or 1 s) costs here.
         noCheckpoints: () => runtimeRound('count', o.n, emitAll, { everyEvents: 1e9, everyMs: 1e9 }),
         postColumns: () =>
           counted(o.n, (w) => {
