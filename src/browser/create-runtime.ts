@@ -19,7 +19,15 @@ import {
   WorkerError,
 } from '../errors.js';
 import { rejectUnknown, requireFunction, requireObject, requirePositiveInteger, requireTimerMs } from '../options.js';
-import type { AppendReceipt, Columns, RuntimeIssue, RuntimeStatus, ViewEntry } from '../worker/contract.js';
+import type {
+  AppendReceipt,
+  Columns,
+  Encoding,
+  Payload,
+  RuntimeIssue,
+  RuntimeStatus,
+  ViewEntry,
+} from '../worker/contract.js';
 import { WorkerLink } from './worker-link.js';
 
 /** Options of {@link createRuntime}. */
@@ -30,6 +38,15 @@ export interface RuntimeOptions {
    * Called again to replace a worker that died.
    */
   readonly worker: () => Worker;
+  /**
+   * How events cross to the worker and are stored (default `'json'`, about 3×
+   * faster): with `'json'`, events follow JSON's rules (as on the server): a
+   * Date arrives as its ISO string, a function property disappears, a BigInt
+   * or a cycle is refused. `'structured-clone'` keeps Dates, Maps and typed
+   * arrays, and refuses functions. The pipeline sees the same events live and
+   * after a restart either way.
+   */
+  readonly encoding?: 'json' | 'structured-clone';
   /** Most events per message to the worker (default 4 096). */
   readonly batchSize?: number;
   /** Time limit of each call to the worker, in ms (default 10 000); a worker that misses it is replaced. */
@@ -96,14 +113,14 @@ export interface Runtime<E = unknown, R = unknown> {
 
 interface Batch {
   readonly id: string;
-  events: readonly unknown[] | Columns;
-  readonly columnar: boolean;
+  payload: Payload;
+  readonly encoding: Encoding;
   length: number;
-  readonly settle: (receipt: AppendReceipt) => void;
+  settle: (receipt: AppendReceipt) => void;
   readonly settled: Promise<AppendReceipt>;
 }
 
-const KNOWN = ['worker', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs'] as const;
+const KNOWN = ['worker', 'encoding', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs'] as const;
 
 /**
  * Starts the browser runtime: a Web Worker serving `serveRuntime` (from
@@ -137,6 +154,9 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     "pass () => new Worker(new URL('./analytics.worker.ts', import.meta.url), { type: 'module' })",
   );
   const batchSize = options.batchSize ?? 4096;
+  const encoding = options.encoding ?? 'json';
+  if (encoding !== 'json' && encoding !== 'structured-clone')
+    throw new InvalidOptionError('createRuntime.encoding', `must be 'json' or 'structured-clone', got ${describe(encoding)}`);
   const callTimeoutMs = options.callTimeoutMs ?? 10_000;
   const drainTimeoutMs = options.drainTimeoutMs ?? 60_000;
   const statusIntervalMs = options.statusIntervalMs ?? 500;
@@ -179,7 +199,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
   /** Refusals not yet reported by a drain(). */
   const refusals: Extract<AppendReceipt, { ok: false }>[] = [];
 
-  const newBatch = (events: readonly unknown[] | Columns, columnar: boolean, length: number): Batch => {
+  const newBatch = (payload: Payload, batchEncoding: Encoding, length: number): Batch => {
     let settle!: (r: AppendReceipt) => void;
     const settled = new Promise<AppendReceipt>((resolve) => {
       settle = (receipt) => {
@@ -188,7 +208,46 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
         resolve(receipt);
       };
     });
-    return { id: `${pageId}.${++counter}`, events, columnar, length, settle, settled };
+    return { id: `${pageId}.${++counter}`, payload, encoding: batchEncoding, length, settle, settled };
+  };
+
+  /**
+   * `refused` events of `batch` could not be encoded: the rest is sent, and
+   * its receipt becomes a refusal of those events, so drain() reports them.
+   */
+  const partlyRefused = (batch: Batch, refused: number, why: string) => {
+    const message = `${refused} events could not be sent to the worker: ${why}`;
+    report(new InvalidRecordError(message, undefined));
+    const original = batch.settle;
+    batch.settle = (r) => original(r.ok ? { ok: false, refused, reason: 'invalid', message } : r);
+    if (batch.length === 0) batch.settle({ ok: false, refused, reason: 'invalid', message });
+    else outgoing.unshift(batch);
+  };
+
+  /** Keeps the events `encode` accepts. */
+  const sift = (events: readonly unknown[], encode: (event: unknown) => unknown) =>
+    events.filter((event) => {
+      try {
+        encode(event);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+
+  const enqueue = (events: unknown[]) => {
+    if (encoding === 'structured-clone') {
+      outgoing.push(newBatch(events, 'structured-clone', events.length));
+      return;
+    }
+    try {
+      outgoing.push(newBatch(JSON.stringify(events), 'json', events.length));
+    } catch (err) {
+      // A BigInt or a cycle somewhere: refuse exactly those events.
+      const kept = sift(events, (e) => JSON.stringify(e));
+      const batch = newBatch(JSON.stringify(kept), 'json', kept.length);
+      partlyRefused(batch, events.length - kept.length, `not writable as JSON (${(err as Error).message})`);
+    }
   };
 
   const flush = () => {
@@ -196,7 +255,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     if (buffer.length === 0) return;
     const events = buffer;
     buffer = [];
-    outgoing.push(newBatch(events, false, events.length));
+    enqueue(events);
     send();
   };
 
@@ -206,7 +265,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     outgoing = [];
     for (const batch of batches) {
       inflight.set(batch.id, batch);
-      link.call('append', callTimeoutMs, batch.id, batch.events, batch.columnar).then(
+      link.call('append', callTimeoutMs, batch.id, batch.payload, batch.encoding, batch.length).then(
         (receipt) => {
           inflight.delete(batch.id);
           if (!receipt.ok && receipt.reason === 'storage') {
@@ -223,42 +282,18 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
           batch.settle(receipt);
         },
         (err: Error) => {
-          if (err?.name === 'DataCloneError' && !batch.columnar && inflight.get(batch.id) === batch) {
+          if (err?.name === 'DataCloneError' && batch.encoding === 'structured-clone' && inflight.get(batch.id) === batch) {
+            // postMessage threw, so the worker never saw this batch and its id is free to reuse.
             inflight.delete(batch.id);
-            resendCloneable(batch, err);
+            const events = batch.payload as readonly unknown[];
+            batch.payload = sift(events, structuredClone);
+            batch.length = batch.payload.length;
+            partlyRefused(batch, events.length - batch.length, `not structured-cloneable (${err.message})`);
+            send();
           } else if (!closed) void restart(err);
         },
       );
     }
-  };
-
-  /** Refuses precisely the events that cannot be cloned and sends the rest. */
-  const resendCloneable = (batch: Batch, err: Error) => {
-    const kept: unknown[] = [];
-    let refused = 0;
-    for (const event of batch.events as readonly unknown[]) {
-      try {
-        structuredClone(event);
-        kept.push(event);
-      } catch {
-        refused++;
-      }
-    }
-    report(new InvalidOptionError('emit(event)', `${refused} events could not be sent to the worker (${err.message})`));
-    if (kept.length === 0) {
-      batch.settle({ ok: false, refused, reason: 'invalid', message: `${refused} events are not structured-cloneable` });
-      return;
-    }
-    // The worker never saw this batch (postMessage threw), so its id is free to reuse.
-    batch.events = kept;
-    batch.length = kept.length;
-    const original = batch.settle;
-    Object.assign(batch, {
-      settle: (r: AppendReceipt) =>
-        original(r.ok ? { ok: false, refused, reason: 'invalid', message: `${refused} events are not structured-cloneable` } : r),
-    });
-    outgoing.unshift(batch);
-    send();
   };
 
   const restart = (cause: unknown): Promise<void> => {
@@ -371,7 +406,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
         return false;
       }
       flush(); // keeps emission order
-      outgoing.push(newBatch(columns, true, length));
+      outgoing.push(newBatch(columns, 'columns', length));
       send();
       return true;
     },

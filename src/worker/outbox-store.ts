@@ -9,7 +9,7 @@
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, openDB } from 'idb';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
 import { StorageError, TimeoutError } from '../errors.js';
-import type { AppendReceipt, Columns } from './contract.js';
+import type { AppendReceipt, Encoding, Payload } from './contract.js';
 
 /** One outbox record: one page batch. */
 export interface OutboxRecord {
@@ -17,9 +17,9 @@ export interface OutboxRecord {
   readonly seq: number;
   /** Sequence number of the last event. */
   readonly last: number;
-  /** The events, as objects, or as columns when `columnar`. */
-  readonly events: readonly unknown[] | Columns;
-  readonly columnar: boolean;
+  /** The events, as `encoding` says. */
+  readonly events: Payload;
+  readonly encoding: Encoding;
   /** Id of the page batch stored here (its entry in the `batches` store makes re-sends idempotent). */
   readonly batch: string;
   /** Estimated size in bytes. */
@@ -58,8 +58,8 @@ export interface OutboxTotals {
 /** A batch to append. */
 export interface PendingBatch {
   readonly id: string;
-  readonly events: readonly unknown[] | Columns;
-  readonly columnar: boolean;
+  readonly events: Payload;
+  readonly encoding: Encoding;
   readonly length: number;
   readonly bytes: number;
 }
@@ -318,7 +318,7 @@ async function appendTx(
       seq: first,
       last: m.seq,
       events: batch.events,
-      columnar: batch.columnar,
+      encoding: batch.encoding,
       batch: batch.id,
       bytes: batch.bytes,
       at: now,

@@ -36,7 +36,7 @@ export interface HostOptions {
 }
 
 /** A record read from the outbox, or one this tab just appended (kept to skip a read). */
-type Batch = Pick<OutboxRecord, 'seq' | 'last' | 'events' | 'columnar'>;
+type Batch = Pick<OutboxRecord, 'seq' | 'last' | 'events' | 'encoding'>;
 
 const READ_AHEAD = 16;
 /**
@@ -201,7 +201,7 @@ export class PipelineHost {
 
   private process(batch: Batch): void {
     const { run } = this;
-    if (batch.columnar) {
+    if (batch.encoding === 'columns') {
       const columns = batch.events as Columns;
       const row = this.options.row;
       if (!row) {
@@ -209,10 +209,12 @@ export class PipelineHost {
         return;
       }
       for (let i = 0; i < columns.length && !run.closed; i++) run.push(row(columns, i));
-    } else {
-      const events = batch.events as readonly unknown[];
-      for (let i = 0; i < events.length && !run.closed; i++) run.push(events[i]);
+      return;
     }
+    // JSON records are parsed here when read back from the outbox; this tab's
+    // own batches arrive already parsed (offered as objects).
+    const events = (batch.encoding === 'json' ? JSON.parse(batch.events as string) : batch.events) as readonly unknown[];
+    for (let i = 0; i < events.length && !run.closed; i++) run.push(events[i]);
   }
 
   private publish(): void {

@@ -14,8 +14,10 @@ import type {
   AppendReceipt,
   ChannelMessage,
   Columns,
+  Encoding,
   LeaderStatus,
   PageMessage,
+  Payload,
   RuntimeIssue,
   RuntimeStatus,
   ViewEntry,
@@ -269,12 +271,14 @@ export function createWorkerApi<E, R, C extends Columns>(
   // one. Two transactions are in flight at once: IndexedDB runs them in
   // order, and the second is queued before the first commits, so the worker
   // never sits idle waiting for a commit.
-  const queue: { batch: PendingBatch; resolve: (r: AppendReceipt) => void }[] = [];
+  // `decoded`: the events as the pipeline takes them (a JSON batch is parsed
+  // once, here, which also checks it), offered to the leader after the commit.
+  const queue: { batch: PendingBatch; decoded: readonly unknown[] | Columns; resolve: (r: AppendReceipt) => void }[] = [];
   const committing = new Set<Promise<void>>();
   const takeGroup = () => {
     // Bounded groups let the pipeline start on one while the next commits.
     // A columnar row costs far less to store than an object: it weighs less.
-    const weight = (b: PendingBatch) => (b.columnar ? b.length / 16 : b.length);
+    const weight = (b: PendingBatch) => (b.encoding === 'columns' ? b.length / 16 : b.length);
     let load = 0;
     let n = 0;
     while (n < queue.length && (n === 0 || load + weight((queue[n] as (typeof queue)[number]).batch) <= MAX_GROUP_EVENTS))
@@ -287,7 +291,13 @@ export function createWorkerApi<E, R, C extends Columns>(
       const r = receipts[i] as AppendReceipt;
       if (r.ok && r.last >= r.first) {
         last = Math.max(last, r.last);
-        if (!r.duplicate) host?.offer({ seq: r.first, last: r.last, events: g.batch.events, columnar: g.batch.columnar });
+        if (!r.duplicate)
+          host?.offer({
+            seq: r.first,
+            last: r.last,
+            events: g.decoded,
+            encoding: g.batch.encoding === 'columns' ? 'columns' : 'structured-clone',
+          });
       } else if (!r.ok)
         report({ name: r.reason === 'limit' || r.reason === 'quota' ? 'OutboxFullError' : 'StorageError', message: r.message });
       g.resolve(r);
@@ -346,14 +356,19 @@ export function createWorkerApi<E, R, C extends Columns>(
       return starting;
     },
 
-    append(batchId, events, columnar) {
+    append(batchId, payload, encoding, length) {
       requireStarted('append()');
-      const length = columnar ? (events as Columns).length : (events as readonly unknown[]).length;
-      if (typeof batchId !== 'string' || !Number.isSafeInteger(length) || length < 0)
-        return Promise.resolve({ ok: false, refused: 0, reason: 'invalid', message: 'malformed batch' });
-      const batch: PendingBatch = { id: batchId, events, columnar, length, bytes: estimateBytes(events, columnar) };
+      const decoded = decode(payload, encoding, length);
+      if (typeof batchId !== 'string' || typeof decoded === 'string')
+        return Promise.resolve({
+          ok: false,
+          refused: Number.isSafeInteger(length) ? length : 0,
+          reason: 'invalid',
+          message: typeof decoded === 'string' ? decoded : 'malformed batch id',
+        });
+      const batch: PendingBatch = { id: batchId, events: payload, encoding, length, bytes: estimateBytes(payload, encoding) };
       return new Promise<AppendReceipt>((resolve) => {
-        queue.push({ batch, resolve });
+        queue.push({ batch, decoded, resolve });
         commit();
       });
     },
@@ -421,3 +436,23 @@ export function createWorkerApi<E, R, C extends Columns>(
   };
   return api;
 }
+
+/** The events of a batch as the pipeline takes them, or why the batch is malformed. */
+function decode(payload: Payload, encoding: Encoding, length: number): readonly unknown[] | Columns | string {
+  if (!Number.isSafeInteger(length) || length < 0) return `malformed batch: length ${describe(length)}`;
+  let events: unknown = payload;
+  if (encoding === 'json') {
+    if (typeof payload !== 'string') return 'malformed batch: a JSON batch must be a string';
+    try {
+      events = JSON.parse(payload);
+    } catch {
+      return 'malformed batch: not valid JSON';
+    }
+  } else if (encoding === 'columns') {
+    return (payload as Columns | null)?.length === length ? (payload as Columns) : 'malformed columns: wrong length';
+  } else if (encoding !== 'structured-clone') return `malformed batch: unknown encoding ${describe(encoding)}`;
+  return Array.isArray(events) && events.length === length
+    ? events
+    : `malformed batch: expected an array of ${length} events`;
+}
+

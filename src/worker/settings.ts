@@ -15,7 +15,7 @@ import {
   requirePositiveInteger,
   requireTimerMs,
 } from '../options.js';
-import type { Columns } from './contract.js';
+import type { Columns, Encoding, Payload } from './contract.js';
 import type { OutboxLimits } from './outbox-store.js';
 import type { ServeRuntimeOptions } from './serve-runtime.js';
 
@@ -82,12 +82,13 @@ export function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E
 
 /**
  * Estimated stored size of a batch, for the outbox's byte limit: exact for
- * typed-array columns; for objects, the JSON length of up to 16 evenly
+ * JSON strings and typed-array columns; for objects, the JSON length of up to 16 evenly
  * spaced events, scaled (serialising every event would double the cost of
  * an append).
  */
-export function estimateBytes(events: readonly unknown[] | Columns, columnar: boolean): number {
-  if (columnar) {
+export function estimateBytes(events: Payload, encoding: Encoding): number {
+  if (typeof events === 'string') return events.length;
+  if (encoding === 'columns') {
     let bytes = 0;
     for (const column of Object.values(events as Columns) as unknown[]) {
       if (ArrayBuffer.isView(column)) bytes += column.byteLength;

@@ -125,21 +125,44 @@ describe('browser runtime edge cases (Chromium)', () => {
     await page.close();
   });
 
-  it('refuses exactly the events that cannot be cloned and stores the others', async () => {
+  it('refuses exactly the events that cannot be cloned and stores the others (structured clone)', async () => {
     const page = await openPage(context, site);
-    await page.evaluate(() => tm.start('name=clone'));
+    await page.evaluate(() => tm.start('name=clone', { encoding: 'structured-clone' }));
     const outcome = await page.evaluate(async () => {
       for (let i = 0; i < 3; i++) tm.emitOne({ page: '/a', user: 1, ts: i });
       tm.emitOne({ page: '/a', user: 1, ts: 3, callback: () => 1 });
       for (let i = 4; i < 7; i++) tm.emitOne({ page: '/a', user: 1, ts: i });
       return tm.attempt(() => tm.drain());
     });
-    expect(outcome).toMatch(/^InvalidRecordError: 1 of the events emitted before drain\(\) were refused/);
+    expect(outcome).toMatch(/^InvalidRecordError: 1 of the events emitted before drain\(\) were refused: .*not structured-cloneable/);
     const status = await page.evaluate(() => tm.status());
     expect(status.appended).toBe(6);
     await page.evaluate(() => tm.emitOne({ page: '/a', user: 1, ts: 1_000 }));
     await page.evaluate(() => tm.drain());
     expect(totals(await page.evaluate(() => tm.view()))).toEqual(['/a[0,100)=6']);
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it('refuses exactly the events JSON cannot write and stores the others (JSON, the default)', async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=json'));
+    const outcome = await page.evaluate(async () => {
+      const cyclic: Record<string, unknown> = { page: '/a', user: 1, ts: 4 };
+      cyclic.self = cyclic;
+      for (let i = 0; i < 3; i++) tm.emitOne({ page: '/a', user: 1, ts: i });
+      tm.emitOne({ page: '/a', user: 1, ts: 3, big: 10n });
+      tm.emitOne(cyclic);
+      // JSON's rules: a Date becomes its ISO string, a function property disappears.
+      tm.emitOne({ page: '/a', user: 1, ts: 5, at: new Date(0), callback: () => 1 });
+      tm.emitOne({ page: '/a', user: 1, ts: 6 });
+      return tm.attempt(() => tm.drain());
+    });
+    expect(outcome).toMatch(/^InvalidRecordError: 2 of the events emitted before drain\(\) were refused: .*not writable as JSON/);
+    expect((await page.evaluate(() => tm.status())).appended).toBe(5);
+    await page.evaluate(() => tm.emitOne({ page: '/a', user: 1, ts: 1_000 }));
+    await page.evaluate(() => tm.drain());
+    expect(totals(await page.evaluate(() => tm.view()))).toEqual(['/a[0,100)=5']);
     await page.evaluate(() => tm.close());
     await page.close();
   });

@@ -39,14 +39,15 @@ describe('createRuntime options', () => {
 });
 
 describe('estimateBytes (the outbox byte limit)', () => {
-  it('is exact for typed columns and close for objects', () => {
+  it('is exact for JSON and typed columns, and close for objects', () => {
+    expect(estimateBytes('[{"a":1}]', 'json')).toBe(9);
     const columns = { length: 4, ts: new Float64Array(4), user: new Int32Array(4) };
-    expect(estimateBytes(columns, true)).toBe(48);
+    expect(estimateBytes(columns, 'columns')).toBe(48);
     const events = Array.from({ length: 1000 }, (_, i) => ({ page: '/p1', ts: 1_700_000_000_000 + i }));
     const exact = JSON.stringify(events).length;
-    expect(Math.abs(estimateBytes(events, false) - exact) / exact).toBeLessThan(0.05);
+    expect(Math.abs(estimateBytes(events, 'structured-clone') - exact) / exact).toBeLessThan(0.05);
     const cyclic: { self?: unknown } = {};
     cyclic.self = cyclic;
-    expect(estimateBytes([cyclic], false)).toBe(64);
+    expect(estimateBytes([cyclic], 'structured-clone')).toBe(64);
   });
 });
