@@ -116,6 +116,8 @@ interface Batch {
   payload: Payload;
   readonly encoding: Encoding;
   length: number;
+  /** Sent before, to a worker that died or failed to store it: it may be stored already. */
+  resent: boolean;
   settle: (receipt: AppendReceipt) => void;
   readonly settled: Promise<AppendReceipt>;
 }
@@ -208,7 +210,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
         resolve(receipt);
       };
     });
-    return { id: `${pageId}.${++counter}`, payload, encoding: batchEncoding, length, settle, settled };
+    return { id: `${pageId}.${++counter}`, payload, encoding: batchEncoding, length, resent: false, settle, settled };
   };
 
   /**
@@ -265,13 +267,14 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     outgoing = [];
     for (const batch of batches) {
       inflight.set(batch.id, batch);
-      link.call('append', callTimeoutMs, batch.id, batch.payload, batch.encoding, batch.length).then(
+      link.call('append', callTimeoutMs, batch.id, batch.payload, batch.encoding, batch.length, batch.resent).then(
         (receipt) => {
           inflight.delete(batch.id);
           if (!receipt.ok && receipt.reason === 'storage') {
             // IndexedDB failed even after reopening: keep the batch and try again.
             report(new StorageError(receipt.message));
             setTimeout(() => {
+              batch.resent = true;
               outgoing.unshift(batch);
               send();
             }, 1_000);
@@ -314,6 +317,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
         }
       }
       // Everything not acknowledged goes again, in order, before anything new.
+      for (const batch of inflight.values()) batch.resent = true;
       outgoing = [...inflight.values(), ...outgoing];
       inflight.clear();
     })().finally(() => {

@@ -110,7 +110,7 @@ export interface WorkerApi {
   /** Opens storage and starts competing for leadership; answers the client id. */
   start(): Promise<{ clientId: string; name: string }>;
   /** Appends one batch durably; `batchId` makes a re-sent batch idempotent. */
-  append(batchId: string, payload: Payload, encoding: Encoding, length: number): Promise<AppendReceipt>;
+  append(batchId: string, payload: Payload, encoding: Encoding, length: number, resent: boolean): Promise<AppendReceipt>;
   /** Resolves once the pipeline (in whichever tab leads) has processed every sequence up to `seq`. */
   processed(seq: number): Promise<void>;
   /** The latest pane of every window fired so far. */

@@ -62,6 +62,8 @@ export interface PendingBatch {
   readonly encoding: Encoding;
   readonly length: number;
   readonly bytes: number;
+  /** `true` when the page sent it before (after a worker restart): it may be stored already. */
+  readonly resent: boolean;
 }
 
 interface Meta {
@@ -112,6 +114,8 @@ export interface RuntimeStore {
   loadCheckpoint(): Promise<StoredCheckpoint | undefined>;
   writeCheckpoint(checkpoint: StoredCheckpoint, epoch: number, limits: OutboxLimits, now: number): Promise<void>;
   totals(): Promise<OutboxTotals>;
+  /** Another tab appended: the next append reads the metadata before writing. */
+  forget(): void;
   close(): void;
 }
 
@@ -122,6 +126,7 @@ export interface RuntimeStore {
  */
 export async function openRuntimeStore(name: string, openTimeoutMs: number): Promise<RuntimeStore> {
   let db: Db | undefined;
+  let connecting: Promise<Db> | undefined;
   let lost = false;
   const connect = async (): Promise<Db> => {
     const opening = openDB<Schema>(name, SCHEMA_VERSION, {
@@ -172,7 +177,14 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
   /** Runs `op` on an open connection; reopens and retries once if the connection was lost. */
   const withDb = async <R>(what: string, op: (database: Db) => Promise<R>): Promise<R> => {
     for (let attempt = 0; ; attempt++) {
-      db ??= await connect();
+      if (!db) {
+        // One connection attempt shared by every waiting operation, which then
+        // resume in the order they arrived (appends must commit in order).
+        connecting ??= connect().finally(() => {
+          connecting = undefined;
+        });
+        db = await connecting;
+      }
       try {
         return await op(db);
       } catch (err) {
@@ -188,6 +200,21 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
   };
 
   let lastPrune = Number.NEGATIVE_INFINITY;
+  /**
+   * The metadata as this connection last wrote it. While no other tab
+   * appends, an append writes without reading first and checks, in the same
+   * transaction, that the metadata is still this (else it aborts and takes
+   * the slow path): one round trip to the database instead of two.
+   */
+  let known: Meta | undefined;
+  /** Appends issued so far: only the latest may say what the next one builds on. */
+  let issued = 0;
+  const slow = async (database: Db, batches: readonly PendingBatch[], limits: OutboxLimits, now: number, ticket: number) => {
+    const { receipts, meta: written } = await appendTx(database, batches, limits, now);
+    // A later append may already be built on other expectations; then it decides.
+    if (ticket === issued) known = written;
+    return receipts;
+  };
   const meta = await withDb('read the client id', async (database) => {
     const tx = database.transaction('meta', 'readwrite');
     const existing = await tx.store.get('meta');
@@ -206,14 +233,26 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
     clientId: meta.clientId,
     append: (batches, limits, now) =>
       withDb('append to the outbox', async (database) => {
+        const ticket = ++issued;
         try {
-          return await appendTx(database, batches, limits, now);
+          const cached = known;
+          const fast = cached && batches.every((b) => !b.resent) && appendKnown(database, batches, limits, now, cached);
+          if (fast) {
+            // The next append (maybe issued before this one commits) builds on this one.
+            known = fast.meta;
+            if (await fast.committed) return fast.receipts;
+            // Somebody else wrote: every append built on this one aborts too, and
+            // they take the slow path in the order they were issued.
+            known = undefined;
+          }
+          return await slow(database, batches, limits, now, ticket);
         } catch (err) {
+          known = undefined;
           if ((err as { name?: string } | null)?.name !== 'QuotaExceededError') throw err;
           // Out of quota: make room by deleting records a checkpoint covers, then try once more.
           await pruneCovered(database);
           try {
-            return await appendTx(database, batches, limits, now);
+            return await slow(database, batches, limits, now, ticket);
           } catch (again) {
             if ((again as { name?: string } | null)?.name !== 'QuotaExceededError') throw again;
             return refuseAll(database, batches, 'quota', `the browser's storage quota is exhausted (${describeError(again)})`);
@@ -250,10 +289,14 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
         await tx.done;
         if (now - lastPrune >= PRUNE_EVERY_MS) {
           lastPrune = now;
+          known = undefined;
           await prune(database, limits, now);
         }
       }),
     totals: () => withDb('read the outbox totals', async (database) => (await database.get('meta', 'meta'))?.totals ?? EMPTY_TOTALS),
+    forget() {
+      known = undefined;
+    },
     close() {
       db?.close();
       db = undefined;
@@ -267,7 +310,7 @@ async function appendTx(
   limits: OutboxLimits,
   now: number,
   makingRoom = false,
-): Promise<AppendReceipt[]> {
+): Promise<{ receipts: AppendReceipt[]; meta: Meta }> {
   // One transaction for the whole group: one commit (~0.4 ms) for many batches.
   // No await on anything but this transaction's requests, or it auto-commits.
   // It leaves the checkpoint store out, unless room must be made (which needs
@@ -277,7 +320,6 @@ async function appendTx(
     makingRoom ? ['outbox', 'meta', 'batches', 'checkpoint'] : ['outbox', 'meta', 'batches'],
     'readwrite',
   ) as Tx;
-  const outbox = tx.objectStore('outbox');
   const ids = tx.objectStore('batches');
   // All reads issued at once: one round trip, not one per batch.
   const [m, ...known] = await Promise.all([readMeta(tx.objectStore('meta')), ...batches.map((b) => ids.get(b.id))]);
@@ -314,22 +356,84 @@ async function appendTx(
     m.seq += batch.length;
     receipts.set(batch, { ok: true, first, last: m.seq, duplicate: false });
     if (batch.length === 0) continue;
-    const record: OutboxRecord = {
-      seq: first,
-      last: m.seq,
-      events: batch.events,
-      encoding: batch.encoding,
-      batch: batch.id,
-      bytes: batch.bytes,
-      at: now,
-    };
-    void outbox.put(record, first);
-    void ids.put({ seq: first, last: m.seq }, batch.id);
+    putBatch(tx, batch, first, m.seq, now);
     m.totals = { ...m.totals, records: m.totals.records + 1 };
   }
   void tx.objectStore('meta').put(m, 'meta');
   await tx.done;
-  return batches.map((b) => receipts.get(b) as AppendReceipt);
+  return { receipts: batches.map((b) => receipts.get(b) as AppendReceipt), meta: m };
+}
+
+/**
+ * The fast append: writes from the metadata this connection expects, and
+ * checks within the same transaction that it is still that; `committed`
+ * answers `false` (after aborting) if it was not. Answers `undefined` when
+ * room must be made. Creates its transaction synchronously, so appends
+ * commit in the order they are issued.
+ */
+function appendKnown(
+  database: Db,
+  batches: readonly PendingBatch[],
+  limits: OutboxLimits,
+  now: number,
+  cached: Meta,
+): { receipts: AppendReceipt[]; meta: Meta; committed: Promise<boolean> } | undefined {
+  const events = batches.reduce((n, b) => n + b.length, 0);
+  const bytes = batches.reduce((n, b) => n + b.bytes, 0);
+  if (cached.totals.events + events > limits.maxEvents || cached.totals.bytes + bytes > limits.maxBytes) return undefined;
+  const tx = database.transaction(['outbox', 'meta', 'batches'], 'readwrite') as Tx;
+  const metaStore = tx.objectStore('meta');
+  const current = metaStore.get('meta'); // runs before the writes below
+  const m: Meta = { ...cached, totals: { ...cached.totals } };
+  const receipts: AppendReceipt[] = [];
+  for (const batch of batches) {
+    const first = m.seq + 1;
+    m.seq += batch.length;
+    receipts.push({ ok: true, first, last: m.seq, duplicate: false });
+    if (batch.length === 0) continue;
+    putBatch(tx, batch, first, m.seq, now);
+    m.totals = { ...m.totals, events: m.totals.events + batch.length, bytes: m.totals.bytes + batch.bytes, records: m.totals.records + 1 };
+  }
+  void metaStore.put(m, 'meta');
+  const committed = current.then(async (found) => {
+    if (!sameMeta(found, cached)) {
+      tx.abort();
+      await tx.done.catch(() => undefined);
+      return false;
+    }
+    await tx.done;
+    return true;
+  });
+  return { receipts, meta: m, committed };
+}
+
+function putBatch(
+  tx: Tx,
+  batch: PendingBatch,
+  first: number,
+  last: number,
+  at: number,
+) {
+  const record: OutboxRecord = { seq: first, last, events: batch.events, encoding: batch.encoding, batch: batch.id, bytes: batch.bytes, at };
+  void tx.objectStore('outbox').put(record, first);
+  void tx.objectStore('batches').put({ seq: first, last }, batch.id);
+}
+
+function sameMeta(a: Meta | undefined, b: Meta): boolean {
+  if (!a) return false;
+  const t = a.totals;
+  const u = b.totals;
+  return (
+    a.seq === b.seq &&
+    a.acked === b.acked &&
+    a.clientId === b.clientId &&
+    t.events === u.events &&
+    t.bytes === u.bytes &&
+    t.records === u.records &&
+    t.dropped === u.dropped &&
+    t.expired === u.expired &&
+    t.refused === u.refused
+  );
 }
 
 /**

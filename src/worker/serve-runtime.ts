@@ -178,6 +178,7 @@ export function createWorkerApi<E, R, C extends Columns>(
   const onMessage = (message: ChannelMessage) => {
     switch (message.type) {
       case 'appended':
+        store?.forget(); // another tab wrote the metadata
         appended = Math.max(appended, message.last);
         host?.notify(message.last);
         break;
@@ -277,8 +278,9 @@ export function createWorkerApi<E, R, C extends Columns>(
   const committing = new Set<Promise<void>>();
   const takeGroup = () => {
     // Bounded groups let the pipeline start on one while the next commits.
-    // A columnar row costs far less to store than an object: it weighs less.
-    const weight = (b: PendingBatch) => (b.encoding === 'columns' ? b.length / 16 : b.length);
+    // Rows stored as columns or JSON cost far less to store than objects to
+    // clone: they weigh less, and their transactions are larger.
+    const weight = (b: PendingBatch) => (b.encoding === 'structured-clone' ? b.length : b.length / 8);
     let load = 0;
     let n = 0;
     while (n < queue.length && (n === 0 || load + weight((queue[n] as (typeof queue)[number]).batch) <= MAX_GROUP_EVENTS))
@@ -356,7 +358,7 @@ export function createWorkerApi<E, R, C extends Columns>(
       return starting;
     },
 
-    append(batchId, payload, encoding, length) {
+    append(batchId, payload, encoding, length, resent) {
       requireStarted('append()');
       const decoded = decode(payload, encoding, length);
       if (typeof batchId !== 'string' || typeof decoded === 'string')
@@ -366,7 +368,14 @@ export function createWorkerApi<E, R, C extends Columns>(
           reason: 'invalid',
           message: typeof decoded === 'string' ? decoded : 'malformed batch id',
         });
-      const batch: PendingBatch = { id: batchId, events: payload, encoding, length, bytes: estimateBytes(payload, encoding) };
+      const batch: PendingBatch = {
+        id: batchId,
+        events: payload,
+        encoding,
+        length,
+        bytes: estimateBytes(payload, encoding),
+        resent: resent !== false,
+      };
       return new Promise<AppendReceipt>((resolve) => {
         queue.push({ batch, decoded, resolve });
         commit();
