@@ -32,6 +32,7 @@ const ENTRIES = [
   // The browser runtime: the page's entry, and a worker module as a user writes it
   // (serveRuntime + a tumbling count), idb and comlink included.
   { name: 'tidemark/browser (page)', code: `export { createRuntime } from './dist/browser.js';` },
+  { name: 'tidemark/worker (serveRuntime alone)', code: `export { serveRuntime } from './dist/worker.js';` },
   {
     name: 'tidemark/worker + tumbling count (worker)',
     code: `export { serveRuntime } from './dist/worker.js'; export { eventTime, windowBy, tumbling, count } from './dist/index.js';`,
