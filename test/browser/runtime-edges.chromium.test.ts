@@ -49,6 +49,8 @@ describe('browser runtime edge cases (Chromium)', () => {
     const bEmitting = b.evaluate(() => tm.emit(12, 8_000, 0, 200));
     await a.evaluate(() => tm.emit(11, 6_000, 0, 200));
     await a.evaluate(() => tm.drain());
+    // B follows: the results A's pipeline fires reach B's page through the channel.
+    await b.waitForFunction(() => tm.results.length > 0);
     await a.close();
     await bEmitting;
     await b.evaluate(() => tm.emit(12, 4_000, 8_000, 200));
