@@ -114,8 +114,8 @@ export interface RuntimeStore {
   loadCheckpoint(): Promise<StoredCheckpoint | undefined>;
   writeCheckpoint(checkpoint: StoredCheckpoint, epoch: number, limits: OutboxLimits, now: number): Promise<void>;
   totals(): Promise<OutboxTotals>;
-  /** Another tab appended: the next append reads the metadata before writing. */
-  forget(): void;
+  /** Another tab appended up to `last`: the next append reads the metadata before writing. */
+  othersAppended(last: number): void;
   close(): void;
 }
 
@@ -127,14 +127,26 @@ export interface RuntimeStore {
 export async function openRuntimeStore(name: string, openTimeoutMs: number): Promise<RuntimeStore> {
   let db: Db | undefined;
   let connecting: Promise<Db> | undefined;
+  /** This worker's client id and the highest sequence it knows, once read. */
+  let identity: { clientId: string; seq: number; epoch: number } | undefined;
   let lost = false;
   const connect = async (): Promise<Db> => {
     const opening = openDB<Schema>(name, SCHEMA_VERSION, {
-      upgrade(database) {
+      upgrade(database, _old, _new, transaction) {
         if (!database.objectStoreNames.contains('outbox')) database.createObjectStore('outbox');
         if (!database.objectStoreNames.contains('batches')) database.createObjectStore('batches');
         if (!database.objectStoreNames.contains('checkpoint')) database.createObjectStore('checkpoint');
         if (!database.objectStoreNames.contains('meta')) database.createObjectStore('meta');
+        // The database vanished while this worker used it (site data cleared):
+        // keep the client id and go on numbering after the last sequence
+        // handed out, so the server never takes new events for duplicates.
+        if (identity) {
+          void transaction
+            .objectStore('meta')
+            .put({ clientId: identity.clientId, seq: identity.seq, acked: 0, totals: EMPTY_TOTALS }, 'meta');
+          // A leader keeps leading: its epoch is the fencing token its checkpoints carry.
+          if (identity.epoch > 0) void transaction.objectStore('checkpoint').put(identity.epoch, 'epoch');
+        }
       },
       // Another connection wants a newer schema: step aside rather than block it.
       blocking() {
@@ -200,6 +212,9 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
   };
 
   let lastPrune = Number.NEGATIVE_INFINITY;
+  const noteSeq = (seq: number) => {
+    if (identity && seq > identity.seq) identity.seq = seq;
+  };
   /**
    * The metadata as this connection last wrote it. While no other tab
    * appends, an append writes without reading first and checks, in the same
@@ -211,6 +226,7 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
   let issued = 0;
   const slow = async (database: Db, batches: readonly PendingBatch[], limits: OutboxLimits, now: number, ticket: number) => {
     const { receipts, meta: written } = await appendTx(database, batches, limits, now);
+    noteSeq(written.seq);
     // A later append may already be built on other expectations; then it decides.
     if (ticket === issued) known = written;
     return receipts;
@@ -228,6 +244,7 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
     await tx.done;
     return value;
   });
+  identity = { clientId: meta.clientId, seq: meta.seq, epoch: 0 };
 
   return {
     clientId: meta.clientId,
@@ -240,7 +257,10 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
           if (fast) {
             // The next append (maybe issued before this one commits) builds on this one.
             known = fast.meta;
-            if (await fast.committed) return fast.receipts;
+            if (await fast.committed) {
+              noteSeq(fast.meta.seq);
+              return fast.receipts;
+            }
             // Somebody else wrote: every append built on this one aborts too, and
             // they take the slow path in the order they were issued.
             known = undefined;
@@ -263,13 +283,19 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
       withDb('read the outbox', (database) =>
         database.getAll('outbox', IDBKeyRange.lowerBound(seq, true), maxRecords),
       ),
-    lastSeq: () => withDb('read the outbox position', async (database) => (await database.get('meta', 'meta'))?.seq ?? 0),
+    lastSeq: () =>
+      withDb('read the outbox position', async (database) => {
+        const seq = (await database.get('meta', 'meta'))?.seq ?? 0;
+        noteSeq(seq);
+        return seq;
+      }),
     claimEpoch: () =>
       withDb('claim leadership', async (database) => {
         const tx = database.transaction('checkpoint', 'readwrite');
         const epoch = (((await tx.store.get('epoch')) as number | undefined) ?? 0) + 1;
         await tx.store.put(epoch, 'epoch');
         await tx.done;
+        if (identity) identity.epoch = epoch;
         return epoch;
       }),
     loadCheckpoint: () =>
@@ -294,8 +320,9 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
         }
       }),
     totals: () => withDb('read the outbox totals', async (database) => (await database.get('meta', 'meta'))?.totals ?? EMPTY_TOTALS),
-    forget() {
+    othersAppended(last) {
       known = undefined;
+      noteSeq(last);
     },
     close() {
       db?.close();

@@ -178,7 +178,7 @@ export function createWorkerApi<E, R, C extends Columns>(
   const onMessage = (message: ChannelMessage) => {
     switch (message.type) {
       case 'appended':
-        store?.forget(); // another tab wrote the metadata
+        store?.othersAppended(message.last); // another tab wrote the metadata
         appended = Math.max(appended, message.last);
         host?.notify(message.last);
         break;

@@ -284,3 +284,26 @@ describe('browser runtime under a real storage quota (Chromium)', () => {
     await page.close();
   });
 });
+
+describe('browser runtime when IndexedDB goes away (Chromium)', () => {
+  it('reopens after the browser drops the database, keeps numbering, and goes on', async () => {
+    const page = await openPage(context, site);
+    await page.evaluate(() => tm.start('name=vanish&everyEvents=500&everyMs=10'));
+    await page.evaluate(() => tm.emit(13, 1_000));
+    await page.evaluate(() => tm.drain());
+    // Clearing the site's IndexedDB closes every connection abnormally (idb's `terminated`).
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.clearDataForOrigin', { origin: new URL(site.url).origin, storageTypes: 'indexeddb' });
+    await page.evaluate(() => tm.emit(13, 1_000, 1_000));
+    expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toBe('ok');
+    const status = await page.evaluate(() => tm.status());
+    // numbering goes on after 1 000 (a server must not take the new events for duplicates),
+    // the pipeline went on too, and only the new events are stored
+    expect(status).toMatchObject({ appended: 2_000, processed: 2_000, leader: true, failed: false });
+    expect(status.outbox.events).toBe(1_000);
+    await page.evaluate(() => tm.checkpoint());
+    expect((await page.evaluate(() => tm.status())).lastCheckpoint?.seq).toBe(2_000);
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+});
