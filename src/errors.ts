@@ -103,6 +103,23 @@ export function describe(value: unknown): string {
 }
 
 /**
+ * The runtime's pipeline failed (a key or timestamp function threw, or a
+ * checkpoint could not be restored into it), so `drain()` cannot promise
+ * processing. Events are still stored; they are processed once the pipeline
+ * is fixed and the page reloaded.
+ *
+ * @example
+ * ```ts
+ * import { PipelineError } from 'tidemark';
+ * const e = new PipelineError('the pipeline failed (Error: key function threw); events are still stored');
+ * console.log(e.name); // PipelineError
+ * ```
+ */
+export class PipelineError extends TidemarkError {
+  override name = 'PipelineError';
+}
+
+/**
  * A call across the worker boundary, or an IndexedDB `open()`, did not
  * complete within its time limit. The operation may still complete later;
  * the runtime never leaves a caller waiting forever.

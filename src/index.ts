@@ -17,6 +17,7 @@ export {
   InvalidOptionError,
   InvalidRecordError,
   OutboxFullError,
+  PipelineError,
   RuntimeClosedError,
   SnapshotError,
   StorageError,

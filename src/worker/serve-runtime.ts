@@ -9,7 +9,7 @@
 import { expose } from 'comlink';
 import type { Observable } from 'rxjs';
 import { createPipeline } from '../checkpoint/pipeline.js';
-import { describe, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
+import { describe, PipelineError, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
 import type {
   AppendReceipt,
   ChannelMessage,
@@ -147,9 +147,20 @@ export function createWorkerApi<E, R, C extends Columns>(
   let appended = 0;
   let processedSeen = 0;
   let leaderStatus: LeaderStatus | undefined;
-  let startFailed = false;
+  /** Why the pipeline cannot go on (here, or in the leading tab), once it failed. */
+  let failure: PipelineError | undefined;
   let holdsLock = false;
-  const waiters = new Set<{ seq: number; resolve: () => void }>();
+  const waiters = new Set<{ seq: number; resolve: () => void; reject: (err: Error) => void }>();
+  const failed = (cause: unknown) => {
+    if (failure) return;
+    const e = cause as { name?: unknown; message?: unknown } | null;
+    failure = new PipelineError(
+      `the pipeline failed (${typeof e?.name === 'string' ? e.name : 'Error'}: ${typeof e?.message === 'string' ? e.message : describe(cause)}); ` +
+        'events are still stored, and are processed once the pipeline is fixed and the page reloaded',
+    );
+    for (const w of waiters) w.reject(failure);
+    waiters.clear();
+  };
   // view() in a tab that does not lead asks the leader; a request waits
   // (and is asked again) until some leader, maybe this tab, has started.
   const viewRequests = new Map<string, { resolve: (entries: readonly unknown[]) => void; asked: number }>();
@@ -186,6 +197,7 @@ export function createWorkerApi<E, R, C extends Columns>(
         leaderStatus = message.status;
         progressed(message.through);
         if (viewRequests.size > 0 && !host) serveViews();
+        if (message.status.failed) failed(new Error('the leading tab reported it'));
         break;
       case 'hello':
         if (host) announce();
@@ -239,7 +251,10 @@ export function createWorkerApi<E, R, C extends Columns>(
           progressed(through);
           announce();
         },
-        error: report,
+        error: (err) => {
+          report(err);
+          if (leading.failed) failed(err);
+        },
       },
     );
     const held = new Promise<void>((resolve) => {
@@ -255,15 +270,15 @@ export function createWorkerApi<E, R, C extends Columns>(
     } catch (err) {
       // Typically a checkpoint made by a different pipeline (the code changed):
       // keep storing events, and say how to get out.
-      startFailed = true;
-      report(
+      const reported =
         err instanceof SnapshotError
           ? new SnapshotError(
               `the latest checkpoint cannot be restored into this pipeline (${err.message}); events are still ` +
                 'stored. Deploy the previous pipeline, or give serveRuntime a new name to start from an empty state',
             )
-          : err,
-      );
+          : err;
+      report(reported);
+      failed(reported);
     }
     await held; // the lock is held until close()
   };
@@ -386,7 +401,8 @@ export function createWorkerApi<E, R, C extends Columns>(
       requireStarted('processed()');
       if (seq <= processedSeen) return Promise.resolve();
       coordination?.post({ type: 'hello' });
-      return new Promise<void>((resolve) => waiters.add({ seq, resolve }));
+      if (failure) return Promise.reject(failure);
+      return new Promise<void>((resolve, reject) => waiters.add({ seq, resolve, reject }));
     },
 
     async view() {
@@ -420,7 +436,7 @@ export function createWorkerApi<E, R, C extends Columns>(
         dropped: totals.dropped,
         refused: totals.refused,
         expired: totals.expired,
-        failed: startFailed || (leader?.failed ?? false),
+        failed: failure !== undefined || (leader?.failed ?? false),
         errors: [...issues],
       };
     },

@@ -184,6 +184,10 @@ describe('browser runtime edge cases (Chromium)', () => {
     expect(status.failed).toBe(true);
     expect(status.appended).toBe(102);
     expect(status.errors.map((e) => e.message)).toContain('fixture: the key function failed');
+    // drain() cannot promise processing any more, and says why at once
+    expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toMatch(
+      /^PipelineError: the pipeline failed \(Error: fixture: the key function failed\); events are still stored/,
+    );
     await page.evaluate(() => tm.close());
     await page.close();
   });
@@ -205,6 +209,7 @@ describe('browser runtime edge cases (Chromium)', () => {
     expect(status.errors.find((e) => e.name === 'SnapshotError')?.message).toMatch(
       /the latest checkpoint cannot be restored into this pipeline .*give serveRuntime a new name/,
     );
+    expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toMatch(/^PipelineError: the pipeline failed \(SnapshotError: /);
     await page.evaluate(() => tm.close());
     await page.close();
   });
