@@ -13,6 +13,7 @@ import {
   InvalidOptionError,
   InvalidRecordError,
   OutboxFullError,
+  type PipelineError,
   RuntimeClosedError,
   StorageError,
   TimeoutError,
@@ -90,8 +91,9 @@ export interface Runtime<E = unknown, R = unknown> {
    * Resolves once every event emitted so far is durable in the outbox and
    * processed by the pipeline. Rejects with {@link OutboxFullError} if some
    * of the events emitted since the previous `drain()` were refused for lack of room, {@link InvalidRecordError} if some
-   * could not be cloned (functions, DOM nodes), {@link TimeoutError} after
-   * `drainTimeoutMs`. The other events are stored either way.
+   * could not be encoded, {@link PipelineError} if the pipeline failed,
+   * {@link TimeoutError} after `drainTimeoutMs`. The other events are stored
+   * either way.
    */
   drain(): Promise<DrainReceipt>;
   /** Results as they fire (in every tab). After a crash, panes since the last checkpoint fire again, with the same pane numbers. */
