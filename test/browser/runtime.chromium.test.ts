@@ -87,16 +87,18 @@ describe('browser runtime (Chromium)', () => {
       const n = 6_000 + Math.floor(rand() * 6_000);
       const kills = [Math.floor(rand() * 20), Math.floor(rand() * 20)];
       const killAfterMs = Math.floor(rand() * 40);
+      // Every third run sends structured clones instead of JSON.
+      const encoding = run % 3 === 2 ? 'structured-clone' : 'json';
       await page.evaluate(
-        ({ run, kind }) => tm.start(`name=kill${run}&kind=${kind}&everyEvents=700&everyMs=5`),
-        { run, kind },
+        ({ run, kind, encoding }) => tm.start(`name=kill${run}&kind=${kind}&everyEvents=700&everyMs=5`, { encoding }),
+        { run, kind, encoding } as const,
       );
       await page.evaluate((ms) => tm.killAfter(ms), killAfterMs);
       await page.evaluate(({ seed, n, kills }) => tm.emit(seed, n, 0, 300, kills), { seed, n, kills });
       await page.evaluate(() => tm.drain());
       const view = await page.evaluate(() => tm.view());
       if (process.env.DEBUG_KILL) console.log(run, JSON.stringify(await page.evaluate(() => tm.status())));
-      expect(normalise(view), `run ${run} (${kind}, ${n} events, kills at chunks ${kills} and ${killAfterMs} ms)`).toEqual(
+      expect(normalise(view), `run ${run} (${kind}, ${encoding}, ${n} events, kills at chunks ${kills} and ${killAfterMs} ms)`).toEqual(
         expectedView(kind, clicks(seed, n)),
       );
       const status = await page.evaluate(() => tm.status());
