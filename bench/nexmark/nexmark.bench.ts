@@ -15,13 +15,10 @@
  * @module
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { chromiumVersion, launch, serve } from '../../test/browser/chromium.js';
 import { collectGarbage, formatRate } from '../harness.js';
 import { type Measurement, type MeasureOptions, measure } from './measure.js';
 import { QUERIES } from './queries.js';
@@ -47,40 +44,17 @@ const options: MeasureOptions = {
     .filter((s) => s.length > 0),
 };
 
-/** Chromium flags: no sandbox as root, and no attempts to reach the (closed) network. */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // 10 M events stay in the worker's heap; gc() lets the harness start each comparison clean, as in Node.
-  '--js-flags=--expose-gc --max-old-space-size=8192',
-];
+/** 10 M events stay in the worker's heap; gc() lets the harness start each comparison clean, as in Node. */
+const HEAP_ARGS = ['--js-flags=--expose-gc --max-old-space-size=8192'];
 
 async function inChromium(opts: MeasureOptions): Promise<{ measurement: Measurement; version: string }> {
-  const bundle = await build({
-    entryPoints: [join(here, 'worker.ts')],
-    bundle: true,
-    format: 'esm',
-    platform: 'browser',
-    target: 'es2022',
-    write: false,
-  });
-  const worker = bundle.outputFiles[0]?.text ?? '';
-  const server = createServer((req, res) => {
-    if (req.url === '/worker.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(worker);
-    else res.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><title>nexmark</title>');
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const browser = await chromium.launch({ executablePath: process.env.CHROME_PATH ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  const site = await serve({ worker: join(here, 'worker.ts') });
+  const context = await launch(HEAP_ARGS);
+  const version = chromiumVersion();
   try {
-    const page = await browser.newPage();
-    await page.exposeFunction('nexmarkLog', (line: string) => console.log(`  [chromium ${browser.version()}] ${line}`));
-    await page.goto(`http://127.0.0.1:${port}/`);
+    const page = await context.newPage();
+    await page.exposeFunction('nexmarkLog', (line: string) => console.log(`  [${version}] ${line}`));
+    await page.goto(site.url);
     const measurement = await page.evaluate(
       (o) =>
         new Promise<Measurement>((resolve, reject) => {
@@ -96,10 +70,10 @@ async function inChromium(opts: MeasureOptions): Promise<{ measurement: Measurem
         }),
       opts,
     );
-    return { measurement, version: browser.version() };
+    return { measurement, version };
   } finally {
-    await browser.close();
-    server.close();
+    await context.dispose();
+    await site.close();
   }
 }
 
@@ -124,7 +98,7 @@ function table(node: Measurement | undefined, browser: Measurement | undefined, 
   }
   return [
     `Nexmark, ${options.events.toLocaleString('en-US')} events (${options.eventsPerSecond.toLocaleString('en-US')} events/s of event time, out of order by up to ${options.maxOutOfOrderness} ms), events/s on one core, median of ${options.rounds} alternating rounds.`,
-    `Node ${process.version}, ${chromiumVersion ? `Chromium ${chromiumVersion}, ` : ''}${cpus()[0]?.model ?? 'unknown CPU'}.`,
+    `Node ${process.version}, ${chromiumVersion ? `${chromiumVersion}, ` : ''}${cpus()[0]?.model ?? 'unknown CPU'}.`,
     '',
     ...lines,
     '',

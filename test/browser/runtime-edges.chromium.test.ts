@@ -1,46 +1,39 @@
 // The browser runtime's hard cases in real Chromium: two tabs and a leader
 // that goes away, limits and policies, columns, malformed events, a worker
 // that fails, a stalled IndexedDB open, and calls after close().
-import type { BrowserContext } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { batchWindows } from '../../src/testing/index.js';
-import { count, tumbling } from '../../src/index.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { count, tumbling, type WindowResult } from '../../src/index.js';
+import { batchWindows, latestPanes } from '../../src/testing/index.js';
 import type { Tm } from './fixtures/page.js';
 import { type Click, clicks } from './fixtures/scenario.js';
-import { launch, openPage, type Site, serveFixtures } from './chromium.js';
+import { openPage, useChromium } from './setup.js';
 
 declare const tm: Tm;
 
-let site: Site;
-let context: BrowserContext & { dispose(): Promise<void> };
-beforeAll(async () => {
-  site = await serveFixtures();
-  context = await launch();
-}, 60_000);
-afterAll(async () => {
-  await context?.dispose();
-  await site?.close();
-});
+const chromium = useChromium();
 
-/** key[start,end)=count of the latest pane of each window in a view. */
-const totals = (view: readonly { key: unknown; start: number; end: number; value: unknown; pane: number }[]) => {
-  const latest = new Map<string, { pane: number; text: string }>();
-  for (const r of view) {
-    const id = `${r.key}[${r.start},${r.end})`;
-    const seen = latest.get(id);
-    if (!seen || r.pane >= seen.pane) latest.set(id, { pane: r.pane, text: `${id}=${r.value}` });
-  }
-  return [...latest.values()].map((v) => v.text).sort();
-};
+const line = (w: { key: unknown; start: number; end: number; value: unknown }) => `${w.key}[${w.start},${w.end})=${w.value}`;
+/** key[start,end)=value of the latest pane of each window in a view. */
+const totals = (view: readonly WindowResult<string | number, unknown>[]) => latestPanes(view).map(line);
+/** The same for a batch count over `events`. */
 const batchTotals = (events: Click[]) =>
-  batchWindows(events, { timestamp: (e) => e.ts, key: (e) => e.page, window: tumbling(100), aggregate: count() })
-    .map((w) => `${w.key}[${w.start},${w.end})=${w.value}`)
-    .sort();
+  batchWindows(events, { timestamp: (e) => e.ts, key: (e) => e.page, window: tumbling(100), aggregate: count() }).map(line);
+
+/** Polls `status$` until `done` holds (or 5 s pass), for states drain() cannot wait for. */
+async function statusWhen(page: Page, done: (s: Awaited<ReturnType<Tm['status']>>) => boolean) {
+  let status = await page.evaluate(() => tm.status());
+  for (let i = 0; i < 100 && !done(status); i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    status = await page.evaluate(() => tm.status());
+  }
+  return status;
+}
 
 describe('browser runtime edge cases (Chromium)', () => {
   it('two tabs share one outbox and one pipeline; closing the leader tab loses and doubles nothing', async () => {
-    const a = await openPage(context, site);
-    const b = await openPage(context, site);
+    const a = await openPage(chromium.context, chromium.site);
+    const b = await openPage(chromium.context, chromium.site);
     await a.evaluate(() => tm.start('name=tabs&kind=totals&everyEvents=800&everyMs=10'));
     await b.evaluate(() => tm.start('name=tabs&kind=totals&everyEvents=800&everyMs=10'));
     expect((await a.evaluate(() => tm.status())).leader).toBe(true);
@@ -69,7 +62,7 @@ describe('browser runtime edge cases (Chromium)', () => {
   }, 60_000);
 
   it("policy 'reject' refuses what does not fit and keeps the rest", async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=reject&maxEvents=1000&policy=reject&everyEvents=1000000&everyMs=1000000'));
     await page.evaluate(() => tm.emit(3, 800, 0, 800));
     await page.evaluate(() => tm.drain());
@@ -87,7 +80,7 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 
   it("policy 'drop-oldest' makes room by dropping the oldest events, checkpointed ones first", async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=drop&maxEvents=1000&policy=drop-oldest&everyEvents=1000000&everyMs=1000000'));
     await page.evaluate(() => tm.emit(4, 600, 0, 300));
     await page.evaluate(() => tm.drain());
@@ -112,7 +105,7 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 
   it('takes columnar batches and gives the same view as objects', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=columns'));
     await page.evaluate(() => tm.emitColumns(5, 10_000));
     await page.evaluate(() => tm.drain());
@@ -128,7 +121,7 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 
   it('refuses exactly the events that cannot be cloned and stores the others (structured clone)', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=clone', { encoding: 'structured-clone' }));
     const outcome = await page.evaluate(async () => {
       for (let i = 0; i < 3; i++) tm.emitOne({ page: '/a', user: 1, ts: i });
@@ -147,7 +140,7 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 
   it('refuses exactly the events JSON cannot write and stores the others (JSON, the default)', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=json'));
     const outcome = await page.evaluate(async () => {
       const cyclic: Record<string, unknown> = { page: '/a', user: 1, ts: 4 };
@@ -170,17 +163,12 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 
   it('a pipeline that throws stops processing but keeps storing, and says so', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=throws&kind=throwing'));
     await page.evaluate(() => tm.emitOne({ page: '/a', user: 1, ts: 1 }));
     await page.evaluate(() => tm.emitOne({ page: '/a', user: -1, ts: 2 }));
     await page.evaluate(() => tm.emit(6, 100, 0, 100));
-    // drain() would wait for processing that cannot happen: poll the status instead.
-    let status = await page.evaluate(() => tm.status());
-    for (let i = 0; i < 100 && !(status.failed && status.appended === 102); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      status = await page.evaluate(() => tm.status());
-    }
+    const status = await statusWhen(page, (s) => s.failed && s.appended === 102);
     expect(status.failed).toBe(true);
     expect(status.appended).toBe(102);
     expect(status.errors.map((e) => e.message)).toContain('fixture: the key function failed');
@@ -193,18 +181,14 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 
   it('a checkpoint from a different pipeline is refused clearly, and events are still stored', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=changed&kind=tumbling'));
     await page.evaluate(() => tm.emit(9, 1_000));
     await page.evaluate(() => tm.drain());
     await page.evaluate(() => tm.close());
     await page.evaluate(() => tm.start('name=changed&kind=session'));
     await page.evaluate(() => tm.emit(9, 100, 1_000));
-    let status = await page.evaluate(() => tm.status());
-    for (let i = 0; i < 100 && !(status.failed && status.appended === 1_100); i++) {
-      await new Promise((r) => setTimeout(r, 50));
-      status = await page.evaluate(() => tm.status());
-    }
+    const status = await statusWhen(page, (s) => s.failed && s.appended === 1_100);
     expect(status).toMatchObject({ failed: true, appended: 1_100, leader: true });
     expect(status.errors.find((e) => e.name === 'SnapshotError')?.message).toMatch(
       /the latest checkpoint cannot be restored into this pipeline .*give serveRuntime a new name/,
@@ -215,7 +199,7 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 
   it('a worker that fails to load, bad options, a stalled open() and calls after close() all fail fast and clearly', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     expect(await page.evaluate(() => tm.attempt(() => tm.start('throwOnLoad=1')))).toMatch(
       /^WorkerError: the runtime's worker threw while loading: .*fixture: this worker fails while loading/,
     );
@@ -251,22 +235,13 @@ describe('browser runtime edge cases (Chromium)', () => {
 
 describe('browser runtime under a real storage quota (Chromium)', () => {
   // A profile and an origin of its own: the quota override applies to a fresh origin.
-  let quotaSite: Site;
-  let quotaContext: BrowserContext & { dispose(): Promise<void> };
-  beforeAll(async () => {
-    quotaSite = await serveFixtures();
-    quotaContext = await launch();
-  }, 60_000);
-  afterAll(async () => {
-    await quotaContext?.dispose();
-    await quotaSite?.close();
-  });
+  const own = useChromium();
 
   it("refuses with OutboxFullError when the browser's quota is exhausted, keeping what was stored", async () => {
-    const page = await openPage(quotaContext, quotaSite);
+    const page = await openPage(own.context, own.site);
     // DevTools' Storage.overrideQuotaForOrigin gives this origin a small real quota.
-    const cdp = await quotaContext.newCDPSession(page);
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(quotaSite.url).origin, quotaSize: 400 * 1024 });
+    const cdp = await own.context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(own.site.url).origin, quotaSize: 400 * 1024 });
     await page.evaluate(() => tm.start('name=quota&everyEvents=1000000&everyMs=1000000'));
     await page.evaluate(() => tm.emit(8, 2_000, 0, 1_000));
     await page.evaluate(() => tm.drain());
@@ -285,20 +260,20 @@ describe('browser runtime under a real storage quota (Chromium)', () => {
     await page.evaluate(() => tm.emit(8, 100, 2_000, 100));
     expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toBe('ok');
     await page.evaluate(() => tm.close());
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(quotaSite.url).origin });
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(own.site.url).origin });
     await page.close();
   });
 });
 
 describe('browser runtime when IndexedDB goes away (Chromium)', () => {
   it('reopens after the browser drops the database, keeps numbering, and goes on', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=vanish&everyEvents=500&everyMs=10'));
     await page.evaluate(() => tm.emit(13, 1_000));
     await page.evaluate(() => tm.drain());
     // Clearing the site's IndexedDB closes every connection abnormally (idb's `terminated`).
-    const cdp = await context.newCDPSession(page);
-    await cdp.send('Storage.clearDataForOrigin', { origin: new URL(site.url).origin, storageTypes: 'indexeddb' });
+    const cdp = await chromium.context.newCDPSession(page);
+    await cdp.send('Storage.clearDataForOrigin', { origin: new URL(chromium.site.url).origin, storageTypes: 'indexeddb' });
     await page.evaluate(() => tm.emit(13, 1_000, 1_000));
     expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toBe('ok');
     const status = await page.evaluate(() => tm.status());

@@ -1,11 +1,10 @@
 // The browser runtime in real Chromium: real Workers, real IndexedDB.
-import type { BrowserContext } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createPipeline, isRecord, type Timed, type WindowResult } from '../../src/index.js';
 import { seededRandom } from '../../src/testing/index.js';
 import type { Tm } from './fixtures/page.js';
 import { buildPipeline, type Click, clicks, type PipelineKind } from './fixtures/scenario.js';
-import { launch, openPage, type Site, serveFixtures } from './chromium.js';
+import { openPage, useChromium } from './setup.js';
 
 declare const tm: Tm;
 type Result = WindowResult<string | number, number>;
@@ -31,20 +30,11 @@ function normalise(results: readonly unknown[]): string[] {
   return [...latest.values()].map((r) => `${r.key}[${r.start},${r.end})=${r.value} ${r.timing}#${r.pane}`).sort();
 }
 
-let site: Site;
-let context: BrowserContext & { dispose(): Promise<void> };
-beforeAll(async () => {
-  site = await serveFixtures();
-  context = await launch();
-}, 60_000);
-afterAll(async () => {
-  await context?.dispose();
-  await site?.close();
-});
+const chromium = useChromium();
 
 describe('browser runtime (Chromium)', () => {
   it('stores, processes and views every event; results reach the page', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=basic'));
     await page.evaluate(() => tm.emit(1, 20_000));
     const receipt = await page.evaluate(() => tm.drain());
@@ -62,7 +52,7 @@ describe('browser runtime (Chromium)', () => {
   });
 
   it('keeps everything across a reload, then continues exactly', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=reload&everyEvents=3000'));
     await page.evaluate(() => tm.emit(2, 10_000));
     await page.evaluate(() => tm.drain());
@@ -79,7 +69,7 @@ describe('browser runtime (Chromium)', () => {
   });
 
   it('loses nothing and counts nothing twice when the worker is killed at random points', async () => {
-    const page = await openPage(context, site);
+    const page = await openPage(chromium.context, chromium.site);
     const rand = seededRandom(7);
     for (let run = Number(process.env.FIRST_RUN ?? 0); run < 12; run++) {
       const kind: PipelineKind = run % 2 === 0 ? 'tumbling' : 'session';
