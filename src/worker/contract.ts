@@ -31,7 +31,7 @@ export type Columns = ColumnBatch;
  * How a batch crosses the worker boundary and is stored: `'json'`, one JSON
  * array string (the default: a string costs almost nothing to post and to
  * store, so the worker thread does two cheap steps instead of two
- * structured clones, about 3× the throughput; events then follow JSON's
+ * structured clones, 1.3× the throughput in `npm run bench:browser`; events then follow JSON's
  * rules, as they will on the server); `'structured-clone'`, the objects
  * themselves (Dates, Maps and typed arrays survive); `'columns'`, a
  * {@link Columns} batch from `emitColumns`.
@@ -108,7 +108,7 @@ export interface RuntimeStatus {
  */
 export interface WorkerApi {
   /** Opens storage and starts competing for leadership; answers the client id. */
-  start(): Promise<{ clientId: string; name: string }>;
+  start(): Promise<{ clientId: string }>;
   /** Appends one batch durably; `batchId` makes a re-sent batch idempotent. */
   append(batchId: string, payload: Payload, encoding: Encoding, length: number, resent: boolean): Promise<AppendReceipt>;
   /** Resolves once the pipeline (in whichever tab leads) has processed every sequence up to `seq`. */

@@ -107,6 +107,8 @@ export class LeadershipLost extends Error {
 /** Storage operations the runtime needs (a small interface, so tests and other hosts can swap it). */
 export interface RuntimeStore {
   readonly clientId: string;
+  /** The last sequence number handed out when the store was opened. */
+  readonly openedAt: number;
   append(batches: readonly PendingBatch[], limits: OutboxLimits, now: number): Promise<AppendReceipt[]>;
   readAfter(seq: number, maxRecords: number): Promise<OutboxRecord[]>;
   lastSeq(): Promise<number>;
@@ -248,6 +250,7 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
 
   return {
     clientId: meta.clientId,
+    openedAt: meta.seq,
     append: (batches, limits, now) =>
       withDb('append to the outbox', async (database) => {
         const ticket = ++issued;

@@ -142,7 +142,7 @@ export function createWorkerApi<E, R, C extends Columns>(
   let coordination: Coordination | undefined;
   let host: PipelineHost | undefined;
   let releaseLeadership: (() => void) | undefined;
-  let starting: Promise<{ clientId: string; name: string }> | undefined;
+  let starting: Promise<{ clientId: string }> | undefined;
   let closed = false;
   let appended = 0;
   let processedSeen = 0;
@@ -247,10 +247,7 @@ export function createWorkerApi<E, R, C extends Columns>(
           toPage({ type: 'results', results });
           coordination?.post({ type: 'results', results });
         },
-        processed: (through) => {
-          progressed(through);
-          announce();
-        },
+        processed: announce, // announce() resolves this tab's waiters too
         error: (err) => {
           report(err);
           if (leading.failed) failed(err);
@@ -363,12 +360,12 @@ export function createWorkerApi<E, R, C extends Columns>(
     start() {
       starting ??= (async () => {
         store = await (platform.openStore ?? openRuntimeStore)(dbName, settings.openTimeoutMs);
-        appended = await store.lastSeq();
+        appended = store.openedAt;
         coordination = (platform.coordination ?? browserCoordination)(settings.name, report);
         coordination.listen(onMessage);
         coordination.lead(becomeLeader);
         coordination.post({ type: 'hello' });
-        return { clientId: store.clientId, name: settings.name };
+        return { clientId: store.clientId };
       })();
       return starting;
     },

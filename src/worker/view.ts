@@ -25,7 +25,7 @@ export interface EncodedView {
 type Result = WindowResult<string | number, unknown>;
 
 /** `true` when `value` looks like a window result (the view ignores anything else). */
-export function isWindowResult(value: unknown): value is Result {
+function isWindowResult(value: unknown): value is Result {
   const r = value as Partial<Result> | null;
   return (
     typeof r === 'object' &&
