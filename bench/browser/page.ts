@@ -70,7 +70,11 @@ let instances = 0;
 /** Worker settings applied to every runtime on top of each workload's (set by the driver, for diagnosis). */
 let override: Record<string, number> = {};
 
-async function start(kind: Kind, settings: Record<string, number> = {}): Promise<Started> {
+async function start(
+  kind: Kind,
+  settings: Record<string, number> = {},
+  encoding: 'json' | 'structured-clone' = 'json',
+): Promise<Started> {
   const name = `bench-${kind}-${++instances}`;
   const query = new URLSearchParams({ name, kind });
   for (const [k, v] of Object.entries({ ...settings, ...override })) query.set(k, String(v));
@@ -89,6 +93,7 @@ async function start(kind: Kind, settings: Record<string, number> = {}): Promise
       });
       return w;
     },
+    encoding,
     drainTimeoutMs: 60_000,
     callTimeoutMs: 20_000,
   });
@@ -245,8 +250,14 @@ export interface RuntimeSample {
   readonly into: number;
 }
 
-async function runtimeRound(kind: Kind, n: number, emitAll: (rt: Runtime<Ev, unknown>) => void, settings: Record<string, number> = {}): Promise<RuntimeSample> {
-  const s = await start(kind, { ...settings, into: n });
+async function runtimeRound(
+  kind: Kind,
+  n: number,
+  emitAll: (rt: Runtime<Ev, unknown>) => void,
+  settings: Record<string, number> = {},
+  encoding: 'json' | 'structured-clone' = 'json',
+): Promise<RuntimeSample> {
+  const s = await start(kind, { ...settings, into: n }, encoding);
   try {
     const t0 = now();
     emitAll(s.rt);
@@ -283,6 +294,8 @@ async function emitObjects(o: { n: number; perEventN: number; batch: number; rou
       {
         runtime: () => runtimeRound('count', o.n, emitAll),
         appendOnly: () => runtimeRound('none', o.n, emitAll),
+        // The other encoding: objects cloned to the worker and again into IndexedDB.
+        structuredClone: () => runtimeRound('count', o.n, emitAll, {}, 'structured-clone'),
         postPerEvent: () =>
           counted(o.perEventN, (w) => {
             for (let i = 0; i < perEvent.length; i++) w.postMessage(perEvent[i]);

@@ -125,6 +125,7 @@ const SECTIONS: Section[] = [
       const drain = rate(N, field(f.runtime, 'total'));
       const into = rate(N, field(f.runtime, 'into'));
       const append = rate(N, field(f.appendOnly, 'total'));
+      const cloned = rate(N, field(f.structuredClone, 'total'));
       const appendInto = rate(N, field(f.appendOnly, 'into'));
       const perEvent = rate(PER_EVENT_N, totals(f.postPerEvent));
       const batches = rate(N, totals(f.postBatches));
@@ -142,6 +143,7 @@ const SECTIONS: Section[] = [
           ['`emit()` objects → `drain()`', formatRate(drain), '', `${k} (${formatRate(batches)})`, ratio(drain, batches)],
           ['`emit()` objects → `drain()`', formatRate(drain), '', `IndexedDB put of the same events, 4,096 per record, one transaction (${formatRate(idb)})`, ratio(drain, idb)],
           ['`emit()` objects → `drain()`', formatRate(drain), '', `the same pipeline in the page, no worker or storage (${formatRate(pipeline)})`, ratio(drain, pipeline)],
+          ['`emit()` objects → `drain()`', formatRate(drain), '', `the same with \`encoding: 'structured-clone'\` (${formatRate(cloned)})`, ratio(drain, cloned)],
           ['`emit()` objects → into the worker (last batch received, as a JSON string)', formatRate(into), '', `${k} (${formatRate(batches)})`, ratio(into, batches)],
           ['Outbox append alone (`filter(() => false)`) → `drain()`', formatRate(append), '', `IndexedDB put of the same events, 4,096 per record, one transaction (${formatRate(idb)})`, ratio(append, idb)],
           ['Outbox append alone → into the worker', formatRate(appendInto), '', `${k} (${formatRate(batches)})`, ratio(appendInto, batches)],
