@@ -233,6 +233,18 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 });
 
+describe('browser runtime and a newer schema (Chromium)', () => {
+  const own = useChromium();
+  it('closes its connection when another tab opens a newer version of the database', async () => {
+    const page = await openPage(own.context, own.site);
+    await page.evaluate(() => tm.start('name=upgrade'));
+    await page.evaluate(() => tm.emit(14, 100));
+    await page.evaluate(() => tm.drain());
+    expect(await page.evaluate(() => tm.openNewerVersion('tidemark:upgrade'))).toBe('opened');
+    await page.close();
+  });
+});
+
 describe('browser runtime under a real storage quota (Chromium)', () => {
   // A profile and an origin of its own: the quota override applies to a fresh origin.
   const own = useChromium();
