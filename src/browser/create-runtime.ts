@@ -179,14 +179,19 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
   const deliver = (results: readonly unknown[]) => {
     for (const r of results) results$.next(r as R);
   };
-  let link = new WorkerLink(options.worker, report, deliver);
-  let started: { clientId: string };
-  try {
-    started = await link.call('start', callTimeoutMs);
-  } catch (err) {
-    link.kill(err instanceof WorkerError ? err : new WorkerError('the worker did not start'));
-    throw err;
-  }
+  /** A new worker, started; if it does not start it is terminated and the error thrown. */
+  const startWorker = async (): Promise<{ link: WorkerLink; clientId: string }> => {
+    const next = new WorkerLink(options.worker, report, deliver);
+    try {
+      const { clientId } = await next.call('start', callTimeoutMs);
+      return { link: next, clientId };
+    } catch (err) {
+      next.kill(asWorkerError(err, 'the worker did not start'));
+      throw err;
+    }
+  };
+  const first = await startWorker();
+  let link = first.link;
 
   const pageId = randomId();
   let buffer: unknown[] = [];
@@ -303,17 +308,14 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
 
   const restart = (cause: unknown): Promise<void> => {
     restarting ??= (async () => {
-      link.kill(cause instanceof WorkerError ? cause : new WorkerError(`the worker was replaced: ${(cause as Error)?.message ?? cause}`));
+      link.kill(asWorkerError(cause, `the worker was replaced: ${(cause as Error)?.message ?? cause}`));
       report(cause);
       restarts++;
       for (let backoff = 100; !closed; backoff = Math.min(backoff * 2, 5_000)) {
-        const next = new WorkerLink(options.worker, report, deliver);
         try {
-          await next.call('start', callTimeoutMs);
-          link = next;
+          link = (await startWorker()).link;
           break;
         } catch (err) {
-          next.kill(err instanceof WorkerError ? err : new WorkerError('the worker did not start'));
           report(err);
           await new Promise((r) => setTimeout(r, backoff));
         }
@@ -349,10 +351,11 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     if (closed) throw new RuntimeClosedError(`${call} after close(); create a new runtime`);
   };
 
-  // Leaving the page: send what is queued, then let the worker write a final
-  // checkpoint, release leadership (another tab takes over at once) and close
-  // its database connection, which also lets the page enter the back/forward
-  // cache. If the page comes back from that cache, a new worker starts.
+  // Leaving the page: send what is queued, then ask the worker for a final
+  // checkpoint, to release leadership and to close its database connection,
+  // which also lets the page enter the back/forward cache. Best effort: on an
+  // unload the browser usually terminates the worker first. If the page comes
+  // back from that cache, a new worker starts.
   let hidden = false;
   const onPageHide = () => {
     flush();
@@ -387,7 +390,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     buffer.length + [...inflight.values(), ...outgoing].reduce((n, b) => n + b.length, 0);
 
   const runtime: Runtime<E, R> = {
-    clientId: started.clientId,
+    clientId: first.clientId,
     emit(event) {
       if (closed) {
         report(new RuntimeClosedError('emit() after close(); the event was not recorded'));
@@ -493,4 +496,8 @@ function randomId(): string {
   const bytes = new Uint8Array(8);
   crypto.getRandomValues(bytes);
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function asWorkerError(err: unknown, message: string): WorkerError {
+  return err instanceof WorkerError ? err : new WorkerError(message);
 }
