@@ -482,16 +482,9 @@ async function makeRoom(
   if (fits()) return undefined;
   if (batch.length > limits.maxEvents || batch.bytes > limits.maxBytes)
     return refusal(batch.length, 'limit', `a batch of ${batch.length} events (~${batch.bytes} bytes) exceeds the outbox limits on its own`);
-  let cursor = await tx.objectStore('outbox').openCursor();
-  while (cursor && !fits()) {
-    const r = cursor.value;
-    const processed = r.last <= covered;
-    if (!processed && limits.policy === 'reject') break;
-    m.totals = removed(m.totals, r, processed ? 'expired' : 'dropped');
-    void tx.objectStore('batches').delete(r.batch);
-    await cursor.delete();
-    cursor = await cursor.continue();
-  }
+  await deleteOldest(tx, m, (r) =>
+    fits() ? undefined : r.last <= covered ? 'expired' : limits.policy === 'reject' ? undefined : 'dropped',
+  );
   if (fits()) return undefined;
   return refusal(
     batch.length,
@@ -515,20 +508,8 @@ async function refuseAll(database: Db, batches: readonly PendingBatch[], reason:
   return batches.map((b) => refusal(b.length, reason, message));
 }
 
-async function pruneCovered(database: Db): Promise<void> {
-  const tx = database.transaction(['outbox', 'meta', 'batches', 'checkpoint'], 'readwrite');
-  const m = await readMeta(tx.objectStore('meta'));
-  const covered = ((await tx.objectStore('checkpoint').get('covered')) as number | undefined) ?? 0;
-  let cursor = await tx.objectStore('outbox').openCursor();
-  while (cursor && cursor.value.last <= covered) {
-    m.totals = removed(m.totals, cursor.value, 'expired');
-    void tx.objectStore('batches').delete(cursor.value.batch);
-    await cursor.delete();
-    cursor = await cursor.continue();
-  }
-  await tx.objectStore('meta').put(m, 'meta');
-  await tx.done;
-}
+/** Out of quota: deletes every record a checkpoint covers. */
+const pruneCovered = (database: Db) => retire(database, (_m, covered) => (r) => (r.last <= covered ? 'expired' : undefined));
 
 /**
  * Retention: deletes records both covered by a checkpoint and acknowledged
@@ -536,24 +517,37 @@ async function pruneCovered(database: Db): Promise<void> {
  * `maxAgeMs` (they only wait for the server). Run now and then, not with
  * every checkpoint: it scans from the oldest record.
  */
-async function prune(database: Db, limits: OutboxLimits, now: number): Promise<void> {
+const prune = (database: Db, limits: OutboxLimits, now: number) =>
+  retire(database, (m, covered) => {
+    const deletable = Math.min(covered, m.acked);
+    return (r) => (r.last <= deletable ? 'acked' : r.last <= covered && now - r.at > limits.maxAgeMs ? 'expired' : undefined);
+  });
+
+/** Why a record is deleted (the counter it adds to), or `undefined` to keep it and stop. */
+type Verdict = (r: OutboxRecord) => 'acked' | 'expired' | 'dropped' | undefined;
+
+/** In one transaction, deletes the oldest records while `verdict`, made from the metadata and the covered position, says so. */
+async function retire(database: Db, verdict: (m: Meta, covered: number) => Verdict): Promise<void> {
   const tx = database.transaction(['outbox', 'meta', 'batches', 'checkpoint'], 'readwrite');
   const m = await readMeta(tx.objectStore('meta'));
   const covered = ((await tx.objectStore('checkpoint').get('covered')) as number | undefined) ?? 0;
-  const deletable = Math.min(covered, m.acked);
+  await deleteOldest(tx, m, verdict(m, covered));
+  await tx.objectStore('meta').put(m, 'meta');
+  await tx.done;
+}
+
+/** Deletes records from the oldest while `verdict` gives a reason, counting each in `m.totals`. */
+async function deleteOldest(tx: Tx, m: Meta, verdict: Verdict): Promise<void> {
   let cursor = await tx.objectStore('outbox').openCursor();
   while (cursor) {
     const r = cursor.value;
-    const acked = r.last <= deletable;
-    const old = r.last <= covered && now - r.at > limits.maxAgeMs;
-    if (!acked && !old) break;
-    m.totals = removed(m.totals, r, acked ? undefined : 'expired');
+    const why = verdict(r);
+    if (why === undefined) break;
+    m.totals = removed(m.totals, r, why === 'acked' ? undefined : why);
     void tx.objectStore('batches').delete(r.batch);
     await cursor.delete();
     cursor = await cursor.continue();
   }
-  await tx.objectStore('meta').put(m, 'meta');
-  await tx.done;
 }
 
 function removed(t: OutboxTotals, r: OutboxRecord, counter?: 'dropped' | 'expired'): OutboxTotals {
