@@ -3,7 +3,7 @@
 // the driver takes medians and percentiles. Times are `performance.now()`
 // in this page (5 µs resolution: the site is served cross-origin isolated).
 import { createRuntime, type PageStatus, type Runtime } from '../../src/browser/index.js';
-import { createPipeline } from '../../src/index.js';
+import { createPipeline, type PipelineInput } from '../../src/index.js';
 import { type Ev, type EvColumns, type Kind, PIPELINES, row } from './pipelines.js';
 
 /** 2024-01-01T00:00:00Z. */
@@ -272,6 +272,16 @@ async function runtimeRound(
   }
 }
 
+/** The same count pipeline in the page, no worker and no storage: what processing alone costs. */
+async function pipelineOnly(feed: (run: PipelineInput<Ev>) => void) {
+  const t0 = now();
+  let fired = 0;
+  const run = createPipeline(PIPELINES.count).open(() => fired++);
+  feed(run);
+  run.unsubscribe();
+  return { total: now() - t0, fired };
+}
+
 /** The runtime's default batch size: the raw IndexedDB baseline stores records of this many events, as the outbox does. */
 const RUNTIME_BATCH = 4_096;
 
@@ -305,14 +315,10 @@ async function emitObjects(o: { n: number; perEventN: number; batch: number; rou
             for (let i = 0; i < batches.length; i++) w.postMessage(batches[i]);
           }),
         idbPut: () => putAll(db, 'objects', records),
-        pipelineOnly: async () => {
-          const t0 = now();
-          let fired = 0;
-          const run = createPipeline(PIPELINES.count).open(() => fired++);
-          for (let i = 0; i < events.length; i++) run.push(events[i] as Ev);
-          run.unsubscribe();
-          return { total: now() - t0, fired };
-        },
+        pipelineOnly: () =>
+          pipelineOnly((run) => {
+            for (let i = 0; i < events.length; i++) run.push(events[i] as Ev);
+          }),
       },
       o.rounds,
       o.warmup,
@@ -342,14 +348,10 @@ async function emitColumns(o: { n: number; rows: number; rounds: number; warmup:
             for (let i = 0; i < batches.length; i++) w.postMessage(batches[i]);
           }),
         idbPut: () => putAll(db, 'columns', batches),
-        pipelineOnly: async () => {
-          const t0 = now();
-          let fired = 0;
-          const run = createPipeline(PIPELINES.count).open(() => fired++);
-          for (const b of batches) for (let i = 0; i < b.length; i++) run.push(row(b, i));
-          run.unsubscribe();
-          return { total: now() - t0, fired };
-        },
+        pipelineOnly: () =>
+          pipelineOnly((run) => {
+            for (const b of batches) for (let i = 0; i < b.length; i++) run.push(row(b, i));
+          }),
       },
       o.rounds,
       o.warmup,
