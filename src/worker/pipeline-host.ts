@@ -97,7 +97,7 @@ export class PipelineHost {
     this.processedSeq = this.checkpointedSeq = checkpoint?.seq ?? 0;
     this.lastCheckpointAt = this.options.now();
     if (checkpoint)
-      this.lastCheckpoint = { seq: checkpoint.seq, at: checkpoint.at, durationMs: 0, openWindows: this.openWindows() };
+      this.lastCheckpoint = { seq: checkpoint.seq, at: checkpoint.at, durationMs: 0, openWindows: this.counters().openWindows };
     this.notify(await this.store.lastSeq());
   }
 
@@ -131,21 +131,7 @@ export class PipelineHost {
   }
 
   status(): LeaderStatus {
-    let watermark = Number.NEGATIVE_INFINITY;
-    let lateRecords = 0;
-    if (this.run && !this.run.closed)
-      for (const s of Object.values(this.run.stats())) {
-        if (typeof s.watermark === 'number' && s.kind.startsWith('eventTime')) watermark = Math.max(watermark, s.watermark);
-        if (typeof s.lateRecords === 'number') lateRecords += s.lateRecords;
-      }
-    return {
-      watermark,
-      lastCheckpoint: this.lastCheckpoint,
-      openWindows: this.openWindows(),
-      viewWindows: this.view.size,
-      lateRecords,
-      failed: this.failed,
-    };
+    return { ...this.counters(), lastCheckpoint: this.lastCheckpoint, viewWindows: this.view.size, failed: this.failed };
   }
 
   /** Writes a checkpoint of everything processed so far (waits for one in flight first). */
@@ -213,8 +199,7 @@ export class PipelineHost {
     }
     // JSON records are parsed here when read back from the outbox; this tab's
     // own batches arrive already parsed (offered as objects).
-    const events = (batch.encoding === 'json' ? JSON.parse(batch.events as string) : batch.events) as readonly unknown[];
-    for (let i = 0; i < events.length && !run.closed; i++) run.push(events[i]);
+    run.pushAll((batch.encoding === 'json' ? JSON.parse(batch.events as string) : batch.events) as readonly unknown[]);
   }
 
   private publish(): void {
@@ -249,7 +234,7 @@ export class PipelineHost {
     const seq = this.processedSeq;
     const snapshot = this.run.snapshot();
     const view = this.view.encode();
-    const openWindows = this.openWindows();
+    const openWindows = this.counters().openWindows;
     this.writing = this.store
       .writeCheckpoint({ seq, at: started, snapshot, view }, this.epoch, this.options.limits, this.options.now())
       .then(
@@ -270,11 +255,16 @@ export class PipelineHost {
     return this.writing;
   }
 
-  private openWindows(): number {
-    if (!this.run || this.run.closed) return 0;
-    let n = 0;
-    for (const s of Object.values(this.run.stats())) if (typeof s.openWindows === 'number') n += s.openWindows;
-    return n;
+  /** The pipeline's watermark, open windows and late records, from one pass over its operators' stats. */
+  private counters(): { watermark: number; openWindows: number; lateRecords: number } {
+    const c = { watermark: Number.NEGATIVE_INFINITY, openWindows: 0, lateRecords: 0 };
+    if (!this.run || this.run.closed) return c;
+    for (const s of Object.values(this.run.stats())) {
+      if (typeof s.watermark === 'number' && s.kind.startsWith('eventTime')) c.watermark = Math.max(c.watermark, s.watermark);
+      if (typeof s.openWindows === 'number') c.openWindows += s.openWindows;
+      if (typeof s.lateRecords === 'number') c.lateRecords += s.lateRecords;
+    }
+    return c;
   }
 
   private fail(err: unknown): void {
