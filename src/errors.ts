@@ -91,6 +91,18 @@ export class SnapshotError extends TidemarkError {
   override name = 'SnapshotError';
 }
 
+/**
+ * The `name` and `message` of anything thrown (an Error, a DOMException, an
+ * error rebuilt by comlink, or any value), for reports and messages. @internal
+ */
+export function errorParts(err: unknown): { name: string; message: string } {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  return {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : describe(err),
+  };
+}
+
 /** A short, safe description of a value for error messages. @internal */
 export function describe(value: unknown): string {
   if (value === null) return 'null';

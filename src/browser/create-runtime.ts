@@ -10,6 +10,7 @@
 import { type Observable, Subject, share, switchMap, timer } from 'rxjs';
 import {
   describe,
+  errorParts,
   InvalidOptionError,
   InvalidRecordError,
   OutboxFullError,
@@ -171,7 +172,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
 
   const issues: RuntimeIssue[] = [];
   const report = (err: unknown) => {
-    issues.push({ name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? describe(err), at: Date.now() });
+    issues.push({ ...errorParts(err), at: Date.now() });
     if (issues.length > 10) issues.shift();
   };
 
@@ -255,7 +256,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
       // A BigInt or a cycle somewhere: refuse exactly those events.
       const kept = sift(events, (e) => JSON.stringify(e));
       const batch = newBatch(JSON.stringify(kept), 'json', kept.length);
-      partlyRefused(batch, events.length - kept.length, `not writable as JSON (${(err as Error).message})`);
+      partlyRefused(batch, events.length - kept.length, `not writable as JSON (${errorParts(err).message})`);
     }
   };
 
@@ -308,7 +309,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
 
   const restart = (cause: unknown): Promise<void> => {
     restarting ??= (async () => {
-      link.kill(asWorkerError(cause, `the worker was replaced: ${(cause as Error)?.message ?? cause}`));
+      link.kill(asWorkerError(cause, `the worker was replaced: ${errorParts(cause).message}`));
       report(cause);
       restarts++;
       for (let backoff = 100; !closed; backoff = Math.min(backoff * 2, 5_000)) {
@@ -339,7 +340,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
       try {
         return await call();
       } catch (err) {
-        const name = (err as Error)?.name;
+        const { name } = errorParts(err);
         const lost = name === 'WorkerError' || name === 'TimeoutError';
         if (!lost || Date.now() >= deadline) throw err;
         if (!restarting && !closed) void restart(err);

@@ -8,7 +8,7 @@
  */
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, openDB } from 'idb';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
-import { StorageError, TimeoutError } from '../errors.js';
+import { errorParts, StorageError, TimeoutError } from '../errors.js';
 import type { AppendReceipt, Encoding, Payload } from './contract.js';
 
 /** One outbox record: one page batch. */
@@ -575,9 +575,8 @@ function randomClientId(): string {
 }
 
 function describeError(err: unknown): string {
-  return err instanceof Error || (typeof err === 'object' && err !== null && 'message' in err)
-    ? `${(err as Error).name}: ${(err as Error).message}`
-    : String(err);
+  const { name, message } = errorParts(err);
+  return `${name}: ${message}`;
 }
 
 function storageError(what: string, err: unknown): StorageError {

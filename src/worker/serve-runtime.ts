@@ -9,7 +9,7 @@
 import { expose } from 'comlink';
 import type { Observable } from 'rxjs';
 import { createPipeline } from '../checkpoint/pipeline.js';
-import { describe, PipelineError, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
+import { describe, errorParts, PipelineError, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
 import type {
   AppendReceipt,
   ChannelMessage,
@@ -129,12 +129,7 @@ export function createWorkerApi<E, R, C extends Columns>(
   const dbName = `tidemark:${settings.name}`;
   const issues: RuntimeIssue[] = [];
   const report = (err: unknown) => {
-    const e = err as { name?: unknown; message?: unknown } | null;
-    issues.push({
-      name: typeof e?.name === 'string' ? e.name : 'Error',
-      message: typeof e?.message === 'string' ? e.message : describe(err),
-      at: now(),
-    });
+    issues.push({ ...errorParts(err), at: now() });
     if (issues.length > MAX_ISSUES) issues.shift();
   };
 
@@ -153,9 +148,9 @@ export function createWorkerApi<E, R, C extends Columns>(
   const waiters = new Set<{ seq: number; resolve: () => void; reject: (err: Error) => void }>();
   const failed = (cause: unknown) => {
     if (failure) return;
-    const e = cause as { name?: unknown; message?: unknown } | null;
+    const { name, message } = errorParts(cause);
     failure = new PipelineError(
-      `the pipeline failed (${typeof e?.name === 'string' ? e.name : 'Error'}: ${typeof e?.message === 'string' ? e.message : describe(cause)}); ` +
+      `the pipeline failed (${name}: ${message}); ` +
         'events are still stored, and are processed once the pipeline is fixed and the page reloaded',
     );
     for (const w of waiters) w.reject(failure);
@@ -335,7 +330,7 @@ export function createWorkerApi<E, R, C extends Columns>(
           (receipts) => settle(group, receipts),
           (err) => {
             report(err);
-            const message = (err as Error)?.message ?? String(err);
+            const { message } = errorParts(err);
             settle(
               group,
               group.map((g) => ({ ok: false, refused: g.batch.length, reason: 'storage', message })),
