@@ -4,6 +4,7 @@ import { createPipeline, isRecord, type Timed, type WindowResult } from '../../s
 import { seededRandom } from '../../src/testing/index.js';
 import type { Tm } from './fixtures/page.js';
 import { buildPipeline, type Click, clicks, type PipelineKind } from './fixtures/scenario.js';
+import { serve } from './chromium.js';
 import { openPage, useChromium } from './setup.js';
 
 declare const tm: Tm;
@@ -49,6 +50,26 @@ describe('browser runtime (Chromium)', () => {
     await page.evaluate(() => tm.close());
     expect(page.errors).toEqual([]);
     await page.close();
+  });
+
+  it('runs the reference worker, workers/analytics.worker.ts, as the README shows it', async () => {
+    const here = new URL('.', import.meta.url).pathname;
+    const site = await serve({ page: `${here}fixtures/page.ts`, 'runtime.worker': `${here}../../workers/analytics.worker.ts` });
+    try {
+      const page = await openPage(chromium.context, site);
+      await page.evaluate(() => tm.start(''));
+      const view = await page.evaluate(async () => {
+        for (const ts of [1_000, 30_000, 2_000, 61_000]) tm.emitOne({ page: ts < 60_000 ? '/home' : '/about', ts });
+        tm.emitOne({ page: '/home', ts: 70_000 }); // the watermark passes 60 000: [0, 60 000) fires
+        await tm.drain();
+        return tm.view();
+      });
+      expect(view).toEqual([{ key: '/home', start: 0, end: 60_000, value: 3, timing: 'on-time', pane: 0 }]);
+      await page.evaluate(() => tm.close());
+      await page.close();
+    } finally {
+      await site.close();
+    }
   });
 
   it('keeps everything across a reload, then continues exactly', async () => {
