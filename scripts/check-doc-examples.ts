@@ -28,6 +28,8 @@ const ENTRIES = [
   { pkg: 'tidemark/testing', file: join(root, 'src/testing/index.ts') },
   { pkg: 'tidemark/browser', file: join(root, 'src/browser/index.ts') },
   { pkg: 'tidemark/worker', file: join(root, 'src/worker/index.ts') },
+  { pkg: 'tidemark/protocol', file: join(root, 'src/protocol/index.ts') },
+  { pkg: 'tidemark/server', file: join(root, 'src/server/index.ts') },
 ] as const;
 
 const rel = (file: string) => relative(root, file);
@@ -232,6 +234,8 @@ function checkExamples(): number {
           'tidemark/testing': [join(root, 'src/testing/index.ts')],
           'tidemark/browser': [join(root, 'src/browser/index.ts')],
           'tidemark/worker': [join(root, 'src/worker/index.ts')],
+          'tidemark/protocol': [join(root, 'src/protocol/index.ts')],
+          'tidemark/server': [join(root, 'src/server/index.ts')],
         },
       },
       include: ['examples'],

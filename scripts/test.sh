@@ -21,6 +21,23 @@ fi
 echo "using $("$CHROME_PATH" --version 2>/dev/null | tail -n 1) at $CHROME_PATH"
 export CHROME_PATH
 
+step "nats-server for the JetStream log tests (a real server, started by the tests)"
+NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || true)}
+if [ -z "$NATS_SERVER" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "nats-server is not installed: installing Debian's nats-server package with apt-get"
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null 2>&1) ||
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null)
+    NATS_SERVER=$(command -v nats-server)
+  else
+    echo "nats-server is not installed and this script cannot install it (needs root and apt-get)." >&2
+    echo "Install it (sudo apt-get install -y nats-server) or point NATS_SERVER at a nats-server binary." >&2
+    exit 1
+  fi
+fi
+echo "using nats-server $("$NATS_SERVER" --version 2>/dev/null) at $NATS_SERVER"
+export NATS_SERVER
+
 step "type-check (tsc --noEmit, strict)"
 npx tsc --noEmit -p .
 

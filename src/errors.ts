@@ -213,3 +213,31 @@ export class OutboxFullError extends TidemarkError {
     this.refused = refused;
   }
 }
+
+/**
+ * A request broke the wire protocol (`tidemark/protocol`): a malformed
+ * body, a bad client id, a missing token. `status` is the HTTP status the
+ * server answers with, and `field` the offending field's path for a `400`.
+ *
+ * @example
+ * ```ts
+ * import { parseIngest, ProtocolError } from 'tidemark/protocol';
+ * try {
+ *   parseIngest({ clientId: 'c1', events: [{ seq: 0, ts: 1, data: {} }] });
+ * } catch (e) {
+ *   if (e instanceof ProtocolError) console.log(e.status, e.field); // 400 events[0].seq
+ * }
+ * ```
+ */
+export class ProtocolError extends TidemarkError {
+  override name = 'ProtocolError';
+  /** The HTTP status this error is answered with. */
+  readonly status: number;
+  /** The offending field's path (`events[3].seq`), when one is to blame. */
+  readonly field: string | undefined;
+  constructor(status: number, message: string, field?: string) {
+    super(field === undefined ? message : `${field}: ${message}`);
+    this.status = status;
+    this.field = field;
+  }
+}

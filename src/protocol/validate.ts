@@ -1,0 +1,111 @@
+/**
+ * Validation of wire bodies, shared by the server (which refuses) and the
+ * client (which never sends what the server would refuse).
+ *
+ * @module
+ */
+import { describe, ProtocolError } from '../errors.js';
+import type { IngestRequest, WireEvent, WireResult } from './wire.js';
+import { LIMITS } from './wire.js';
+
+/**
+ * Whether `id` is an acceptable client id: 1–128 characters of
+ * `A–Z a–z 0–9 _ -` (so it is safe as a file name and a NATS subject token).
+ *
+ * @example
+ * ```ts
+ * import { isClientId } from 'tidemark/protocol';
+ * console.log(isClientId('3f9a-c1'), isClientId('../x'), isClientId('a.>')); // true false false
+ * ```
+ */
+export function isClientId(id: unknown): id is string {
+  return typeof id === 'string' && id.length <= 128 && LIMITS.clientIdPattern.test(id);
+}
+
+/**
+ * Checks a client id, throwing a `400` {@link ProtocolError} that names
+ * `field` and never echoes a long or hostile value back.
+ *
+ * @example
+ * ```ts
+ * import { requireClientId } from 'tidemark/protocol';
+ * const id: string = requireClientId(new URLSearchParams('clientId=c1').get('clientId'));
+ * ```
+ */
+export function requireClientId(id: unknown, field = 'clientId'): string {
+  if (typeof id !== 'string') throw new ProtocolError(400, `expected a string, got ${describe(id)}`, field);
+  if (id.length === 0 || id.length > 128)
+    throw new ProtocolError(400, `must be 1 to 128 characters long, got ${id.length}`, field);
+  if (!LIMITS.clientIdPattern.test(id))
+    throw new ProtocolError(400, 'may only hold the characters A-Z a-z 0-9 _ -', field);
+  return id;
+}
+
+/**
+ * Validates a parsed `POST /v1/ingest` body, all or nothing: answers it
+ * typed, or throws a `400` {@link ProtocolError} naming the first bad field.
+ * Events must have sequence numbers that are whole numbers ≥ 1, strictly
+ * increasing, finite timestamps, and a `data` field; a request holds at
+ * least one event or result.
+ *
+ * @example
+ * ```ts
+ * import { parseIngest } from 'tidemark/protocol';
+ * const req = parseIngest(JSON.parse('{"clientId":"c1","events":[{"seq":1,"ts":5,"data":{"x":1}}]}'));
+ * console.log(req.events.length); // 1
+ * ```
+ */
+export function parseIngest(body: unknown): IngestRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new ProtocolError(400, `expected a JSON object, got ${describe(body)}`, 'body');
+  const b = body as Record<string, unknown>;
+  const clientId = requireClientId(b['clientId']);
+  const events = b['events'];
+  if (!Array.isArray(events)) throw new ProtocolError(400, `expected an array, got ${describe(events)}`, 'events');
+  if (events.length > LIMITS.maxEventsPerRequest)
+    throw new ProtocolError(413, `at most ${LIMITS.maxEventsPerRequest} events per request, got ${events.length}`, 'events');
+  let last = 0;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as Partial<WireEvent> | null;
+    const at = `events[${i}]`;
+    if (typeof e !== 'object' || e === null || Array.isArray(e))
+      throw new ProtocolError(400, `expected an object {seq, ts, data}, got ${describe(e)}`, at);
+    const { seq, ts } = e;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1)
+      throw new ProtocolError(400, `must be a whole number >= 1, got ${describe(seq)}`, `${at}.seq`);
+    if (seq <= last)
+      throw new ProtocolError(400, `sequence numbers must strictly increase within a request (${seq} after ${last})`, `${at}.seq`);
+    last = seq;
+    if (typeof ts !== 'number' || !Number.isFinite(ts))
+      throw new ProtocolError(400, `must be a finite number (event time in ms), got ${describe(ts)}`, `${at}.ts`);
+    if (!('data' in e)) throw new ProtocolError(400, 'missing; every event carries its data (null is allowed)', `${at}.data`);
+  }
+  const results = b['results'];
+  if (results !== undefined) parseResults(results);
+  if (events.length === 0 && (results === undefined || (results as unknown[]).length === 0))
+    throw new ProtocolError(400, 'empty batch: send at least one event or result', 'events');
+  return results === undefined
+    ? { clientId, events: events as WireEvent[] }
+    : { clientId, events: events as WireEvent[], results: results as WireResult[] };
+}
+
+function parseResults(results: unknown): void {
+  if (!Array.isArray(results)) throw new ProtocolError(400, `expected an array, got ${describe(results)}`, 'results');
+  if (results.length > LIMITS.maxResultsPerRequest)
+    throw new ProtocolError(413, `at most ${LIMITS.maxResultsPerRequest} results per request, got ${results.length}`, 'results');
+  for (let i = 0; i < results.length; i++) {
+    const r = results[i] as Partial<WireResult> | null;
+    const at = `results[${i}]`;
+    if (typeof r !== 'object' || r === null || Array.isArray(r))
+      throw new ProtocolError(400, `expected an object {key, start, end, value, pane}, got ${describe(r)}`, at);
+    if (!(typeof r.key === 'string' || (typeof r.key === 'number' && Number.isFinite(r.key))))
+      throw new ProtocolError(400, `must be a string or a finite number, got ${describe(r.key)}`, `${at}.key`);
+    if (typeof r.start !== 'number' || !Number.isFinite(r.start))
+      throw new ProtocolError(400, `must be a finite number, got ${describe(r.start)}`, `${at}.start`);
+    if (typeof r.end !== 'number' || !Number.isFinite(r.end) || r.end < r.start)
+      throw new ProtocolError(400, `must be a finite number >= start, got ${describe(r.end)}`, `${at}.end`);
+    if (typeof r.pane !== 'number' || !Number.isSafeInteger(r.pane) || r.pane < 0)
+      throw new ProtocolError(400, `must be a whole number >= 0, got ${describe(r.pane)}`, `${at}.pane`);
+    if (!('value' in r)) throw new ProtocolError(400, 'missing', `${at}.value`);
+  }
+}

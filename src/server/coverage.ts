@@ -1,0 +1,95 @@
+/**
+ * Which sequence numbers of one client a log holds: everything up to
+ * `through`, plus sorted disjoint ranges above it (after a gap). Makes
+ * ingest idempotent in any order: a replayed or reordered batch finds its
+ * events already covered.
+ *
+ * @internal
+ * @module
+ */
+import type { WireEvent } from '../protocol/wire.js';
+
+export class Coverage {
+  /** Every sequence number in `1..through` is held. */
+  through = 0;
+  /** Held ranges above `through + 1`, sorted, disjoint, not adjacent. */
+  above: [number, number][] = [];
+  /** Number of sequence numbers held. */
+  count = 0;
+
+  get highest(): number {
+    return this.above.length === 0 ? this.through : this.above[this.above.length - 1]![1];
+  }
+
+  has(seq: number): boolean {
+    if (seq <= this.through) return true;
+    const a = this.above;
+    let lo = 0;
+    let hi = a.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = a[mid]!;
+      if (seq < r[0]) hi = mid - 1;
+      else if (seq > r[1]) lo = mid + 1;
+      else return true;
+    }
+    return false;
+  }
+
+  /** The events (sorted by strictly increasing seq) not held yet. */
+  fresh(events: readonly WireEvent[]): WireEvent[] {
+    if (events.length === 0) return [];
+    if (this.above.length === 0) {
+      // The common case, in order: one comparison per event.
+      let i = 0;
+      while (i < events.length && events[i]!.seq <= this.through) i++;
+      return i === 0 ? (events as WireEvent[]) : events.slice(i);
+    }
+    return events.filter((e) => !this.has(e.seq));
+  }
+
+  /** Records sequence numbers as held (sorted, strictly increasing, none held before). */
+  add(seqs: readonly number[]): void {
+    let i = 0;
+    while (i < seqs.length) {
+      let j = i;
+      while (j + 1 < seqs.length && seqs[j + 1] === seqs[j]! + 1) j++;
+      this.addRange(seqs[i]!, seqs[j]!);
+      i = j + 1;
+    }
+  }
+
+  addRange(first: number, last: number): void {
+    this.count += last - first + 1;
+    const a = this.above;
+    a.push([first, last]);
+    if (a.length > 1 && a[a.length - 2]![0] > first) a.sort((x, y) => x[0] - y[0]);
+    // Merge adjacent ranges, then fold the ones touching `through` into it.
+    let w = 0;
+    for (let r = 1; r < a.length; r++) {
+      if (a[r]![0] <= a[w]![1] + 1) a[w]![1] = Math.max(a[w]![1], a[r]![1]);
+      else a[++w] = a[r]!;
+    }
+    a.length = a.length === 0 ? 0 : w + 1;
+    while (a.length > 0 && a[0]![0] <= this.through + 1) {
+      this.through = Math.max(this.through, a[0]![1]);
+      a.shift();
+    }
+  }
+
+  /** Missing ranges below the highest held, oldest first (at most `limit`). */
+  gaps(limit = 16): [number, number][] {
+    const out: [number, number][] = [];
+    let prev = this.through;
+    for (const [first, last] of this.above) {
+      if (out.length >= limit) break;
+      out.push([prev + 1, first - 1]);
+      prev = last;
+    }
+    return out;
+  }
+
+  missing(): number {
+    return this.highest - this.count;
+  }
+}

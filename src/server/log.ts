@@ -1,0 +1,75 @@
+/**
+ * The server log's interface: what the ingest handler and the batch layer
+ * need from a log, whichever backs it (the embedded file log, NATS
+ * JetStream, or memory for tests).
+ *
+ * @module
+ */
+import type { WireEvent } from '../protocol/wire.js';
+
+/** One event as the log holds it: who sent it, its sequence, event time, arrival time and data. */
+export interface LoggedEvent {
+  readonly clientId: string;
+  readonly seq: number;
+  /** Event time (ms), as the client stamped it. */
+  readonly ts: number;
+  /** When the server received it (`Date.now()` on the server): clock skew stays visible. */
+  readonly receivedAt: number;
+  readonly data: unknown;
+}
+
+/** What one append did: see `IngestResponse` in `tidemark/protocol`. */
+export interface AppendOutcome {
+  readonly appended: number;
+  readonly duplicates: number;
+  readonly ackedThrough: number;
+  readonly gaps: readonly (readonly [number, number])[];
+}
+
+/** One client's progress in the log. */
+export interface ClientProgress {
+  readonly clientId: string;
+  /** Every sequence number up to this one is held. */
+  readonly ackedThrough: number;
+  /** The highest sequence number held. */
+  readonly highest: number;
+  /** Events held. */
+  readonly events: number;
+  /** Sequence numbers missing below `highest`. */
+  readonly missing: number;
+}
+
+/**
+ * A durable, append-only log of client events with exact, idempotent
+ * ingest: an event is held at most once per `(clientId, seq)`, whatever the
+ * order or number of times it is sent.
+ *
+ * @example
+ * ```ts
+ * import { memoryLog, type EventLog } from 'tidemark/server';
+ * const log: EventLog = memoryLog();
+ * const out = await log.append('c1', [{ seq: 1, ts: 10, data: { n: 1 } }], Date.now());
+ * console.log(out.appended, out.ackedThrough); // 1 1
+ * ```
+ */
+export interface EventLog {
+  /**
+   * Appends the events of one client that the log does not hold yet, all or
+   * nothing, and resolves once they are durable. `events` are sorted by
+   * strictly increasing `seq` (as `parseIngest` checks).
+   */
+  append(clientId: string, events: readonly WireEvent[], receivedAt: number): Promise<AppendOutcome>;
+  /**
+   * Reads the log in chunks, client after client, each client's events in
+   * the order they were appended (sequence order, unless batches arrived out
+   * of order); only one client's with `clientId`. Events appended while
+   * reading may be missed.
+   */
+  read(options?: { readonly clientId?: string }): AsyncIterable<readonly LoggedEvent[]>;
+  /** Progress of every client, in the order they first appeared. */
+  clients(): readonly ClientProgress[];
+  /** Totals: events held, bytes used, clients. */
+  stats(): { readonly events: number; readonly bytes: number; readonly clients: number };
+  /** Flushes and releases the log; later calls reject. */
+  close(): Promise<void>;
+}
