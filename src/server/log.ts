@@ -60,10 +60,10 @@ export interface EventLog {
    */
   append(clientId: string, events: readonly WireEvent[], receivedAt: number): Promise<AppendOutcome>;
   /**
-   * Reads the log in chunks, client after client, each client's events in
-   * the order they were appended (sequence order, unless batches arrived out
-   * of order); only one client's with `clientId`. Events appended while
-   * reading may be missed.
+   * Reads the log in chunks: every event once, each client's events in the
+   * order they were appended (sequence order, unless batches arrived out of
+   * order); clients may interleave. Only one client's with `clientId`.
+   * Events appended while reading may be missed.
    */
   read(options?: { readonly clientId?: string }): AsyncIterable<readonly LoggedEvent[]>;
   /** Progress of every client, in the order they first appeared. */
