@@ -7,3 +7,9 @@
  */
 export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
 export { memoryLog } from './memory-log.js';
+export type { Secret } from './auth.js';
+export { tokenFor } from './auth.js';
+export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from './handler.js';
+export { createHandler } from './handler.js';
+export type { Listening } from './node-adapter.js';
+export { listen } from './node-adapter.js';

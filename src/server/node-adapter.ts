@@ -1,0 +1,94 @@
+/**
+ * The Node adapter: serves a fetch handler (`(Request) => Promise<Response>`)
+ * on `node:http`. The only file of the server that touches `node:http`.
+ *
+ * @module
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import { errorParts } from '../errors.js';
+import { requireObject } from '../options.js';
+
+/** A running HTTP server. */
+export interface Listening {
+  /** Its base URL, e.g. `http://127.0.0.1:8787`. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops accepting connections and closes idle ones; resolves when closed. */
+  close(): Promise<void>;
+}
+
+/**
+ * Serves `handler` over HTTP on `host:port` (`port: 0` picks a free one).
+ * Request bodies stream into the handler (so its body limit applies before
+ * a large body is read); responses stream out.
+ *
+ * @example
+ * ```ts
+ * import { createHandler, listen, memoryLog } from 'tidemark/server';
+ * const handler = await createHandler({ log: memoryLog(), secret: 'a secret of at least 16 bytes' });
+ * const server = await listen(handler, { port: 0 });
+ * console.log((await fetch(`${server.url}/metrics`)).status); // 200
+ * await server.close();
+ * ```
+ */
+export async function listen(
+  handler: (request: Request) => Promise<Response>,
+  options: { readonly port?: number; readonly host?: string } = {},
+): Promise<Listening> {
+  requireObject('listen', options);
+  const host = options.host ?? '127.0.0.1';
+  const server = createServer((req, res) => {
+    void respond(handler, host, req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8787, host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 8787);
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  return {
+    url,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+async function respond(
+  handler: (request: Request) => Promise<Response>,
+  host: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  try {
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value === undefined) continue;
+      for (const v of Array.isArray(value) ? value : [value]) headers.append(name, v);
+    }
+    const method = req.method ?? 'GET';
+    const hasBody = method !== 'GET' && method !== 'HEAD';
+    const request = new Request(`http://${req.headers.host ?? host}${req.url ?? '/'}`, {
+      method,
+      headers,
+      ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
+    } as RequestInit);
+    const response = await handler(request);
+    res.writeHead(response.status, Object.fromEntries(response.headers as unknown as Iterable<[string, string]>));
+    if (!response.body) return void res.end();
+    const body = new Uint8Array(await response.arrayBuffer());
+    res.end(body);
+    // A body refused before it was read completely: drop the connection rather than read the rest.
+    if (hasBody && !req.complete) req.destroy();
+  } catch (err) {
+    const { name, message } = errorParts(err);
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { name, message } }));
+  }
+}
