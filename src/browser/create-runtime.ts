@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type Observable, Subject, share, switchMap, timer } from 'rxjs';
+import { Observable, Subject, share, switchMap, timer } from 'rxjs';
 import {
   describe,
   errorParts,
@@ -25,6 +25,7 @@ import type {
   AppendReceipt,
   Columns,
   Encoding,
+  PageMessage,
   Payload,
   RuntimeIssue,
   RuntimeStatus,
@@ -57,6 +58,19 @@ export interface RuntimeOptions {
   readonly drainTimeoutMs?: number;
   /** How often `status$` refreshes, in ms (default 500). */
   readonly statusIntervalMs?: number;
+  /**
+   * The Tidemark server's base URL, e.g. `'https://example.com/v1'` (see
+   * `tidemark/server`). With it, the leading tab's worker uploads the outbox
+   * (acknowledged events are then deleted once a checkpoint covers them),
+   * uploads final window results, and pulls corrections into the view.
+   */
+  readonly endpoint?: string;
+  /**
+   * This client's token for `endpoint` (required with it). A function gets
+   * the runtime's `clientId` and is called again when the server refuses the
+   * token (401), e.g. `(id) => fetch('/my-token?clientId=' + id).then((r) => r.text())`.
+   */
+  readonly token?: string | ((clientId: string) => string | Promise<string>);
 }
 
 /** What `status$` shows: the worker's {@link RuntimeStatus} plus the page's own counters. */
@@ -99,8 +113,15 @@ export interface Runtime<E = unknown, R = unknown> {
   drain(): Promise<DrainReceipt>;
   /** Results as they fire (in every tab). After a crash, panes since the last checkpoint fire again, with the same pane numbers. */
   readonly results$: Observable<R>;
-  /** The latest pane of every window fired so far, one per (key, start, end); survives reloads and crashes. */
+  /**
+   * The latest pane of every window fired so far, one per (key, start, end);
+   * survives reloads and crashes. With an `endpoint`, each entry says
+   * whether its value is the speed layer's (`source: 'speed'`) or the
+   * server's correction (`'batch'`).
+   */
   view(): Promise<ViewEntry[]>;
+  /** {@link Runtime.view} as it changes: on subscribing, then after results fire or corrections arrive (at most every 100 ms). */
+  readonly view$: Observable<ViewEntry[]>;
   /** Outbox depth, watermark, last checkpoint, state size, online, drops and errors; refreshed while subscribed. */
   readonly status$: Observable<PageStatus>;
   /** Writes a checkpoint now (when this tab leads); answers the sequence it covers or `null`. */
@@ -125,7 +146,7 @@ interface Batch {
   readonly settled: Promise<AppendReceipt>;
 }
 
-const KNOWN = ['worker', 'encoding', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs'] as const;
+const KNOWN = ['worker', 'encoding', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs', 'endpoint', 'token'] as const;
 
 /**
  * Starts the browser runtime: a Web Worker serving `serveRuntime` (from
@@ -169,6 +190,19 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
   requireTimerMs('createRuntime.callTimeoutMs', callTimeoutMs);
   requireTimerMs('createRuntime.drainTimeoutMs', drainTimeoutMs);
   requireTimerMs('createRuntime.statusIntervalMs', statusIntervalMs);
+  const { endpoint, token } = options;
+  if (endpoint !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:'))
+      throw new InvalidOptionError('createRuntime.endpoint', `must be an absolute http(s) URL such as 'https://example.com/v1', got ${describe(endpoint)}`);
+    if (typeof token !== 'string' && typeof token !== 'function')
+      throw new InvalidOptionError('createRuntime.token', "is required with an endpoint: a string, or (clientId) => token; `npx tidemark token <clientId>` prints one");
+  } else if (token !== undefined) throw new InvalidOptionError('createRuntime.token', 'was given without an endpoint; pass endpoint too');
 
   const issues: RuntimeIssue[] = [];
   const report = (err: unknown) => {
@@ -177,14 +211,32 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
   };
 
   const results$ = new Subject<R>();
-  const deliver = (results: readonly unknown[]) => {
-    for (const r of results) results$.next(r as R);
+  /** view$ subscribers to tell that the view changed. */
+  const viewChanged = new Set<() => void>();
+  const onMessage = (message: PageMessage) => {
+    if (message.type === 'results') for (const r of message.results) results$.next(r as R);
+    else if (message.type === 'token?') void connect(link);
+    if (message.type !== 'token?') for (const changed of viewChanged) changed();
   };
+  /** Gives the worker the endpoint and a token (fetched again when `token` is a function). */
+  const connect = async (target: WorkerLink, clientId = runtimeClientId) => {
+    if (endpoint === undefined || token === undefined) return;
+    try {
+      const t = typeof token === 'function' ? await token(clientId) : token;
+      if (typeof t !== 'string') throw new InvalidOptionError('createRuntime.token', `the token function must give a string, got ${describe(t)}`);
+      await target.call('connect', callTimeoutMs, endpoint, t);
+    } catch (err) {
+      report(err); // the worker keeps its outbox; a later restart or 401 tries again
+    }
+  };
+  let runtimeClientId = '';
   /** A new worker, started; if it does not start it is terminated and the error thrown. */
   const startWorker = async (): Promise<{ link: WorkerLink; clientId: string }> => {
-    const next = new WorkerLink(options.worker, report, deliver);
+    const next = new WorkerLink(options.worker, report, onMessage);
     try {
       const { clientId } = await next.call('start', callTimeoutMs);
+      runtimeClientId = clientId;
+      await connect(next, clientId);
       return { link: next, clientId };
     } catch (err) {
       next.kill(asWorkerError(err, 'the worker did not start'));
@@ -390,8 +442,39 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
   const pendingEvents = () =>
     buffer.length + [...inflight.values(), ...outgoing].reduce((n, b) => n + b.length, 0);
 
+  const view$ = new Observable<ViewEntry[]>((subscriber) => {
+    let dirty = true;
+    let busy = false;
+    let timeoutId: ReturnType<typeof setTimeout> | undefined;
+    const pull = async () => {
+      timeoutId = undefined;
+      if (busy || !dirty || closed) return;
+      busy = true;
+      dirty = false;
+      try {
+        subscriber.next(await runtime.view());
+      } catch (err) {
+        report(err);
+      } finally {
+        busy = false;
+        if (dirty) timeoutId = setTimeout(pull, 100);
+      }
+    };
+    const changed = () => {
+      dirty = true;
+      if (!busy && timeoutId === undefined) timeoutId = setTimeout(pull, 100);
+    };
+    viewChanged.add(changed);
+    void pull();
+    return () => {
+      viewChanged.delete(changed);
+      clearTimeout(timeoutId);
+    };
+  });
+
   const runtime: Runtime<E, R> = {
     clientId: first.clientId,
+    view$,
     emit(event) {
       if (closed) {
         report(new RuntimeClosedError('emit() after close(); the event was not recorded'));

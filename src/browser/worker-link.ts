@@ -23,7 +23,7 @@ export class WorkerLink {
   constructor(
     factory: () => Worker,
     onIssue: (err: Error) => void,
-    onResults: (results: readonly unknown[]) => void,
+    onMessage: (message: PageMessage) => void,
   ) {
     const worker = factory();
     if (typeof (worker as Partial<Worker> | null)?.postMessage !== 'function')
@@ -42,10 +42,10 @@ export class WorkerLink {
       if (this.started) onIssue(err);
       else this.kill(err);
     });
-    // Results come as plain messages beside comlink's (which carry an `id`).
+    // Results and notices come as plain messages beside comlink's (which carry an `id`).
     worker.addEventListener('message', (e: MessageEvent<{ tidemark?: PageMessage }>) => {
       const message = e.data?.tidemark;
-      if (message?.type === 'results') onResults(message.results);
+      if (message) onMessage(message);
     });
     worker.addEventListener('messageerror', () => onIssue(new WorkerError('a message from the worker could not be read')));
   }

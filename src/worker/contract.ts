@@ -41,8 +41,15 @@ export type Encoding = 'json' | 'structured-clone' | 'columns';
 /** A batch as it crosses the boundary: a JSON string, objects or columns (see {@link Encoding}). */
 export type Payload = string | readonly unknown[] | Columns;
 
-/** The latest pane of one window, as kept in the runtime's view. */
-export type ViewEntry<K extends WindowKey = WindowKey, V = unknown> = WindowResult<K, V>;
+/**
+ * The latest pane of one window, as kept in the runtime's view, and where
+ * its value comes from: `'speed'`, computed here in real time, or
+ * `'batch'`, the server's reconciled value over the complete log (a
+ * correction; see `createRuntime`'s `endpoint`).
+ */
+export type ViewEntry<K extends WindowKey = WindowKey, V = unknown> = WindowResult<K, V> & {
+  readonly source: 'speed' | 'batch';
+};
 
 /** One error the runtime met, as reported on `status$` (newest last). */
 export interface RuntimeIssue {
@@ -62,6 +69,31 @@ export interface CheckpointInfo {
   readonly durationMs: number;
   /** Number of open windows in the snapshot. */
   readonly openWindows: number;
+}
+
+/**
+ * The uploader's state, on `status$`: what it is doing, how far the server
+ * acknowledged, what it refused for good, and the last error.
+ * `state`: `'disabled'` without an endpoint; `'idle'` with nothing to send;
+ * `'uploading'`; `'offline'`; `'backoff'` after a retryable failure (5xx,
+ * 429, 408, network) until `nextAttemptAt`; `'paused'` when the token or the
+ * endpoint is wrong (401, 403, 404, 405): it tries again slowly, and a new
+ * token resumes it at once.
+ */
+export interface UploadStatus {
+  readonly state: 'disabled' | 'idle' | 'uploading' | 'offline' | 'backoff' | 'paused';
+  /** Every event up to this sequence is durable on the server (or a dead letter). */
+  readonly acked: number;
+  /** The server's `ackedThrough` in its last answer: below it, it holds everything of this client. */
+  readonly serverAckedThrough?: number;
+  /** Events the server refused for good (a non-retryable 4xx), kept in the `deadletter` store. */
+  readonly deadLetters: number;
+  readonly lastDeadLetter: { readonly seq: number; readonly status: number; readonly reason: string; readonly at: number } | null;
+  readonly lastError: string | null;
+  /** When the next attempt is due (`Date.now()` scale) during a backoff, else `null`. */
+  readonly nextAttemptAt: number | null;
+  /** The position in the server's corrections feed. */
+  readonly correctionsCursor: number;
 }
 
 /**
@@ -99,6 +131,8 @@ export interface RuntimeStatus {
   readonly failed: boolean;
   /** The latest errors, newest last (at most 10). */
   readonly errors: readonly RuntimeIssue[];
+  /** The uploader (run by the leading tab); `state: 'disabled'` without an endpoint. */
+  readonly upload: UploadStatus;
 }
 
 /**
@@ -119,6 +153,8 @@ export interface WorkerApi {
   status(): Promise<RuntimeStatus>;
   /** Writes a checkpoint now if this worker leads; answers its sequence (or `null` when not leading). */
   checkpoint(): Promise<number | null>;
+  /** Sets the server endpoint and this client's token: the leader uploads and pulls corrections. */
+  connect(endpoint: string, token: string): Promise<void>;
   /** Final checkpoint, releases leadership and closes storage. */
   close(): Promise<void>;
 }
@@ -135,7 +171,9 @@ export type ChannelMessage =
   | { readonly type: 'hello' }
   /** A tab asks the leader for its view; the leader answers `view` with the same `id`. */
   | { readonly type: 'view?'; readonly id: string }
-  | { readonly type: 'view'; readonly id: string; readonly entries: readonly unknown[] };
+  | { readonly type: 'view'; readonly id: string; readonly entries: readonly unknown[] }
+  /** The leader received new corrections: views changed. */
+  | { readonly type: 'corrections' };
 
 /**
  * Messages a worker posts to its own page, beside comlink's replies: the
@@ -144,7 +182,12 @@ export type ChannelMessage =
  * BroadcastChannel hop.
  * @internal
  */
-export type PageMessage = { readonly type: 'results'; readonly results: readonly unknown[] };
+export type PageMessage =
+  | { readonly type: 'results'; readonly results: readonly unknown[] }
+  /** New corrections changed the view. */
+  | { readonly type: 'corrections' }
+  /** The server refused the token (401): the page may supply a fresh one with `connect`. */
+  | { readonly type: 'token?' };
 
 /** The part of the status only the leader knows, shared with the other tabs. @internal */
 export interface LeaderStatus {
@@ -154,4 +197,6 @@ export interface LeaderStatus {
   readonly viewWindows: number;
   readonly lateRecords: number;
   readonly failed: boolean;
+  /** Added by the worker that leads (the pipeline host does not upload). */
+  readonly upload?: UploadStatus;
 }

@@ -9,6 +9,7 @@
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, openDB } from 'idb';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
 import { errorParts, StorageError, TimeoutError } from '../errors.js';
+import type { Correction } from '../protocol/wire.js';
 import type { AppendReceipt, Encoding, Payload } from './contract.js';
 
 /** One outbox record: one page batch. */
@@ -70,7 +71,7 @@ interface Meta {
   clientId: string;
   /** Last sequence number handed out. */
   seq: number;
-  /** Sequence acknowledged by the server (set by the uploader). */
+  /** Unused since schema 2: the acknowledged sequence lives in the checkpoint store (`acked`). */
   acked: number;
   totals: OutboxTotals;
 }
@@ -88,15 +89,41 @@ interface Schema extends DBSchema {
    * checkpoint write. Apart from `meta`, so that a checkpoint transaction
    * never waits for an append or holds one up.
    */
-  checkpoint: { key: 'latest' | 'covered' | 'epoch'; value: StoredCheckpoint | number };
+  checkpoint: {
+    key: 'latest' | 'covered' | 'epoch' | 'acked' | 'corrections';
+    value: StoredCheckpoint | number | StoredCorrections;
+  };
   meta: { key: 'meta'; value: Meta };
+  /** Events the server refused for good (a non-retryable 4xx), by sequence number. */
+  deadletter: { key: number; value: DeadLetter };
+}
+
+/**
+ * `acked` (the highest sequence the server acknowledged, written by the
+ * uploader) and `corrections` live in the checkpoint store, never in `meta`:
+ * a write to `meta` would make the next append take its slow path.
+ */
+export interface StoredCorrections {
+  readonly cursor: number;
+  readonly entries: readonly Correction[];
+}
+
+/** An event the server refused for good, kept with the reason. */
+export interface DeadLetter {
+  readonly seq: number;
+  readonly ts: number;
+  readonly data: unknown;
+  /** The HTTP status and the server's message. */
+  readonly status: number;
+  readonly reason: string;
+  readonly at: number;
 }
 
 type Db = IDBPDatabase<Schema>;
 type Tx = IDBPTransaction<Schema, ('outbox' | 'meta' | 'batches' | 'checkpoint')[], 'readwrite'>;
 const PRUNE_EVERY_MS = 30_000;
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 const EMPTY_TOTALS: OutboxTotals = { events: 0, bytes: 0, records: 0, dropped: 0, expired: 0, refused: 0 };
 
 /** The checkpoint write found another leader's epoch: this worker lost leadership. */
@@ -111,11 +138,23 @@ export interface RuntimeStore {
   readonly openedAt: number;
   append(batches: readonly PendingBatch[], limits: OutboxLimits, now: number): Promise<AppendReceipt[]>;
   readAfter(seq: number, maxRecords: number): Promise<OutboxRecord[]>;
+  /** Records holding sequences after `seq`: the one holding `seq + 1` (it may start earlier), then the next ones. */
+  readHolding(seq: number, maxRecords: number): Promise<OutboxRecord[]>;
   lastSeq(): Promise<number>;
   claimEpoch(): Promise<number>;
   loadCheckpoint(): Promise<StoredCheckpoint | undefined>;
   writeCheckpoint(checkpoint: StoredCheckpoint, epoch: number, limits: OutboxLimits, now: number): Promise<void>;
   totals(): Promise<OutboxTotals>;
+  /** The highest sequence the server acknowledged (0 before any). */
+  acked(): Promise<number>;
+  /** Records the server's acknowledgement of every sequence up to `seq` (never moves back). */
+  ack(seq: number): Promise<void>;
+  /** Stores events the server refused for good, and counts them as acknowledged. */
+  deadLetter(letters: readonly DeadLetter[]): Promise<void>;
+  /** Number of dead letters, and the latest. */
+  deadLetters(): Promise<{ count: number; latest: DeadLetter | undefined }>;
+  loadCorrections(): Promise<StoredCorrections | undefined>;
+  saveCorrections(corrections: StoredCorrections): Promise<void>;
   /** Another tab appended up to `last`: the next append reads the metadata before writing. */
   othersAppended(last: number): void;
   close(): void;
@@ -139,6 +178,7 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
         if (!database.objectStoreNames.contains('batches')) database.createObjectStore('batches');
         if (!database.objectStoreNames.contains('checkpoint')) database.createObjectStore('checkpoint');
         if (!database.objectStoreNames.contains('meta')) database.createObjectStore('meta');
+        if (!database.objectStoreNames.contains('deadletter')) database.createObjectStore('deadletter');
         // The database vanished while this worker used it (site data cleared):
         // keep the client id and go on numbering after the last sequence
         // handed out, so the server never takes new events for duplicates.
@@ -286,6 +326,13 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
       withDb('read the outbox', (database) =>
         database.getAll('outbox', IDBKeyRange.lowerBound(seq, true), maxRecords),
       ),
+    readHolding: (seq, maxRecords) =>
+      withDb('read the outbox', async (database) => {
+        const tx = database.transaction('outbox');
+        const before = await tx.store.openCursor(IDBKeyRange.upperBound(seq), 'prev');
+        const from = before && before.value.last > seq ? (before.key as number) : seq + 1;
+        return tx.store.getAll(IDBKeyRange.lowerBound(from), maxRecords);
+      }),
     lastSeq: () =>
       withDb('read the outbox position', async (database) => {
         const seq = (await database.get('meta', 'meta'))?.seq ?? 0;
@@ -321,6 +368,37 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
           known = undefined;
           await prune(database, limits, now);
         }
+      }),
+    acked: () =>
+      withDb('read the acknowledged position', async (database) => ((await database.get('checkpoint', 'acked')) as number | undefined) ?? 0),
+    ack: (seq) =>
+      withDb('record an acknowledgement', async (database) => {
+        const tx = database.transaction('checkpoint', 'readwrite');
+        const current = ((await tx.store.get('acked')) as number | undefined) ?? 0;
+        if (seq > current) void tx.store.put(seq, 'acked');
+        await tx.done;
+      }),
+    deadLetter: (letters) =>
+      withDb('store dead letters', async (database) => {
+        const tx = database.transaction(['deadletter', 'checkpoint'], 'readwrite');
+        for (const l of letters) void tx.objectStore('deadletter').put(l, l.seq);
+        const last = letters.reduce((m, l) => Math.max(m, l.seq), 0);
+        const current = ((await tx.objectStore('checkpoint').get('acked')) as number | undefined) ?? 0;
+        if (last > current) void tx.objectStore('checkpoint').put(last, 'acked');
+        await tx.done;
+      }),
+    deadLetters: () =>
+      withDb('read dead letters', async (database) => {
+        const tx = database.transaction('deadletter');
+        const count = await tx.store.count();
+        const cursor = await tx.store.openCursor(null, 'prev');
+        return { count, latest: cursor?.value };
+      }),
+    loadCorrections: () =>
+      withDb('load corrections', async (database) => (await database.get('checkpoint', 'corrections')) as StoredCorrections | undefined),
+    saveCorrections: (corrections) =>
+      withDb('store corrections', async (database) => {
+        await database.put('checkpoint', corrections, 'corrections');
       }),
     totals: () => withDb('read the outbox totals', async (database) => (await database.get('meta', 'meta'))?.totals ?? EMPTY_TOTALS),
     othersAppended(last) {
@@ -509,7 +587,7 @@ async function refuseAll(database: Db, batches: readonly PendingBatch[], reason:
 }
 
 /** Out of quota: deletes every record a checkpoint covers. */
-const pruneCovered = (database: Db) => retire(database, (_m, covered) => (r) => (r.last <= covered ? 'expired' : undefined));
+const pruneCovered = (database: Db) => retire(database, (covered) => (r) => (r.last <= covered ? 'expired' : undefined));
 
 /**
  * Retention: deletes records both covered by a checkpoint and acknowledged
@@ -518,8 +596,8 @@ const pruneCovered = (database: Db) => retire(database, (_m, covered) => (r) => 
  * every checkpoint: it scans from the oldest record.
  */
 const prune = (database: Db, limits: OutboxLimits, now: number) =>
-  retire(database, (m, covered) => {
-    const deletable = Math.min(covered, m.acked);
+  retire(database, (covered, acked) => {
+    const deletable = Math.min(covered, acked);
     return (r) => (r.last <= deletable ? 'acked' : r.last <= covered && now - r.at > limits.maxAgeMs ? 'expired' : undefined);
   });
 
@@ -527,11 +605,12 @@ const prune = (database: Db, limits: OutboxLimits, now: number) =>
 type Verdict = (r: OutboxRecord) => 'acked' | 'expired' | 'dropped' | undefined;
 
 /** In one transaction, deletes the oldest records while `verdict`, made from the metadata and the covered position, says so. */
-async function retire(database: Db, verdict: (m: Meta, covered: number) => Verdict): Promise<void> {
+async function retire(database: Db, verdict: (covered: number, acked: number) => Verdict): Promise<void> {
   const tx = database.transaction(['outbox', 'meta', 'batches', 'checkpoint'], 'readwrite');
   const m = await readMeta(tx.objectStore('meta'));
   const covered = ((await tx.objectStore('checkpoint').get('covered')) as number | undefined) ?? 0;
-  await deleteOldest(tx, m, verdict(m, covered));
+  const acked = ((await tx.objectStore('checkpoint').get('acked')) as number | undefined) ?? 0;
+  await deleteOldest(tx, m, verdict(covered, acked));
   await tx.objectStore('meta').put(m, 'meta');
   await tx.done;
 }

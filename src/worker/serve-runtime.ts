@@ -20,13 +20,27 @@ import type {
   Payload,
   RuntimeIssue,
   RuntimeStatus,
+  UploadStatus,
   ViewEntry,
   WorkerApi,
 } from './contract.js';
+import type { Correction, WireResult } from '../protocol/wire.js';
 import { browserCoordination, type Coordination } from './coordination.js';
 import { openRuntimeStore, type PendingBatch, type RuntimeStore } from './outbox-store.js';
 import { PipelineHost } from './pipeline-host.js';
 import { estimateBytes, validate } from './settings.js';
+import { createUploader, type Uploader } from './uploader.js';
+import { mergeView, windowId } from './view.js';
+
+const UPLOAD_DISABLED: UploadStatus = {
+  state: 'disabled',
+  acked: 0,
+  deadLetters: 0,
+  lastDeadLetter: null,
+  lastError: null,
+  nextAttemptAt: null,
+  correctionsCursor: 0,
+};
 
 /** Bounds of the outbox, and what happens when an append would exceed them (see {@link ServeRuntimeOptions.outbox}). */
 export interface OutboxOptions {
@@ -70,6 +84,27 @@ export interface ServeRuntimeOptions<E = any, R = unknown, C extends Columns = a
   readonly view?: { readonly maxWindows?: number };
   /** How long IndexedDB `open()` may take before it counts as stalled (default 10 000 ms). */
   readonly openTimeoutMs?: number;
+  /**
+   * An event's time for the server log (the wire's `ts`). Default: the
+   * event's `ts`, `timestamp` or `time` field when it is a finite number,
+   * else the time the event was appended. The batch layer re-runs the
+   * pipeline over the events themselves; `ts` is for export and analysis.
+   */
+  readonly timestamp?: (event: E) => number;
+  /**
+   * The uploader, once the page gives an endpoint (`createRuntime({ endpoint, token })`):
+   * `maxBatchBytes` per request (default 512 KiB); retry backoff with full
+   * jitter from `minBackoffMs` to `maxBackoffMs` (defaults 500 and 60 000);
+   * `requestTimeoutMs` (default 30 000); corrections pulled every
+   * `correctionsEveryMs` while idle (default 10 000).
+   */
+  readonly upload?: {
+    readonly maxBatchBytes?: number;
+    readonly minBackoffMs?: number;
+    readonly maxBackoffMs?: number;
+    readonly requestTimeoutMs?: number;
+    readonly correctionsEveryMs?: number;
+  };
 }
 
 const MAX_ISSUES = 10;
@@ -145,6 +180,21 @@ export function createWorkerApi<E, R, C extends Columns>(
   /** Why the pipeline cannot go on (here, or in the leading tab), once it failed. */
   let failure: PipelineError | undefined;
   let holdsLock = false;
+  let uploader: Uploader | undefined;
+  let connection: { endpoint: string; token: string } | undefined;
+  let uploadStatus: UploadStatus = UPLOAD_DISABLED;
+  let corrections: readonly Correction[] = [];
+  /** Final panes (on-time, late) not yet acknowledged by the server, by window. */
+  const finalResults = new Map<string, WireResult>();
+  const noteFinal = (results: readonly unknown[]) => {
+    for (const r of results as ViewEntry[])
+      if (r && r.timing !== 'early' && typeof r.start === 'number') {
+        const id = windowId(r);
+        finalResults.delete(id);
+        finalResults.set(id, { key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane });
+      }
+  };
+  const merged = (): ViewEntry[] => (host ? (mergeView(host.entries(), corrections) as ViewEntry[]) : []);
   const waiters = new Set<{ seq: number; resolve: () => void; reject: (err: Error) => void }>();
   const failed = (cause: unknown) => {
     if (failure) return;
@@ -163,7 +213,7 @@ export function createWorkerApi<E, R, C extends Columns>(
     for (const [id, request] of viewRequests) {
       if (host) {
         viewRequests.delete(id);
-        request.resolve(host.entries());
+        request.resolve(merged());
       } else if (now() - request.asked > 250) {
         request.asked = now();
         coordination?.post({ type: 'view?', id });
@@ -198,7 +248,10 @@ export function createWorkerApi<E, R, C extends Columns>(
         if (host) announce();
         break;
       case 'view?':
-        if (host) coordination?.post({ type: 'view', id: message.id, entries: host.entries() });
+        if (host) coordination?.post({ type: 'view', id: message.id, entries: merged() });
+        break;
+      case 'corrections':
+        toPage(message);
         break;
       case 'view':
         viewRequests.get(message.id)?.resolve(message.entries);
@@ -213,7 +266,7 @@ export function createWorkerApi<E, R, C extends Columns>(
   const announce = () => {
     if (!host) return;
     progressed(host.processed); // a restored checkpoint may already cover what a waiter wants
-    leaderStatus = host.status();
+    leaderStatus = { ...host.status(), upload: uploadStatus };
     coordination?.post({ type: 'processed', through: host.processed, status: leaderStatus });
   };
 
@@ -239,6 +292,8 @@ export function createWorkerApi<E, R, C extends Columns>(
       },
       {
         results: (results) => {
+          noteFinal(results);
+          uploader?.wake();
           toPage({ type: 'results', results });
           coordination?.post({ type: 'results', results });
         },
@@ -257,6 +312,8 @@ export function createWorkerApi<E, R, C extends Columns>(
       // Appends committed while the checkpoint loaded are known by now.
       host = leading;
       leading.notify(appended);
+      noteFinal(leading.entries()); // the server keeps the latest pane: sending again is harmless
+      uploader = startUploader(store);
       announce();
       serveViews();
     } catch (err) {
@@ -315,6 +372,7 @@ export function createWorkerApi<E, R, C extends Columns>(
       appended = Math.max(appended, last);
       coordination?.post({ type: 'appended', last });
       host?.notify(last);
+      uploader?.wake();
     }
   };
   const commit = () => {
@@ -344,6 +402,60 @@ export function createWorkerApi<E, R, C extends Columns>(
       committing.add(done);
     }
   };
+
+  const startUploader = (s: RuntimeStore): Uploader => {
+    const up = createUploader({
+      store: s,
+      clientId: s.clientId,
+      settings: settings.upload,
+      decode: (record) => {
+        const events = decode(record.events, record.encoding, record.last - record.seq + 1);
+        if (typeof events === 'string') throw new TidemarkError(`outbox record ${record.seq}: ${events}`);
+        if (!Array.isArray(events)) {
+          const row = options.row as ((columns: Columns, index: number) => unknown) | undefined;
+          if (!row) throw new TidemarkError('a columnar batch cannot be uploaded without a `row` option; pass row to serveRuntime');
+          const cols = events as Columns;
+          return Array.from({ length: cols.length }, (_, i) => row(cols, i));
+        }
+        return events;
+      },
+      timestamp: (event, record) => {
+        if (options.timestamp) return (options.timestamp as (e: unknown) => number)(event);
+        const e = event as { ts?: unknown; timestamp?: unknown; time?: unknown } | null;
+        for (const t of [e?.ts, e?.timestamp, e?.time]) if (typeof t === 'number' && Number.isFinite(t)) return t;
+        return record.at;
+      },
+      results: () => {
+        const pending = [...finalResults.values()];
+        return {
+          pending,
+          sent: () => {
+            // Only what was sent; a newer pane that fired meanwhile stays pending.
+            for (const r of pending) if (finalResults.get(windowId(r)) === r) finalResults.delete(windowId(r));
+          },
+        };
+      },
+      onStatus: (s2) => {
+        uploadStatus = s2;
+        if (s2.state !== 'uploading') announce();
+      },
+      onCorrections: (c) => {
+        corrections = c.entries;
+        toPage({ type: 'corrections' });
+        coordination?.post({ type: 'corrections' });
+      },
+      onUnauthorized: () => toPage({ type: 'token?' }),
+      report,
+      now,
+      online: () => globalThis.navigator?.onLine ?? true,
+    });
+    if (connection) up.connect(connection.endpoint, connection.token);
+    return up;
+  };
+  const onOnline = () => uploader?.setOnline(true);
+  const onOffline = () => uploader?.setOnline(false);
+  globalThis.addEventListener?.('online', onOnline);
+  globalThis.addEventListener?.('offline', onOffline);
 
   const requireStarted = (call: string): RuntimeStore => {
     if (closed) throw new RuntimeClosedError(`${call} after close(); create a new runtime`);
@@ -401,7 +513,7 @@ export function createWorkerApi<E, R, C extends Columns>(
       requireStarted('view()');
       // Read your writes: everything durable when view() was called is in the answer.
       await api.processed(appended);
-      if (host) return host.entries() as ViewEntry[];
+      if (host) return merged();
       const id = `${now()}-${Math.random()}`;
       const entries = await new Promise<readonly unknown[]>((resolve) => {
         viewRequests.set(id, { resolve, asked: now() });
@@ -430,6 +542,7 @@ export function createWorkerApi<E, R, C extends Columns>(
         expired: totals.expired,
         failed: failure !== undefined || (leader?.failed ?? false),
         errors: [...issues],
+        upload: host ? uploadStatus : (leader?.upload ?? uploadStatus),
       };
     },
 
@@ -440,9 +553,21 @@ export function createWorkerApi<E, R, C extends Columns>(
       return host.processed;
     },
 
+    async connect(endpoint, token) {
+      requireStarted('connect()');
+      if (typeof endpoint !== 'string' || typeof token !== 'string') throw new TidemarkError('connect(endpoint, token) takes two strings');
+      connection = { endpoint, token };
+      uploader?.connect(endpoint, token);
+    },
+
     async close() {
       if (closed) return;
       while (committing.size > 0 || queue.length > 0) await Promise.all(committing);
+      await uploader?.flushOnExit().catch(report);
+      uploader?.stop();
+      uploader = undefined;
+      globalThis.removeEventListener?.('online', onOnline);
+      globalThis.removeEventListener?.('offline', onOffline);
       closed = true;
       await host?.stop(true);
       host = undefined;

@@ -16,10 +16,12 @@ import {
   requireTimerMs,
 } from '../options.js';
 import type { Columns, Encoding, Payload } from './contract.js';
+import { LIMITS } from '../protocol/wire.js';
 import type { OutboxLimits } from './outbox-store.js';
 import type { ServeRuntimeOptions } from './serve-runtime.js';
+import type { UploadSettings } from './uploader.js';
 
-const KNOWN = ['name', 'pipeline', 'row', 'checkpoint', 'outbox', 'view', 'openTimeoutMs'] as const;
+const KNOWN = ['name', 'pipeline', 'row', 'checkpoint', 'outbox', 'view', 'openTimeoutMs', 'upload', 'timestamp'] as const;
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** What the worker runs with. */
@@ -30,6 +32,7 @@ export interface Settings {
   readonly limits: OutboxLimits;
   readonly viewMaxWindows: number;
   readonly openTimeoutMs: number;
+  readonly upload: UploadSettings;
 }
 
 /** Validates `serveRuntime` options and fills in the defaults. */
@@ -52,6 +55,10 @@ export function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E
   const view = options.view ?? {};
   requireObject('serveRuntime.view', view);
   rejectUnknown('serveRuntime.view', view, ['maxWindows']);
+  optionalFunction('serveRuntime.timestamp', options.timestamp);
+  const upload = options.upload ?? {};
+  requireObject('serveRuntime.upload', upload);
+  rejectUnknown('serveRuntime.upload', upload, ['maxBatchBytes', 'minBackoffMs', 'maxBackoffMs', 'requestTimeoutMs', 'correctionsEveryMs']);
   const settings: Settings = {
     name: options.name,
     everyEvents: checkpoint.everyEvents ?? 100_000,
@@ -64,6 +71,13 @@ export function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E
     },
     viewMaxWindows: view.maxWindows ?? 100_000,
     openTimeoutMs: options.openTimeoutMs ?? 10_000,
+    upload: {
+      maxBatchBytes: upload.maxBatchBytes ?? 512 * 1024,
+      minBackoffMs: upload.minBackoffMs ?? 500,
+      maxBackoffMs: upload.maxBackoffMs ?? 60_000,
+      requestTimeoutMs: upload.requestTimeoutMs ?? 30_000,
+      correctionsEveryMs: upload.correctionsEveryMs ?? 10_000,
+    },
   };
   requirePositiveInteger('serveRuntime.checkpoint.everyEvents', settings.everyEvents);
   requireTimerMs('serveRuntime.checkpoint.everyMs', settings.everyMs);
@@ -77,6 +91,19 @@ export function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E
     );
   requirePositiveInteger('serveRuntime.view.maxWindows', settings.viewMaxWindows);
   requireTimerMs('serveRuntime.openTimeoutMs', settings.openTimeoutMs);
+  const u = settings.upload;
+  requirePositiveInteger('serveRuntime.upload.maxBatchBytes', u.maxBatchBytes);
+  if (u.maxBatchBytes > LIMITS.maxBodyBytes - 65_536)
+    throw new InvalidOptionError(
+      'serveRuntime.upload.maxBatchBytes',
+      `must leave room under the server's body limit: at most ${LIMITS.maxBodyBytes - 65_536}, got ${u.maxBatchBytes}`,
+    );
+  requireTimerMs('serveRuntime.upload.minBackoffMs', u.minBackoffMs);
+  requireTimerMs('serveRuntime.upload.maxBackoffMs', u.maxBackoffMs);
+  if (u.maxBackoffMs < u.minBackoffMs)
+    throw new InvalidOptionError('serveRuntime.upload.maxBackoffMs', `must be >= minBackoffMs (${u.minBackoffMs}), got ${u.maxBackoffMs}`);
+  requireTimerMs('serveRuntime.upload.requestTimeoutMs', u.requestTimeoutMs);
+  requireTimerMs('serveRuntime.upload.correctionsEveryMs', u.correctionsEveryMs);
   return settings;
 }
 
