@@ -61,7 +61,7 @@ const until = async (what: string, check: () => boolean | Promise<boolean>, ms =
 
 async function setup(opts: {
   total: number;
-  fault?: (req: Request, n: number) => Response | Promise<Response> | undefined;
+  fault?: (req: Request, n: number) => Response | undefined | Promise<Response | undefined>;
   results?: WireResult[];
   corrections?: Correction[];
   maxBatchBytes?: number;

@@ -1,0 +1,151 @@
+// The uploader in real Chromium against the real server (tidemark/server
+// over HTTP): offline, reload, reconnect, server down, page closed mid-upload.
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createHandler, listen, type EventLog, type Listening, memoryLog, tokenFor } from '../../src/server/index.js';
+import type { Tm } from './fixtures/page.js';
+import { openPage, useChromium } from './setup.js';
+
+declare const tm: Tm;
+const secret = 'chromium sync test secret';
+const chromium = useChromium();
+
+/** The app's own token endpoint, always up (a stand-in for its login): `/test-token?clientId=…`. */
+let tokens: Listening | undefined;
+async function tokenServer(): Promise<string> {
+  tokens ??= await listen(
+    async (req) =>
+      new Response(await tokenFor(secret, new URL(req.url).searchParams.get('clientId') ?? ''), {
+        headers: { 'access-control-allow-origin': '*' },
+      }),
+    { port: 0 },
+  );
+  return tokens.url;
+}
+afterAll(async () => tokens?.close());
+
+/** The real handler over HTTP. */
+async function startServer(log: EventLog, port = 0, delayMs = 0): Promise<Listening> {
+  const handler = await createHandler({ log, secret, rate: false });
+  return listen(
+    async (req) => {
+      const url = new URL(req.url);
+      if (delayMs > 0 && url.pathname === '/v1/ingest') await new Promise((r) => setTimeout(r, delayMs));
+      return handler(req);
+    },
+    { port },
+  );
+}
+
+/** Every (clientId, seq) in the log, and whether one appears twice. */
+async function contents(log: EventLog) {
+  const seen = new Set<string>();
+  let duplicates = 0;
+  for await (const chunk of log.read())
+    for (const e of chunk) {
+      const id = `${e.clientId}/${e.seq}`;
+      if (seen.has(id)) duplicates++;
+      seen.add(id);
+    }
+  return { events: seen.size, duplicates };
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, ms = 30_000) {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('uploader against the real server (Chromium)', () => {
+  const servers: Listening[] = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((s) => s.close()));
+    await chromium.context.setOffline(false);
+  });
+
+  it('emits offline, reloads, reconnects: the log holds every event exactly once', async () => {
+    const log = memoryLog();
+    const server = await startServer(log);
+    servers.push(server);
+    const page = await openPage(chromium.context, chromium.site);
+    const opts = { server: server.url, tokens: await tokenServer() };
+    await page.evaluate((o) => tm.start('name=offline', o), opts);
+    await chromium.context.setOffline(true);
+    await page.evaluate(() => tm.emit(1, 4_000));
+    await page.evaluate(() => tm.drain());
+    await new Promise((r) => setTimeout(r, 300));
+    const offline = await page.evaluate(() => tm.status());
+    expect(offline.online).toBe(false);
+    expect(['offline', 'backoff']).toContain(offline.upload.state);
+    const before = (await contents(log)).events;
+    expect(before).toBeLessThan(4_000);
+
+    // Reload: Chromium cannot load the page offline (no service worker
+    // here), so the server stays unreachable while the network comes back
+    // for the reload, and the network is cut again after it.
+    await server.close();
+    await chromium.context.setOffline(false);
+    await page.reload();
+    await page.waitForFunction(() => 'tm' in globalThis);
+    await page.evaluate((o) => tm.start('name=offline', o), opts);
+    await chromium.context.setOffline(true);
+    await page.evaluate(() => tm.emit(2, 4_000, 1_000));
+    await page.evaluate(() => tm.drain());
+    expect((await contents(log)).events).toBe(before);
+
+    servers.push(await startServer(log, server.port));
+    await chromium.context.setOffline(false);
+    await until('the log holds 8000 events', async () => (await contents(log)).events === 8_000);
+    await until('acked', async () => (await page.evaluate(() => tm.status())).upload.acked === 8_000);
+    expect(await contents(log)).toEqual({ events: 8_000, duplicates: 0 });
+    const status = await page.evaluate(() => tm.status());
+    expect(status.upload).toMatchObject({ deadLetters: 0, lastError: null });
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it('keeps everything while the server is down for the whole session, and delivers when it is back', async () => {
+    const log = memoryLog();
+    const probe = await startServer(memoryLog());
+    const port = probe.port;
+    await probe.close(); // a port with nobody listening
+    const page = await openPage(chromium.context, chromium.site);
+    await page.evaluate((o) => tm.start('name=down&maxBackoffMs=500', o), {
+      server: `http://127.0.0.1:${port}`,
+      tokens: await tokenServer(),
+    });
+    await page.evaluate(() => tm.emit(3, 3_000));
+    await page.evaluate(() => tm.drain());
+    await new Promise((r) => setTimeout(r, 500));
+    const down = await page.evaluate(() => tm.status());
+    expect(down.upload.state).toBe('backoff');
+    expect(down.upload.lastError).toMatch(/fetch/i);
+    servers.push(await startServer(log, port));
+    await until('delivered', async () => (await contents(log)).events === 3_000);
+    expect(await contents(log)).toEqual({ events: 3_000, duplicates: 0 });
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it('a page closed in the middle of an upload: the next page delivers the rest, nothing twice', async () => {
+    const log = memoryLog();
+    const server = await startServer(log, 0, 150); // slow answers: requests are in flight when the page goes
+    servers.push(server);
+    const opts = { server: server.url, tokens: await tokenServer() };
+    let page = await openPage(chromium.context, chromium.site);
+    await page.evaluate((o) => tm.start('name=midway&maxBatchBytes=20000', o), opts);
+    await page.evaluate(() => tm.emit(4, 20_000));
+    await page.evaluate(() => tm.drain());
+    await until('upload under way', async () => (await contents(log)).events > 0);
+    await page.close({ runBeforeUnload: false });
+    const partial = (await contents(log)).events;
+    expect(partial).toBeLessThan(20_000);
+    page = await openPage(chromium.context, chromium.site);
+    await page.evaluate((o) => tm.start('name=midway', o), opts);
+    await until('the rest delivered', async () => (await contents(log)).events === 20_000, 60_000);
+    expect(await contents(log)).toEqual({ events: 20_000, duplicates: 0 });
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+});
