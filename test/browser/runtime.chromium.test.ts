@@ -64,7 +64,7 @@ describe('browser runtime (Chromium)', () => {
         await tm.drain();
         return tm.view();
       });
-      expect(view).toEqual([{ key: '/home', start: 0, end: 60_000, value: 3, timing: 'on-time', pane: 0 }]);
+      expect(view).toEqual([{ key: '/home', start: 0, end: 60_000, value: 3, timing: 'on-time', pane: 0, source: 'speed' }]);
       await page.evaluate(() => tm.close());
       await page.close();
     } finally {
