@@ -7,3 +7,4 @@
  */
 export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
 export { memoryLog } from './memory-log.js';
+export { type JetStreamLog, type JetStreamLogOptions, jetStreamLog } from './jetstream-log.js';
