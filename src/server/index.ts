@@ -7,4 +7,5 @@
  */
 export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
 export { memoryLog } from './memory-log.js';
-export { type JetStreamLog, type JetStreamLogOptions, jetStreamLog } from './jetstream-log.js';
+export { type JetStreamLog, jetStreamLog } from './jetstream-log.js';
+export type { JetStreamLogOptions } from './jetstream-options.js';

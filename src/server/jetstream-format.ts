@@ -163,6 +163,7 @@ const head = (receivedAt: number) => `{"receivedAt":${receivedAt},"events":[`;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+/** An event as `JSON.stringify([seq, ts, data])` writes it. */
 function row(e: WireEvent): string {
   // `ts` is a finite number (parseIngest checks it): its JSON is its string.
   return `[${e.seq},${e.ts},${JSON.stringify(e.data) ?? 'null'}]`;
@@ -190,13 +191,15 @@ export function utf8Length(s: string): number {
  * {@link ProtocolError} for an event that fits in no message.
  */
 export function encodeChunks(events: readonly WireEvent[], receivedAt: number, maxBodyBytes: number): Chunk[] {
-  const rows = events.map(row);
-  const whole = `${head(receivedAt)}${rows.join(',')}]}`;
-  // The common case: one message. `length` is a lower bound of the UTF-8 size.
+  // The common case: one message, from one JSON.stringify (faster than a
+  // string per event). `length` is a lower bound of the UTF-8 size.
+  const whole = `{"receivedAt":${receivedAt},"events":${JSON.stringify(events.map((e) => [e.seq, e.ts, e.data]))}}`;
   if (whole.length <= maxBodyBytes) {
     const body = encoder.encode(whole);
     if (body.length <= maxBodyBytes) return [{ events, body }];
   }
+  // Too large: one string per event, to cut where the bytes run out.
+  const rows = events.map(row);
   const chunks: Chunk[] = [];
   const base = utf8Length(head(receivedAt)) + 2;
   let start = 0;

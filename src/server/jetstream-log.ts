@@ -41,12 +41,10 @@ import {
   connect,
   headers,
   type NatsConnection,
-  type NodeConnectionOptions,
   NoRespondersError,
   TimeoutError as NatsTimeoutError,
 } from '@nats-io/transport-node';
-import { describe, errorParts, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
-import { rejectUnknown, requireObject, requirePositiveInteger, requireTimerMs } from '../options.js';
+import { errorParts, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
 import { Coverage } from './coverage.js';
 import {
@@ -63,48 +61,11 @@ import {
   FORMAT_HEADER,
   HEADER_RESERVE,
   messageId,
-  requireStreamName,
-  requireSubjectPrefix,
   subjectCovers,
 } from './jetstream-format.js';
+import { checkEvents, type JetStreamLogOptions, type Settings, validate } from './jetstream-options.js';
 import type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
 import { progress } from './memory-log.js';
-
-/** Options of {@link jetStreamLog}. */
-export interface JetStreamLogOptions {
-  /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
-  readonly servers: string | readonly string[];
-  /** The stream's name; created (file storage) when it does not exist. Default `'TIDEMARK'`. */
-  readonly stream?: string;
-  /** Events go to `<subjectPrefix>.events.<clientId>`. Default `'tidemark'`. */
-  readonly subjectPrefix?: string;
-  /** The duplicate window of a stream this log creates (ms). Default 120 000 (two minutes). */
-  readonly duplicateWindowMs?: number;
-  /**
-   * How long a request to JetStream (a publish, a read of a subject's last
-   * message) may take before the append rejects with a {@link StorageError}
-   * (ms). Default 5 000.
-   */
-  readonly timeoutMs?: number;
-  /**
-   * Every this many ms, read the stream's size and pick up what other
-   * processes appended, for `clients()` and `stats()`; `0` turns it off
-   * (call `refresh()` instead). Appends never depend on it. Default 5 000.
-   */
-  readonly refreshMs?: number;
-  /**
-   * Largest message to publish (bytes, headers included); larger batches are
-   * split. Default and upper bound: the server's `max_payload` (and the
-   * stream's `max_msg_size` when set).
-   */
-  readonly maxMessageBytes?: number;
-  /**
-   * Further connection options for `@nats-io/transport-node`'s `connect`
-   * (credentials, TLS, name…). By default the connection reconnects forever,
-   * every 500 ms.
-   */
-  readonly connection?: Omit<NodeConnectionOptions, 'servers'>;
-}
 
 /**
  * An {@link EventLog} on NATS JetStream, plus {@link JetStreamLog.refresh}.
@@ -119,68 +80,12 @@ export interface JetStreamLog extends EventLog {
   refresh(): Promise<void>;
 }
 
-const KNOWN = [
-  'servers',
-  'stream',
-  'subjectPrefix',
-  'duplicateWindowMs',
-  'timeoutMs',
-  'refreshMs',
-  'maxMessageBytes',
-  'connection',
-] as const;
-
 /** Conflicts one append resolves before giving up; each one means another process appended to the client. */
 const MAX_ATTEMPTS = 50;
 /** Requests in flight while reading every client's last message. */
 const PARALLEL_READS = 64;
 /** Events per chunk yielded by `read()`. */
 const READ_CHUNK = 4096;
-
-interface Settings {
-  readonly servers: string[];
-  readonly stream: string;
-  readonly prefix: string;
-  readonly duplicateWindowMs: number;
-  readonly timeoutMs: number;
-  readonly refreshMs: number;
-  readonly maxMessageBytes: number | undefined;
-  readonly connection: Omit<NodeConnectionOptions, 'servers'>;
-}
-
-function validate(options: JetStreamLogOptions): Settings {
-  requireObject('jetStreamLog(options)', options);
-  rejectUnknown('jetStreamLog', options, KNOWN);
-  const servers = typeof options.servers === 'string' ? [options.servers] : options.servers;
-  if (!Array.isArray(servers) || servers.length === 0 || !servers.every((s) => typeof s === 'string' && s.length > 0))
-    throw new InvalidOptionError(
-      'jetStreamLog.servers',
-      `expected a NATS URL or a non-empty array of them (e.g. 'nats://127.0.0.1:4222'), got ${describe(options.servers)}`,
-    );
-  const s: Settings = {
-    servers: [...servers],
-    stream: requireStreamName('jetStreamLog.stream', options.stream ?? 'TIDEMARK'),
-    prefix: requireSubjectPrefix('jetStreamLog.subjectPrefix', options.subjectPrefix ?? 'tidemark'),
-    duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
-    timeoutMs: options.timeoutMs ?? 5_000,
-    refreshMs: options.refreshMs ?? 5_000,
-    maxMessageBytes: options.maxMessageBytes,
-    connection: options.connection ?? {},
-  };
-  requireTimerMs('jetStreamLog.duplicateWindowMs', s.duplicateWindowMs);
-  requireTimerMs('jetStreamLog.timeoutMs', s.timeoutMs);
-  if (s.refreshMs !== 0) requireTimerMs('jetStreamLog.refreshMs', s.refreshMs);
-  if (s.maxMessageBytes !== undefined) {
-    requirePositiveInteger('jetStreamLog.maxMessageBytes', s.maxMessageBytes);
-    if (s.maxMessageBytes < HEADER_RESERVE + 1024)
-      throw new InvalidOptionError(
-        'jetStreamLog.maxMessageBytes',
-        `must be at least ${HEADER_RESERVE + 1024} (${HEADER_RESERVE} bytes are kept for headers), got ${s.maxMessageBytes}`,
-      );
-  }
-  requireObject('jetStreamLog.connection', s.connection);
-  return s;
-}
 
 /** What this process knows of one client's subject. */
 interface ClientState {
@@ -431,8 +336,9 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
       for (const chunk of encodeChunks(fresh, receivedAt, maxBody)) {
         const after = coverageWith(st.coverage, chunk.events);
         const h = headers();
+        const coverageHeader = encodeCoverage(after);
         h.set(FORMAT_HEADER, FORMAT);
-        h.set(COVERAGE_HEADER, encodeCoverage(after));
+        h.set(COVERAGE_HEADER, coverageHeader);
         h.set(FIRST_HEADER, String(st.first));
         let ack: PubAck;
         try {
@@ -460,7 +366,9 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
         st.last = ack.seq;
         st.msgs = st.msgs < 0 ? -1 : st.msgs + 1;
         appended += chunk.events.length;
-        bytes += chunk.body.length + subject.length + 200;
+        // An estimate until the next refresh reads the stream's size: body,
+        // subject, headers, and the store's per-message record.
+        bytes += chunk.body.length + 2 * subject.length + coverageHeader.length + 160;
       }
       if (!conflict) break;
       await sync(st, clientId, subject);
@@ -634,20 +542,6 @@ async function bindStream(jsm: JetStreamManager, s: Settings): Promise<StreamInf
     );
   if (c.sealed) throw new InvalidOptionError('jetStreamLog.stream', `stream "${stream}" is sealed: no message can be added; ${fix}`);
   return info;
-}
-
-/** The events' order and receivedAt, checked again (Coverage relies on strictly increasing seq). */
-function checkEvents(events: readonly WireEvent[], receivedAt: number): void {
-  if (!Array.isArray(events)) throw new ProtocolError(400, `expected an array, got ${describe(events)}`, 'events');
-  if (typeof receivedAt !== 'number' || !Number.isFinite(receivedAt))
-    throw new ProtocolError(400, `must be a finite number (ms), got ${describe(receivedAt)}`, 'receivedAt');
-  let last = 0;
-  for (let i = 0; i < events.length; i++) {
-    const seq = events[i]?.seq;
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= last)
-      throw new ProtocolError(400, `sequence numbers must be whole numbers >= 1, strictly increasing (${describe(seq)} after ${last})`, `events[${i}].seq`);
-    last = seq;
-  }
 }
 
 function wrongLastSequence(err: unknown): boolean {
