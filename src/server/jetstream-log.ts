@@ -486,7 +486,18 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
       closed = true;
       if (timer) clearInterval(timer);
       await Promise.allSettled([...tails.values(), refreshing]);
-      if (!nc.isClosed()) await nc.drain().catch(() => nc.close());
+      if (nc.isClosed()) return;
+      // Draining flushes what is buffered; it cannot while the connection is
+      // down, and must not hang close() then: it gets timeoutMs at most.
+      if (connected) {
+        let stop: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          nc.drain().catch(() => undefined),
+          new Promise((resolve) => (stop = setTimeout(resolve, timeoutMs))),
+        ]);
+        clearTimeout(stop);
+      }
+      if (!nc.isClosed()) await nc.close().catch(() => undefined);
     },
   };
 }

@@ -90,6 +90,7 @@ describe('jetStreamLog: appends', () => {
       data: { page: '/products/p', ms: 1, ok: true },
     });
     expect(read[120]!.receivedAt).toBe(7);
+    expect(await readAll(log, 'nobody')).toEqual([]);
     expect(log.stats()).toMatchObject({ events: 150, clients: 1 });
     expect(log.stats().bytes).toBeGreaterThan(150 * 30);
     // One message per append that had something new; replays publish nothing.
@@ -203,6 +204,23 @@ describe('jetStreamLog: several processes', () => {
       for (const c of log.clients()) expect(c).toMatchObject({ ackedThrough: N, highest: N, events: N, missing: 0 });
       expect(log.stats()).toMatchObject({ events: clients.length * N, clients: clients.length });
     }
+  });
+
+  it('two processes opening the same new stream at once both bind to it', async () => {
+    const where = fresh();
+    const [a, b] = await Promise.all([open(where), open(where)]);
+    await a.append('c1', ev(1, 5), 1);
+    expect(await b.append('c1', ev(1, 6), 1)).toMatchObject({ appended: 1, duplicates: 5 });
+  });
+
+  it('refreshes on its own every refreshMs', async () => {
+    const where = fresh();
+    const a = await open(where);
+    const b = await open(where, { refreshMs: 50 });
+    await a.append('c1', ev(1, 7), 1);
+    await expect.poll(() => b.clients(), { timeout: 5_000 }).toEqual([
+      { clientId: 'c1', ackedThrough: 7, highest: 7, events: 7, missing: 0 },
+    ]);
   });
 
   it('picks up what another process appended, on refresh and on its next append', async () => {
@@ -331,7 +349,12 @@ describe('jetStreamLog: nats-server restarts', () => {
       });
       opened.push(log);
       await log.append('c1', ev(1, 100), 1);
+      const other = await jetStreamLog({ servers: server.url, ...where, refreshMs: 0, timeoutMs: 2_000 });
       await server.kill();
+      // close() does not hang while the server is away.
+      const closing = Date.now();
+      await other.close();
+      expect(Date.now() - closing).toBeLessThan(2_500);
       const started = Date.now();
       const err = await log.append('c1', ev(101, 200), 2).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StorageError);
