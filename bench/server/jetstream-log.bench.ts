@@ -32,7 +32,7 @@ import type { WireEvent } from '../../src/protocol/wire.js';
 import { encodeChunks, HEADER_RESERVE } from '../../src/server/jetstream-format.js';
 import { jetStreamLog } from '../../src/server/index.js';
 import { startNatsServer } from '../../test/server/nats.js';
-import { formatRate, median } from '../harness.js';
+import { formatRate, formatRatio, median } from '../harness.js';
 
 const CLIENTS = 8;
 const BATCH = 500;
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
     const table = [
       `| Contender | Events/s (median of ${ROUNDS}) | vs. plain batch publish |`,
       '| --- | ---: | ---: |',
-      ...rates.map((r) => `| ${r.name} | ${formatRate(r.eventsPerSecond)} | ${(r.eventsPerSecond / batchRate).toFixed(2)}× |`),
+      ...rates.map((r) => `| ${r.name} | ${formatRate(r.eventsPerSecond)} | ${formatRatio(r.eventsPerSecond / batchRate)} |`),
       '',
       '| Opening a log | Time |',
       '| --- | ---: |',
