@@ -119,7 +119,12 @@ export async function startNatsServer(options: { readonly port?: number; readonl
     clearTimeout(timer);
   };
 
-  await start();
+  try {
+    await start();
+  } catch (err) {
+    if (!options.storeDir) rmSync(storeDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
