@@ -13,3 +13,5 @@ export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from './ha
 export { createHandler } from './handler.js';
 export type { Listening } from './node-adapter.js';
 export { listen } from './node-adapter.js';
+export { type JetStreamLog, jetStreamLog } from './jetstream-log.js';
+export type { JetStreamLogOptions } from './jetstream-options.js';

@@ -1,0 +1,121 @@
+/**
+ * The JetStream log's options, validated eagerly with messages that say how
+ * to fix them, and the checks an append makes again before building a
+ * subject from its input.
+ *
+ * @module
+ */
+import type { NodeConnectionOptions } from '@nats-io/transport-node';
+import { describe, InvalidOptionError, ProtocolError } from '../errors.js';
+import { rejectUnknown, requireObject, requirePositiveInteger, requireTimerMs } from '../options.js';
+import type { WireEvent } from '../protocol/wire.js';
+import { HEADER_RESERVE, requireStreamName, requireSubjectPrefix } from './jetstream-format.js';
+
+/** Options of {@link jetStreamLog}. */
+export interface JetStreamLogOptions {
+  /** NATS server URL(s), e.g. `nats://127.0.0.1:4222`. */
+  readonly servers: string | readonly string[];
+  /** The stream's name; created (file storage) when it does not exist. Default `'TIDEMARK'`. */
+  readonly stream?: string;
+  /** Events go to `<subjectPrefix>.events.<clientId>`. Default `'tidemark'`. */
+  readonly subjectPrefix?: string;
+  /** The duplicate window of a stream this log creates (ms). Default 120 000 (two minutes). */
+  readonly duplicateWindowMs?: number;
+  /**
+   * How long a request to JetStream (a publish, a read of a subject's last
+   * message) may take before the append rejects with a {@link StorageError}
+   * (ms). Default 5 000.
+   */
+  readonly timeoutMs?: number;
+  /**
+   * Every this many ms, read the stream's size and pick up what other
+   * processes appended, for `clients()` and `stats()`; `0` turns it off
+   * (call `refresh()` instead). Appends never depend on it. Default 5 000.
+   */
+  readonly refreshMs?: number;
+  /**
+   * Largest message to publish (bytes, headers included); larger batches are
+   * split. Default and upper bound: the server's `max_payload` (and the
+   * stream's `max_msg_size` when set).
+   */
+  readonly maxMessageBytes?: number;
+  /**
+   * Further connection options for `@nats-io/transport-node`'s `connect`
+   * (credentials, TLS, name…). By default the connection reconnects forever,
+   * every 500 ms.
+   */
+  readonly connection?: Omit<NodeConnectionOptions, 'servers'>;
+}
+
+const KNOWN = [
+  'servers',
+  'stream',
+  'subjectPrefix',
+  'duplicateWindowMs',
+  'timeoutMs',
+  'refreshMs',
+  'maxMessageBytes',
+  'connection',
+] as const;
+
+/** The options resolved to their defaults. @internal */
+export interface Settings {
+  readonly servers: string[];
+  readonly stream: string;
+  readonly prefix: string;
+  readonly duplicateWindowMs: number;
+  readonly timeoutMs: number;
+  readonly refreshMs: number;
+  readonly maxMessageBytes: number | undefined;
+  readonly connection: Omit<NodeConnectionOptions, 'servers'>;
+}
+
+/** Validates `jetStreamLog` options and fills in the defaults. @internal */
+export function validate(options: JetStreamLogOptions): Settings {
+  requireObject('jetStreamLog(options)', options);
+  rejectUnknown('jetStreamLog', options, KNOWN);
+  const servers = typeof options.servers === 'string' ? [options.servers] : options.servers;
+  if (!Array.isArray(servers) || servers.length === 0 || !servers.every((s) => typeof s === 'string' && s.length > 0))
+    throw new InvalidOptionError(
+      'jetStreamLog.servers',
+      `expected a NATS URL or a non-empty array of them (e.g. 'nats://127.0.0.1:4222'), got ${describe(options.servers)}`,
+    );
+  const s: Settings = {
+    servers: [...servers],
+    stream: requireStreamName('jetStreamLog.stream', options.stream ?? 'TIDEMARK'),
+    prefix: requireSubjectPrefix('jetStreamLog.subjectPrefix', options.subjectPrefix ?? 'tidemark'),
+    duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
+    timeoutMs: options.timeoutMs ?? 5_000,
+    refreshMs: options.refreshMs ?? 5_000,
+    maxMessageBytes: options.maxMessageBytes,
+    connection: options.connection ?? {},
+  };
+  requireTimerMs('jetStreamLog.duplicateWindowMs', s.duplicateWindowMs);
+  requireTimerMs('jetStreamLog.timeoutMs', s.timeoutMs);
+  if (s.refreshMs !== 0) requireTimerMs('jetStreamLog.refreshMs', s.refreshMs);
+  if (s.maxMessageBytes !== undefined) {
+    requirePositiveInteger('jetStreamLog.maxMessageBytes', s.maxMessageBytes);
+    if (s.maxMessageBytes < HEADER_RESERVE + 1024)
+      throw new InvalidOptionError(
+        'jetStreamLog.maxMessageBytes',
+        `must be at least ${HEADER_RESERVE + 1024} (${HEADER_RESERVE} bytes are kept for headers), got ${s.maxMessageBytes}`,
+      );
+  }
+  requireObject('jetStreamLog.connection', s.connection);
+  return s;
+}
+
+/** The events' order and receivedAt, checked again (Coverage relies on strictly increasing seq). @internal */
+export function checkEvents(events: readonly WireEvent[], receivedAt: number): void {
+  if (!Array.isArray(events)) throw new ProtocolError(400, `expected an array, got ${describe(events)}`, 'events');
+  if (typeof receivedAt !== 'number' || !Number.isFinite(receivedAt))
+    throw new ProtocolError(400, `must be a finite number (ms), got ${describe(receivedAt)}`, 'receivedAt');
+  let last = 0;
+  for (let i = 0; i < events.length; i++) {
+    const seq = events[i]?.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= last)
+      throw new ProtocolError(400, `sequence numbers must be whole numbers >= 1, strictly increasing (${describe(seq)} after ${last})`, `events[${i}].seq`);
+    last = seq;
+  }
+}
+
