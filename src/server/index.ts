@@ -7,3 +7,5 @@
  */
 export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
 export { memoryLog } from './memory-log.js';
+export type { FileLog, FileLogDiagnostics, FileLogOptions, RecoveryReport } from './file-log.js';
+export { fileLog } from './file-log.js';
