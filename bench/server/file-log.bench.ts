@@ -36,9 +36,10 @@ const T0 = 1_700_000_000_000;
 
 const PAGES = ['/home', '/pricing', '/docs/getting-started', '/blog/event-time', '/signup'];
 const KINDS = ['view', 'click', 'scroll'];
-/** ~60 bytes as JSON, e.g. {"kind":"click","page":"/pricing","user":4711,"ms":187} */
+const REFS = ['direct', 'search', 'mail', 'ads'];
+/** ~60 bytes as JSON, e.g. {"kind":"click","page":"/pricing","ref":"mail","user":4711,"ms":187} */
 function data(seq: number): unknown {
-  return { kind: KINDS[seq % 3], page: PAGES[seq % 5], user: (seq * 7919) % 100_000, ms: seq % 300 };
+  return { kind: KINDS[seq % 3], page: PAGES[seq % 5], ref: REFS[seq % 4], user: (seq * 7919) % 100_000, ms: seq % 300 };
 }
 const DATA_POOL = Array.from({ length: 1024 }, (_, i) => data(i));
 
@@ -172,7 +173,7 @@ const contenders: Contender[] = [fileLogContender(APPENDERS), fileLogContender(1
 
 async function main(): Promise<void> {
   console.log(
-    `file log: ${APPENDERS} appenders × ${PER_BATCH}-event batches (~${JSON.stringify(data(1)).length}-byte events), ` +
+    `file log: ${APPENDERS} appenders × ${PER_BATCH}-event batches (~${Math.round(DATA_POOL.reduce((n: number, d) => n + JSON.stringify(d).length, 0) / DATA_POOL.length)}-byte events), ` +
       `${SECONDS} s per contender, median of ${ROUNDS} rounds; Node ${process.version}, ${cpus().length} CPUs, ${tmpdir()}`,
   );
   const results = new Map<string, Result[]>(contenders.map((c) => [c.name, []]));

@@ -493,10 +493,12 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
               );
             if (only !== undefined && header.clientId !== only) continue;
             const { clientId, receivedAt } = header;
-            for (const [seq, ts, data] of decodeRows(frame.payload)) chunk.push({ clientId, seq, ts, receivedAt, data });
-            if (chunk.length >= READ_CHUNK_EVENTS) {
-              yield chunk;
-              chunk = [];
+            for (const [seq, ts, data] of decodeRows(frame.payload)) {
+              chunk.push({ clientId, seq, ts, receivedAt, data });
+              if (chunk.length === READ_CHUNK_EVENTS) {
+                yield chunk;
+                chunk = [];
+              }
             }
           }
         } finally {
