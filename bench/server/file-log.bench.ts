@@ -34,12 +34,12 @@ const SECONDS = Number(process.env['SECONDS'] ?? 2);
 const ROUNDS = Number(process.env['ROUNDS'] ?? 5);
 const T0 = 1_700_000_000_000;
 
-const PAGES = ['/home', '/pricing', '/docs/getting-started', '/blog/event-time', '/signup'];
+const PAGES = ['/home', '/pricing', '/docs', '/blog', '/signup'];
 const KINDS = ['view', 'click', 'scroll'];
-const REFS = ['direct', 'search', 'mail', 'ads'];
-/** ~60 bytes as JSON, e.g. {"kind":"click","page":"/pricing","ref":"mail","user":4711,"ms":187} */
+const ARMS = ['A', 'B'];
+/** ~60 bytes as JSON, e.g. {"kind":"click","page":"/pricing","ab":"B","user":4711,"ms":187} */
 function data(seq: number): unknown {
-  return { kind: KINDS[seq % 3], page: PAGES[seq % 5], ref: REFS[seq % 4], user: (seq * 7919) % 100_000, ms: seq % 300 };
+  return { kind: KINDS[seq % 3], page: PAGES[seq % 5], ab: ARMS[seq % 2], user: (seq * 7919) % 100_000, ms: seq % 300 };
 }
 const DATA_POOL = Array.from({ length: 1024 }, (_, i) => data(i));
 
