@@ -15,3 +15,5 @@ export type { Listening } from './node-adapter.js';
 export { listen } from './node-adapter.js';
 export { type JetStreamLog, jetStreamLog } from './jetstream-log.js';
 export type { JetStreamLogOptions } from './jetstream-options.js';
+export type { FileLog, FileLogDiagnostics, FileLogOptions, RecoveryReport } from './file-log.js';
+export { fileLog } from './file-log.js';

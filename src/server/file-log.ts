@@ -1,0 +1,536 @@
+/// <reference types="node" />
+/**
+ * The embedded, default server log: append-only segment files in one
+ * directory, fsynced with group commit, exactly once per `(clientId, seq)`.
+ * The byte format is described in `file-log-format.ts`. Node only: the
+ * `reference types` line says so to type-checkers that leave Node's types
+ * out by default (the doc-example check does).
+ *
+ * @module
+ */
+import { mkdir, open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
+import { optionalFunction, rejectUnknown, requireObject } from '../options.js';
+import { requireClientId } from '../protocol/validate.js';
+import type { WireEvent } from '../protocol/wire.js';
+import { Coverage } from './coverage.js';
+import {
+  decodeHeader,
+  decodeRows,
+  type EncodedFrame,
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  MAX_PAYLOAD_BYTES,
+  SEGMENT_HEADER_BYTES,
+  SEGMENT_MAGIC,
+  segmentName,
+} from './file-log-format.js';
+import { readFrames, type RecoveryReport, scanLog } from './file-log-segments.js';
+import { lockDir } from './file-lock.js';
+import type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
+import { progress } from './memory-log.js';
+
+export type { RecoveryReport } from './file-log-segments.js';
+
+/** Options of {@link fileLog}. */
+export interface FileLogOptions {
+  /**
+   * Start a new segment file once a write would take the current one past
+   * this many bytes (a single frame larger than this gets a segment of its
+   * own). Whole number ≥ 4096. Default 128 MiB.
+   */
+  readonly segmentBytes?: number;
+  /**
+   * Called during opening when a torn tail (the end of a write that a crash
+   * interrupted, never acknowledged) was cut off the last segment. The same
+   * report is on {@link FileLog.recovered}.
+   */
+  readonly onRecover?: (report: RecoveryReport) => void;
+}
+
+/** Counters of a {@link FileLog} since it was opened: what group commit saved. */
+export interface FileLogDiagnostics {
+  /** Appends that wrote a frame (those with at least one new event). */
+  readonly appends: number;
+  /** Group writes: one `writev` per group and segment. */
+  readonly writes: number;
+  /** `fdatasync`/`fsync` calls, including those that create a segment. */
+  readonly fsyncs: number;
+  /** Segment files. */
+  readonly segments: number;
+}
+
+/**
+ * The {@link EventLog} returned by {@link fileLog}, with what opening
+ * recovered and counters. `clients()` and `stats()` count events as soon as
+ * an append accepts them, before they are durable; after a failed write
+ * they may count events that are not on disk (the log then refuses appends
+ * until it is opened again).
+ */
+export interface FileLog extends EventLog {
+  /** The log's directory. */
+  readonly dir: string;
+  /** The torn tail cut off when the log was opened, if any. */
+  readonly recovered: RecoveryReport | undefined;
+  /** Counters since the log was opened. */
+  diagnostics(): FileLogDiagnostics;
+}
+
+const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024;
+const MIN_SEGMENT_BYTES = 4096;
+/** A group bigger than this is closed and the next append starts another (bounds one write). */
+const MAX_GROUP_BYTES = 16 * 1024 * 1024;
+/** Events per chunk yielded by `read()`. */
+const READ_CHUNK_EVENTS = 4096;
+
+/**
+ * The two calls group commit makes per group. Tests replace them to count
+ * calls, hold an fsync open, or make one fail. @internal
+ */
+export interface SyncIo {
+  /** Writes `buffers` at `position`; resolves to the bytes written. */
+  writev(fh: FileHandle, buffers: readonly Buffer[], position: number): Promise<number>;
+  datasync(fh: FileHandle): Promise<void>;
+}
+
+const nodeIo: SyncIo = {
+  writev: async (fh, buffers, position) => (await fh.writev(buffers as Buffer[], position)).bytesWritten,
+  datasync: (fh) => fh.datasync(),
+};
+
+/**
+ * Opens (or creates) the durable log in directory `dir`: append-only
+ * segment files `events-00000001.log`, … of CRC-checked frames, one frame
+ * per append. `append` resolves once its events are fsynced; appends that
+ * arrive while a write is in flight share the next write and fsync (group
+ * commit). Ingest is idempotent per `(clientId, seq)`, in any order and
+ * across restarts: opening re-reads every segment and rebuilds each
+ * client's coverage.
+ *
+ * Opening cuts a torn tail left by a crash (an incomplete or bad frame at
+ * the end of the last segment, see {@link FileLogOptions.onRecover}) and
+ * throws a {@link StorageError} for damage anywhere else, naming the file,
+ * the offset and the fix. A `LOCK` file keeps a second process (or a second
+ * `fileLog` in this one) out; the lock of a process that died is taken
+ * over. A failed write or fsync makes every later append reject with a
+ * `StorageError`: close the log and open it again.
+ *
+ * @param dir - The log's directory, created if missing.
+ * @param options - See {@link FileLogOptions}; checked before any file is touched.
+ * @returns The open log; `close()` it to release the directory.
+ * @see {@link memoryLog} for tests, and {@link EventLog} for the contract.
+ *
+ * @example
+ * ```ts
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * import { fileLog } from 'tidemark/server';
+ *
+ * const log = await fileLog(mkdtempSync(join(tmpdir(), 'events-')), {
+ *   onRecover: (r) => console.warn(`cut ${r.bytes} bytes of a torn write from ${r.file}`),
+ * });
+ * const events = [{ seq: 1, ts: 1_000, data: { page: '/' } }, { seq: 2, ts: 1_500, data: { page: '/a' } }];
+ * await log.append('c1', events, Date.now()); // durable once it resolves
+ * const again = await log.append('c1', events, Date.now()); // a replay
+ * console.log(again.appended, again.duplicates, again.ackedThrough); // 0 2 2
+ * for await (const chunk of log.read({ clientId: 'c1' })) console.log(chunk.length); // 2
+ * await log.close();
+ * ```
+ */
+export function fileLog(dir: string, options?: FileLogOptions): Promise<FileLog> {
+  return openFileLog(dir, options, nodeIo);
+}
+
+function checkOptions(dir: unknown, options: FileLogOptions | undefined): void {
+  if (typeof dir !== 'string' || dir.length === 0)
+    throw new InvalidOptionError('fileLog.dir', `expected a directory path (a non-empty string), got ${describe(dir)}`);
+  if (options === undefined) return;
+  requireObject('fileLog.options', options);
+  rejectUnknown('fileLog', options, ['segmentBytes', 'onRecover']);
+  const { segmentBytes } = options;
+  if (
+    segmentBytes !== undefined &&
+    (typeof segmentBytes !== 'number' || !Number.isSafeInteger(segmentBytes) || segmentBytes < MIN_SEGMENT_BYTES)
+  )
+    throw new InvalidOptionError(
+      'fileLog.segmentBytes',
+      `must be a whole number of bytes >= ${MIN_SEGMENT_BYTES}, got ${describe(segmentBytes)}; omit it for 128 MiB`,
+    );
+  optionalFunction('fileLog.onRecover', options.onRecover);
+}
+
+/** The sequence numbers must be whole, ≥ 1 and strictly increasing, as `parseIngest` checks. */
+function checkEvents(events: readonly WireEvent[]): void {
+  if (!Array.isArray(events)) throw new ProtocolError(400, `expected an array of {seq, ts, data}, got ${describe(events)}`, 'events');
+  let last = 0;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as Partial<WireEvent> | null;
+    const seq = e?.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= last)
+      throw new ProtocolError(
+        400,
+        `must be a whole number >= 1, above the previous one (${last}), got ${describe(seq)}`,
+        `events[${i}].seq`,
+      );
+    last = seq;
+    if (typeof e?.ts !== 'number' || !Number.isFinite(e.ts))
+      throw new ProtocolError(400, `must be a finite number (event time in ms), got ${describe(e?.ts)}`, `events[${i}].ts`);
+  }
+}
+
+/** Any overlap of `[first, last]` with what `c` holds. */
+function overlaps(c: Coverage, first: number, last: number): boolean {
+  if (first <= c.through) return true;
+  for (const [a, b] of c.above) if (a <= last && b >= first) return true;
+  return false;
+}
+
+interface Group {
+  readonly frames: EncodedFrame[];
+  bytes: number;
+  durable: boolean;
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+function newGroup(): Group {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // Every group is awaited by the append that opened it; this only keeps a
+  // rejection nobody else awaits from counting as unhandled.
+  done.catch(() => undefined);
+  return { frames: [], bytes: 0, durable: false, done, resolve, reject };
+}
+
+interface ClientState {
+  readonly coverage: Coverage;
+  /** The last group holding events of this client: a replay waits for it. */
+  last: Group | undefined;
+}
+
+interface Segment {
+  readonly n: number;
+  readonly file: string;
+  /** Bytes durable (written and fsynced); also where the next write goes. */
+  size: number;
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
+}
+
+/** {@link fileLog} with the write and fsync calls injected. @internal */
+export async function openFileLog(dir: string, options: FileLogOptions | undefined, io: SyncIo): Promise<FileLog> {
+  checkOptions(dir, options);
+  const segmentBytes = options?.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new StorageError(`cannot create the log directory ${dir}: ${(e as Error).message}`, { cause: e });
+  }
+  const lock = await lockDir(dir);
+
+  const clients = new Map<string, ClientState>();
+  let events = 0;
+  const segments: Segment[] = [];
+  let current!: Segment;
+  let fh!: FileHandle; // the current segment, open for writing
+  let recovered: RecoveryReport | undefined;
+  const counters = { appends: 0, writes: 0, fsyncs: 0 };
+
+  const createSegment = async (n: number): Promise<FileHandle> => {
+    const file = join(dir, segmentName(n));
+    const h = await open(file, 'wx');
+    try {
+      await writeAll(h, [SEGMENT_MAGIC], 0);
+      await io.datasync(h);
+      // The new file's directory entry must be durable too, or a crash
+      // could lose the whole segment along with acknowledged events.
+      await syncDir(dir);
+      counters.fsyncs += 2;
+    } catch (e) {
+      await h.close();
+      throw e;
+    }
+    segments.push((current = { n, file, size: SEGMENT_HEADER_BYTES }));
+    return h;
+  };
+
+  const writeAll = async (h: FileHandle, buffers: readonly Buffer[], position: number): Promise<void> => {
+    let written = await io.writev(h, buffers, position);
+    const total = buffers.reduce((s, b) => s + b.length, 0);
+    // writev may write less than asked (a full disk answers with an error
+    // on the next call): write the rest, or learn why not.
+    while (written < total) {
+      const rest: Buffer[] = [];
+      let skip = written;
+      for (const b of buffers) {
+        if (skip >= b.length) skip -= b.length;
+        else {
+          rest.push(skip > 0 ? b.subarray(skip) : b);
+          skip = 0;
+        }
+      }
+      const n = await io.writev(h, rest, position + written);
+      if (n <= 0) throw new Error(`writev wrote ${n} of ${total - written} bytes`);
+      written += n;
+    }
+  };
+
+  try {
+    const scan = await scanLog(dir, (header, file, offset) => {
+      let c = clients.get(header.clientId);
+      if (!c) clients.set(header.clientId, (c = { coverage: new Coverage(), last: undefined }));
+      for (const [first, last] of header.ranges) {
+        if (overlaps(c.coverage, first, last))
+          throw new StorageError(
+            `${file}: the frame at byte ${offset} repeats events ${first}..${last} of client ${header.clientId}, which ` +
+              'an earlier frame holds. This log never writes an event twice, so the directory was written by ' +
+              'something else too (two processes, or files copied in). Restore it from a backup.',
+          );
+        c.coverage.addRange(first, last);
+        events += last - first + 1;
+      }
+    });
+    recovered = scan.recovered;
+    for (const s of scan.segments) segments.push({ n: s.n, file: join(dir, segmentName(s.n)), size: s.size });
+    const last = segments[segments.length - 1];
+    if (!last) fh = await createSegment(1);
+    else {
+      current = last;
+      fh = await open(last.file, 'r+');
+      if (last.size === 0) {
+        // Its creation was torn by a crash (and cut to 0 bytes by the scan).
+        await writeAll(fh, [SEGMENT_MAGIC], 0);
+        await io.datasync(fh);
+        last.size = SEGMENT_HEADER_BYTES;
+      }
+    }
+    if (recovered) options?.onRecover?.(recovered);
+  } catch (e) {
+    await fh?.close();
+    await lock.release();
+    throw e;
+  }
+
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  /** Set by the first failed write or fsync; every later append rejects with it. */
+  let failure: StorageError | undefined;
+  const queue: Group[] = []; // waiting to be written; the last one collects new frames
+  let writing = false;
+  let tail: Group | undefined; // the newest group
+
+  const diskBytes = () => segments.reduce((s, x) => s + x.size, 0);
+
+  const writeGroup = async (g: Group): Promise<void> => {
+    let i = 0;
+    while (i < g.frames.length) {
+      const buffers: Buffer[] = [];
+      let bytes = 0;
+      let j = i;
+      for (; j < g.frames.length; j++) {
+        const f = g.frames[j]!;
+        if (current.size + bytes + f.bytes > segmentBytes && (bytes > 0 || current.size > SEGMENT_HEADER_BYTES)) break;
+        buffers.push(...f.buffers);
+        bytes += f.bytes;
+      }
+      if (j === i) {
+        // Roll: the current segment is complete and synced.
+        const next = await createSegment(current.n + 1);
+        await fh.close();
+        fh = next;
+        continue;
+      }
+      await writeAll(fh, buffers, current.size);
+      await io.datasync(fh);
+      counters.writes++;
+      counters.fsyncs++;
+      current.size += bytes;
+      i = j;
+    }
+  };
+
+  const pump = async (): Promise<void> => {
+    for (let g = queue.shift(); g; g = queue.shift()) {
+      if (failure) {
+        g.reject(failure);
+        continue;
+      }
+      try {
+        await writeGroup(g);
+        g.durable = true;
+        g.resolve();
+      } catch (e) {
+        // A failed write or fsync poisons the log for good. After fsync
+        // reports an error, Linux may have dropped the dirty pages and
+        // cleared the error, so a retried fsync can succeed with the data
+        // never reaching the disk: PostgreSQL learned this in 2018
+        // ("fsyncgate") and has panicked instead of retrying since. This
+        // log refuses every later append; opening it again re-reads what
+        // is really on disk and cuts a torn tail.
+        failure = new StorageError(
+          `writing the log in ${dir} failed (${(e as Error).message ?? e}); the events of the failed write may ` +
+            'not be on disk, and a retried fsync cannot prove they are, so the log refuses further appends. ' +
+            'Fix the cause (disk full? I/O error in the system log?), then close the log and open it again: ' +
+            'opening re-reads the segments and recovers.',
+          { cause: e },
+        );
+        g.reject(failure);
+      }
+    }
+    writing = false;
+  };
+
+  const enqueue = (frame: EncodedFrame): Group => {
+    let g = queue[queue.length - 1];
+    if (!g || g.bytes + frame.bytes > MAX_GROUP_BYTES) {
+      queue.push((g = newGroup()));
+      tail = g;
+    }
+    g.frames.push(frame);
+    g.bytes += frame.bytes;
+    if (!writing) {
+      writing = true;
+      // After the current task's other appends: a burst of appends made
+      // in one tick goes out as one group.
+      queueMicrotask(() => void pump());
+    }
+    return g;
+  };
+
+  const whenOpen = (what: string): void => {
+    if (closed) throw new RuntimeClosedError(`${what} after close(): the file log of ${dir} is closed; open it again`);
+  };
+
+  return {
+    dir,
+    recovered,
+
+    async append(clientId: string, batch: readonly WireEvent[], receivedAt: number): Promise<AppendOutcome> {
+      // Everything up to the first await runs synchronously when append is
+      // called: the fresh events are reserved in the client's coverage
+      // before any other append can look, so two concurrent appends of the
+      // same events never both write them.
+      whenOpen('append()');
+      if (failure) throw failure;
+      requireClientId(clientId);
+      checkEvents(batch);
+      if (typeof receivedAt !== 'number' || !Number.isFinite(receivedAt))
+        throw new ProtocolError(400, `must be a finite number (ms), got ${describe(receivedAt)}`, 'receivedAt');
+      let c = clients.get(clientId);
+      const fresh = c ? c.coverage.fresh(batch) : batch;
+      if (fresh.length > 0) {
+        let frame: EncodedFrame;
+        try {
+          frame = encodeFrame(clientId, receivedAt, fresh);
+        } catch (e) {
+          throw new ProtocolError(400, `the events' data cannot be stored as JSON (${(e as Error).message})`, 'events');
+        }
+        if (frame.bytes - FRAME_HEADER_BYTES > MAX_PAYLOAD_BYTES)
+          throw new ProtocolError(
+            413,
+            `this batch encodes to ${frame.bytes} bytes, above the ${MAX_PAYLOAD_BYTES} a frame holds; append it in smaller batches`,
+            'events',
+          );
+        if (!c) clients.set(clientId, (c = { coverage: new Coverage(), last: undefined }));
+        // Reserve: from here on, these sequence numbers count as held.
+        let i = 0;
+        while (i < fresh.length) {
+          let j = i;
+          while (j + 1 < fresh.length && fresh[j + 1]!.seq === fresh[j]!.seq + 1) j++;
+          c.coverage.addRange(fresh[i]!.seq, fresh[j]!.seq);
+          i = j + 1;
+        }
+        events += fresh.length;
+        counters.appends++;
+        c.last = enqueue(frame);
+      }
+      const outcome: AppendOutcome = {
+        appended: fresh.length,
+        duplicates: batch.length - fresh.length,
+        ackedThrough: c?.coverage.through ?? 0,
+        gaps: c?.coverage.gaps() ?? [],
+      };
+      // Groups complete in order, so once the client's last group is
+      // durable, so is every event this outcome counts, replays included.
+      const wait = c?.last;
+      if (wait && !wait.durable) await wait.done;
+      return outcome;
+    },
+
+    async *read(options?: { readonly clientId?: string }): AsyncIterable<readonly LoggedEvent[]> {
+      whenOpen('read()');
+      const only = options?.clientId;
+      if (only !== undefined && typeof only !== 'string')
+        throw new InvalidOptionError('read.clientId', `expected a client id string, got ${describe(only)}; omit it to read every client`);
+      // What is durable now; a later append may be missed, as EventLog allows.
+      const snapshot = segments.map((s) => ({ file: s.file, size: s.size }));
+      let chunk: LoggedEvent[] = [];
+      for (const s of snapshot) {
+        const h = await open(s.file, 'r');
+        try {
+          for await (const frame of readFrames(h, SEGMENT_HEADER_BYTES, s.size)) {
+            const header = frame.bad === undefined ? decodeHeader(frame.payload) : undefined;
+            if (frame.bad !== undefined || !header)
+              throw new StorageError(
+                `${s.file} is damaged at byte ${frame.offset} (${frame.bad ?? 'no valid header line'}), though it ` +
+                  'was sound when the log was opened: the disk or something else changed it. Close the log; ' +
+                  'opening it again says how to fix it.',
+              );
+            if (only !== undefined && header.clientId !== only) continue;
+            const { clientId, receivedAt } = header;
+            for (const [seq, ts, data] of decodeRows(frame.payload)) {
+              chunk.push({ clientId, seq, ts, receivedAt, data });
+              if (chunk.length === READ_CHUNK_EVENTS) {
+                yield chunk;
+                chunk = [];
+              }
+            }
+          }
+        } finally {
+          await h.close();
+        }
+      }
+      if (chunk.length > 0) yield chunk;
+    },
+
+    clients(): readonly ClientProgress[] {
+      return [...clients].map(([id, c]) => progress(id, c.coverage));
+    },
+
+    stats() {
+      return { events, bytes: diskBytes(), clients: clients.size };
+    },
+
+    diagnostics(): FileLogDiagnostics {
+      return { ...counters, segments: segments.length };
+    },
+
+    close(): Promise<void> {
+      if (!closing) {
+        closed = true;
+        closing = (async () => {
+          // Flush: wait for every accepted append's group, failed or not.
+          await tail?.done.catch(() => undefined);
+          await fh.close();
+          await lock.release();
+        })();
+      }
+      return closing;
+    },
+  };
+}
