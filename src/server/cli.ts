@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+/// <reference types="node" />
 /**
  * `npx tidemark <command>`: serve, token, export, reconcile, replay.
  * Run `npx tidemark help` for the usage.

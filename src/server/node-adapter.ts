@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /**
  * The Node adapter: serves a fetch handler (`(Request) => Promise<Response>`)
  * on `node:http`. The only file of the server that touches `node:http`.
