@@ -5,7 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { fileLog, tokenFor } from '../../src/server/index.js';
+import { fileLog, jetStreamLog, tokenFor } from '../../src/server/index.js';
+import { startNatsServer } from './nats.js';
 
 const secret = 'kill test secret, long enough';
 const root = join(import.meta.dirname, '../..');
@@ -17,8 +18,9 @@ afterAll(() => {
 });
 
 /** Starts `tidemark serve` on a free port; resolves with its base URL once it listens. */
-function serve(data: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', '--data', data, '--secret', secret], {
+function serve(data: string, extra: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  const args = ['--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', '--data', data, '--secret', secret, ...extra];
+  const child = spawn(process.execPath, args, {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -100,5 +102,52 @@ describe('tidemark serve, killed with SIGKILL mid-ingest', () => {
     await log.close();
     expect(total).toBe(CLIENTS * BATCHES * PER);
     for (const id of ids) expect(seen.get(id)?.size).toBe(BATCHES * PER);
+  });
+});
+
+describe('two tidemark serve processes on one JetStream stream', () => {
+  it('take the same and overlapping batches at once: every event once', async () => {
+    const nats = await startNatsServer();
+    try {
+      const data = [mkdtempSync(join(tmpdir(), 'tidemark-js-a-')), mkdtempSync(join(tmpdir(), 'tidemark-js-b-'))];
+      dirs.push(...data);
+      const a = await serve(data[0]!, ['--nats', nats.url]);
+      const b = await serve(data[1]!, ['--nats', nats.url]);
+      const CLIENTS = 3;
+      const BATCHES = 30;
+      const PER = 100;
+      const ids = Array.from({ length: CLIENTS }, (_, i) => `js-client-${i}`);
+      const tokens = await Promise.all(ids.map((id) => tokenFor(secret, id)));
+      // Each client sends every batch to both servers at once, and a batch
+      // overlapping the previous one by half to one of them.
+      const post = async (url: string, i: number, body: string) => {
+        const res = await fetch(`${url}/v1/ingest`, { method: 'POST', headers: { authorization: `Bearer ${tokens[i]}` }, body });
+        expect(res.status).toBe(200);
+        return (await res.json()) as { appended: number };
+      };
+      let appended = 0;
+      await Promise.all(
+        ids.map(async (id, i) => {
+          for (let k = 0; k < BATCHES; k++) {
+            const overlap = JSON.stringify({
+              clientId: id,
+              events: Array.from({ length: PER }, (_, j) => ({ seq: k * PER + j + 1 - PER / 2, ts: j, data: { k, j } })).filter((e) => e.seq >= 1),
+            });
+            const outs = await Promise.all([post(a.url, i, batch(id, k, PER)), post(b.url, i, batch(id, k, PER)), post(k % 2 ? a.url : b.url, i, overlap)]);
+            appended += outs.reduce((n, o) => n + o.appended, 0);
+          }
+        }),
+      );
+      expect(appended).toBe(CLIENTS * BATCHES * PER);
+      a.child.kill('SIGTERM');
+      b.child.kill('SIGTERM');
+      const log = await jetStreamLog({ servers: nats.url });
+      const seen = new Map<string, number[]>();
+      for await (const chunk of log.read()) for (const e of chunk) seen.set(e.clientId, [...(seen.get(e.clientId) ?? []), e.seq]);
+      await log.close();
+      for (const id of ids) expect(seen.get(id)!.sort((x, y) => x - y)).toEqual(Array.from({ length: BATCHES * PER }, (_, j) => j + 1));
+    } finally {
+      await nats.stop();
+    }
   });
 });
