@@ -7,3 +7,8 @@
  */
 export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
 export { memoryLog } from './memory-log.js';
+export type { ResultStore, StoredResult } from './results-store.js';
+export { fileResults, memoryResults } from './results-store.js';
+export type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
+export { fileCorrections, memoryCorrections } from './corrections-store.js';
+export type { WindowValue } from './windows.js';
