@@ -12,3 +12,8 @@ export { fileResults, memoryResults } from './results-store.js';
 export type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 export { fileCorrections, memoryCorrections } from './corrections-store.js';
 export type { WindowValue } from './windows.js';
+export type { BatchPipeline, ReconcileFailure, ReconcileOptions, ReconcileReport } from './reconcile.js';
+export { reconcile } from './reconcile.js';
+export { loadPipeline } from './load-pipeline.js';
+export type { ReplayFailure, ReplayOptions, ReplayReport, WindowDifference } from './replay.js';
+export { replay } from './replay.js';
