@@ -20,7 +20,7 @@ import type { Pipeline, PipelineInput } from '../checkpoint/pipeline.js';
 import { describe, TidemarkError } from '../errors.js';
 import type { WindowKey } from '../windows/window-result.js';
 import type { ClientProgress, EventLog } from './log.js';
-import { compareWindows, windowId, type WindowValue } from './windows.js';
+import { compareWindows, WindowMap, type WindowValue } from './windows.js';
 
 /** One client's events as read from the log: parallel arrays, in read order. */
 export interface ClientEvents {
@@ -117,9 +117,12 @@ export function timeOrder(ts: ArrayLike<number>, tie?: ArrayLike<number>): Uint3
     }
   }
   if (sorted || n < 2) return order;
-  // The fast path: integer times packed with the position into one exact
-  // double, sorted natively (a comparator sort is ~10× slower). The position
-  // is the tie-breaker, so it needs the ties in position order already.
+  // Fast paths for integer times, with the position as the tie-breaker (so
+  // the ties must already be in position order): a stable radix sort of the
+  // offsets from the earliest time when they fit 32 bits (49 days), else
+  // time and position packed into one exact double and sorted natively.
+  // A comparator sort is ~10× slower than either.
+  if (integers && tieSorted && max - min < 2 ** 32) return radixOrder(ts, min, max - min);
   if (integers && tieSorted && (max - min + 1) * n <= Number.MAX_SAFE_INTEGER) {
     const keys = new Float64Array(n);
     for (let i = 0; i < n; i++) keys[i] = (ts[i]! - min) * n + i;
@@ -128,6 +131,42 @@ export function timeOrder(ts: ArrayLike<number>, tie?: ArrayLike<number>): Uint3
     return order;
   }
   return order.sort(tie ? (a, b) => ts[a]! - ts[b]! || tie[a]! - tie[b]! : (a, b) => ts[a]! - ts[b]! || a - b);
+}
+
+const DIGIT_BITS = 11;
+const BUCKETS = 1 << DIGIT_BITS;
+
+/** Positions sorted by `ts[i] - min` (< 2^32), stable: an LSD radix sort of 11-bit digits. */
+function radixOrder(ts: ArrayLike<number>, min: number, span: number): Uint32Array {
+  const n = ts.length;
+  let keys = new Uint32Array(n);
+  let order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    keys[i] = ts[i]! - min;
+    order[i] = i;
+  }
+  let keysOut = new Uint32Array(n);
+  let orderOut = new Uint32Array(n);
+  const counts = new Uint32Array(BUCKETS);
+  for (let shift = 0; shift < 32 && span >>> shift > 0; shift += DIGIT_BITS) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[(keys[i]! >>> shift) & (BUCKETS - 1)]!++;
+    let sum = 0;
+    for (let d = 0; d < BUCKETS; d++) {
+      const c = counts[d]!;
+      counts[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const k = keys[i]!;
+      const at = counts[(k >>> shift) & (BUCKETS - 1)]!++;
+      keysOut[at] = k;
+      orderOut[at] = order[i]!;
+    }
+    [keys, keysOut] = [keysOut, keys];
+    [order, orderOut] = [orderOut, order];
+  }
+  return order;
 }
 
 /** A systematic sample of event times (every k-th), to cut the global pass into time ranges. */
@@ -201,7 +240,7 @@ interface Pane extends WindowValue {
 
 /** What a finished batch run gives: its windows by id, or why it failed. */
 export type BatchOutcome =
-  | { readonly ok: true; readonly windows: ReadonlyMap<string, WindowValue> }
+  | { readonly ok: true; readonly windows: WindowMap<WindowValue> }
   | { readonly ok: false; readonly error: unknown };
 
 /**
@@ -212,7 +251,7 @@ export type BatchOutcome =
  * The pipeline may end in `windowBy` (timed results) or in `records()`.
  */
 export class BatchRun {
-  private readonly windows = new Map<string, Pane>();
+  private readonly windows = new WindowMap<Pane>();
   private failure: { error: unknown } | undefined;
   private readonly input: PipelineInput<unknown> | undefined;
 
@@ -281,11 +320,12 @@ export class BatchRun {
       };
       return;
     }
-    const id = windowId(r.key, r.start, r.end);
     const pane = typeof r.pane === 'number' ? r.pane : undefined;
-    const seen = this.windows.get(id);
-    if (seen && pane !== undefined && seen.pane !== undefined && pane < seen.pane) return;
-    this.windows.set(id, { key: r.key, start: r.start, end: r.end, value: r.value, pane });
+    if (pane !== undefined) {
+      const seen = this.windows.get(r.key, r.start, r.end);
+      if (seen && seen.pane !== undefined && pane < seen.pane) return;
+    }
+    this.windows.set({ key: r.key, start: r.start, end: r.end, value: r.value, pane });
   }
 }
 
@@ -294,6 +334,6 @@ function isKey(k: unknown): k is WindowKey {
 }
 
 /** The windows of a view as a sorted list of plain values. */
-export function sortedWindows(windows: ReadonlyMap<string, WindowValue>): WindowValue[] {
+export function sortedWindows(windows: WindowMap<WindowValue>): WindowValue[] {
   return [...windows.values()].map(({ key, start, end, value }) => ({ key, start, end, value })).sort(compareWindows);
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, InvalidOptionError, RuntimeClosedError, StorageError } from '../errors.js';
 import type { Correction, CorrectionsResponse } from '../protocol/wire.js';
 import { AppendFile } from './append-file.js';
-import { compareWindows, windowId } from './windows.js';
+import { compareWindows, WindowMap } from './windows.js';
 
 /** A correction to write: for one window of one client, the speed and batch values (`at`: when the run started). */
 export interface CorrectionEntry extends Omit<Correction, 'cursor'> {
@@ -60,7 +60,7 @@ export interface CorrectionStore {
 
 /** The in-memory index both stores share. */
 class Feed {
-  private readonly byClient = new Map<string, { all: Correction[]; latest: Map<string, Correction> }>();
+  private readonly byClient = new Map<string, { all: Correction[]; latest: WindowMap<Correction> }>();
   /** Highest cursor handed out (written or being written). */
   assigned = 0;
   /** Highest cursor durable. */
@@ -82,9 +82,9 @@ class Feed {
   add(stored: readonly (Correction & { clientId: string })[]): Correction[] {
     return stored.map(({ clientId, ...c }) => {
       let client = this.byClient.get(clientId);
-      if (!client) this.byClient.set(clientId, (client = { all: [], latest: new Map() }));
+      if (!client) this.byClient.set(clientId, (client = { all: [], latest: new WindowMap() }));
       client.all.push(c);
-      client.latest.set(windowId(c.key, c.start, c.end), c);
+      client.latest.set(c);
       this.assigned = Math.max(this.assigned, c.cursor);
       return c;
     });

@@ -5,15 +5,16 @@
  * @module
  */
 import type { Observable } from 'rxjs';
+import type { Correction } from '../protocol/wire.js';
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { describe, errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
-import { BatchRun, clientGroups, feedInTimeOrder, type ReadStats, sortedWindows, TimeSample, timeOrder } from './batch-view.js';
+import { BatchRun, type ClientEvents, clientGroups, feedInTimeOrder, type ReadStats, sortedWindows, TimeSample, timeOrder } from './batch-view.js';
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from './json.js';
 import type { EventLog } from './log.js';
 import type { ResultStore, StoredResult } from './results-store.js';
-import { compareWindows, windowId, type WindowValue } from './windows.js';
+import { compareWindows, WindowMap, type WindowValue } from './windows.js';
 
 /**
  * A pipeline as clients run it: from the stream of events (each exactly the
@@ -154,8 +155,8 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
 
   for await (const group of clientGroups(log, progress, maxEvents, stats, sample && ((ts) => sample.add(ts)))) {
     if (single) {
-      const data = group.flatMap((c) => c.data);
-      global.push(data, timeOrder(group.flatMap((c) => c.ts)));
+      const { data, ts } = concat(group);
+      global.push(data, timeOrder(ts));
     }
     const pending: CorrectionEntry[] = [];
     for (const c of group) {
@@ -178,7 +179,7 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   const logged = new Set(progress.map((c) => c.clientId));
   const orphans = results.clients().filter((id) => !logged.has(id));
   const pending: CorrectionEntry[] = [];
-  for (const clientId of orphans) pending.push(...clientCorrections(clientId, new Map(), results, corrections, startedAt, counts));
+  for (const clientId of orphans) pending.push(...clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts));
   counts.written += (await corrections.write(pending)).length;
 
   if (!single) await feedInTimeOrder(log, logged, sample!.boundaries(total, maxEvents), global, stats);
@@ -199,10 +200,25 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   };
 }
 
+/** All clients' events in one pair of arrays (client after client). */
+function concat(group: readonly ClientEvents[]): { data: unknown[]; ts: Float64Array } {
+  const n = group.reduce((sum, c) => sum + c.data.length, 0);
+  const data = new Array<unknown>(n);
+  const ts = new Float64Array(n);
+  let at = 0;
+  for (const c of group) {
+    for (let i = 0; i < c.data.length; i++, at++) {
+      data[at] = c.data[i];
+      ts[at] = c.ts[i]!;
+    }
+  }
+  return { data, ts };
+}
+
 /** The corrections one client needs, less those its latest stored ones already say. */
 function clientCorrections(
   clientId: string,
-  batch: ReadonlyMap<string, WindowValue>,
+  batch: WindowMap<WindowValue>,
   results: ResultStore,
   store: CorrectionStore,
   at: number,
@@ -211,22 +227,23 @@ function clientCorrections(
   const speed = results.get(clientId);
   counts.uploaded += speed.length;
   const differences: CorrectionEntry[] = [];
-  const uploaded = new Map<string, StoredResult>();
-  for (const s of speed) uploaded.set(windowId(s.key, s.start, s.end), s);
-  for (const [id, b] of batch) {
-    const s = uploaded.get(id);
+  const uploaded = new WindowMap<StoredResult>();
+  for (const s of speed) uploaded.set(s);
+  for (const b of batch.values()) {
+    const s = uploaded.get(b.key, b.start, b.end);
     if (!sameJson(b.value, s === undefined ? null : s.value))
       differences.push({ clientId, key: b.key, start: b.start, end: b.end, speed: s?.value ?? null, batch: toJson(b.value), at });
   }
-  for (const [id, s] of uploaded) {
-    if (!batch.has(id) && !sameJson(s.value, null))
+  for (const s of speed) {
+    if (!batch.has(s) && !sameJson(s.value, null))
       differences.push({ clientId, key: s.key, start: s.start, end: s.end, speed: s.value, batch: null, at });
   }
   if (differences.length === 0) return [];
   differences.sort(compareWindows);
-  const latest = new Map(store.latest(clientId).map((c) => [windowId(c.key, c.start, c.end), c]));
+  const latest = new WindowMap<Correction>();
+  for (const c of store.latest(clientId)) latest.set(c);
   return differences.filter((d) => {
-    const last = latest.get(windowId(d.key, d.start, d.end));
+    const last = latest.get(d.key, d.start, d.end);
     const repeat = last !== undefined && sameJson(last.speed, d.speed) && sameJson(last.batch, d.batch);
     if (repeat) counts.skipped++;
     return !repeat;

@@ -122,8 +122,8 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
       const found: WindowDifference[] = [];
       const diff = (w: WindowValue, baseline: unknown, candidate: unknown) =>
         found.push({ clientId: c.clientId, key: w.key, start: w.start, end: w.end, baseline, candidate });
-      for (const [id, bw] of b.windows) {
-        const kw = k.windows.get(id);
+      for (const bw of b.windows.values()) {
+        const kw = k.windows.get(bw.key, bw.start, bw.end);
         if (kw === undefined) {
           counts.onlyInBaseline++;
           diff(bw, bw.value, null);
@@ -133,8 +133,8 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
           diff(bw, bw.value, kw.value);
         }
       }
-      for (const [id, kw] of k.windows) {
-        if (b.windows.has(id)) continue;
+      for (const kw of k.windows.values()) {
+        if (b.windows.has(kw)) continue;
         counts.onlyInCandidate++;
         diff(kw, null, kw.value);
       }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { RuntimeClosedError, StorageError } from '../errors.js';
 import type { WireResult } from '../protocol/wire.js';
 import { AppendFile } from './append-file.js';
-import { compareWindows, windowId } from './windows.js';
+import { WindowMap } from './windows.js';
 
 /** One window result as the store keeps it: the upload's latest pane, and when it was received. */
 export interface StoredResult extends WireResult {
@@ -36,7 +36,12 @@ export interface StoredResult extends WireResult {
 export interface ResultStore {
   /** Records one upload of `clientId`; resolves once it is durable. */
   put(clientId: string, results: readonly WireResult[], receivedAt: number): Promise<void>;
-  /** The latest result of each window of `clientId`, sorted by key, then start, then end. */
+  /**
+   * The latest result of each window of `clientId`, grouped by key: keys,
+   * and windows within a key, in the order first uploaded (unsorted: reconcile
+   * reads every client's results, and sorting them all would cost more than
+   * comparing them).
+   */
   get(clientId: string): readonly StoredResult[];
   /** Every client with at least one result, in the order they first uploaded. */
   clients(): readonly string[];
@@ -46,22 +51,20 @@ export interface ResultStore {
 
 /** The in-memory index both stores share. */
 class LatestResults {
-  private readonly byClient = new Map<string, Map<string, StoredResult>>();
+  private readonly byClient = new Map<string, WindowMap<StoredResult>>();
 
   put(clientId: string, results: readonly WireResult[], receivedAt: number): void {
     let windows = this.byClient.get(clientId);
-    if (!windows) this.byClient.set(clientId, (windows = new Map()));
+    if (!windows) this.byClient.set(clientId, (windows = new WindowMap()));
     for (const r of results) {
-      const id = windowId(r.key, r.start, r.end);
-      const seen = windows.get(id);
+      const seen = windows.get(r.key, r.start, r.end);
       if (seen && r.pane < seen.pane) continue;
-      windows.set(id, { key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane, receivedAt });
+      windows.set({ key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane, receivedAt });
     }
   }
 
   get(clientId: string): readonly StoredResult[] {
-    const windows = this.byClient.get(clientId);
-    return windows ? [...windows.values()].sort(compareWindows) : [];
+    return this.byClient.get(clientId)?.values() ?? [];
   }
 
   clients(): readonly string[] {

@@ -41,12 +41,19 @@ describe.each([
     await s.close();
   });
 
-  it('keeps clients apart, lists them in first-upload order, sorts windows by key then start', async () => {
+  it('keeps clients apart, lists them in first-upload order, windows grouped by key in upload order', async () => {
     const s = await make();
-    await s.put('c2', [r('b', 20, 1), r(1, 0, 1), r('a', 30, 1), r('a', 0, 1)], 1);
+    await s.put('c2', [r('b', 20, 1), r(1, 0, 1), r('a', 30, 1), r('1', 0, 1)], 1);
+    await s.put('c2', [r('a', 0, 1), r('b', 20, 2, 1)], 1);
     await s.put('c1', [r('a', 0, 9)], 2);
     expect(s.clients()).toEqual(['c2', 'c1']);
-    expect(s.get('c2').map((x) => `${String(x.key)}@${x.start}`)).toEqual(['1@0', 'a@0', 'a@30', 'b@20']);
+    expect(s.get('c2').map((x) => `${typeof x.key}:${String(x.key)}@${x.start}`)).toEqual([
+      'string:b@20',
+      'number:1@0',
+      'string:a@30',
+      'string:a@0',
+      'string:1@0',
+    ]);
     expect(s.get('c1')[0]?.value).toBe(9);
     expect(s.get('nobody')).toEqual([]);
     await s.close();
