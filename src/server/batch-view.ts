@@ -234,13 +234,15 @@ export async function feedInTimeOrder(
 }
 
 /** A window's latest pane as a batch run keeps it. */
-interface Pane extends WindowValue {
+export interface Pane extends WindowValue {
   readonly pane: number | undefined;
+  /** Free for the caller: reconcile marks the windows it matched with an upload. */
+  matched: boolean;
 }
 
 /** What a finished batch run gives: its windows by id, or why it failed. */
 export type BatchOutcome =
-  | { readonly ok: true; readonly windows: WindowMap<WindowValue> }
+  | { readonly ok: true; readonly windows: WindowMap<Pane> }
   | { readonly ok: false; readonly error: unknown };
 
 /**
@@ -325,7 +327,7 @@ export class BatchRun {
       const seen = this.windows.get(r.key, r.start, r.end);
       if (seen && seen.pane !== undefined && pane < seen.pane) return;
     }
-    this.windows.set({ key: r.key, start: r.start, end: r.end, value: r.value, pane });
+    this.windows.set({ key: r.key, start: r.start, end: r.end, value: r.value, pane, matched: false });
   }
 }
 

@@ -9,11 +9,11 @@ import type { Correction } from '../protocol/wire.js';
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { describe, errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
-import { BatchRun, type ClientEvents, clientGroups, feedInTimeOrder, type ReadStats, sortedWindows, TimeSample, timeOrder } from './batch-view.js';
+import { BatchRun, type ClientEvents, clientGroups, type Pane, feedInTimeOrder, type ReadStats, sortedWindows, TimeSample, timeOrder } from './batch-view.js';
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from './json.js';
 import type { EventLog } from './log.js';
-import type { ResultStore, StoredResult } from './results-store.js';
+import type { ResultStore } from './results-store.js';
 import { compareWindows, WindowMap, type WindowValue } from './windows.js';
 
 /**
@@ -218,7 +218,7 @@ function concat(group: readonly ClientEvents[]): { data: unknown[]; ts: Float64A
 /** The corrections one client needs, less those its latest stored ones already say. */
 function clientCorrections(
   clientId: string,
-  batch: WindowMap<WindowValue>,
+  batch: WindowMap<Pane>,
   results: ResultStore,
   store: CorrectionStore,
   at: number,
@@ -227,16 +227,15 @@ function clientCorrections(
   const speed = results.get(clientId);
   counts.uploaded += speed.length;
   const differences: CorrectionEntry[] = [];
-  const uploaded = new WindowMap<StoredResult>();
-  for (const s of speed) uploaded.set(s);
-  for (const b of batch.values()) {
-    const s = uploaded.get(b.key, b.start, b.end);
-    if (!sameJson(b.value, s === undefined ? null : s.value))
-      differences.push({ clientId, key: b.key, start: b.start, end: b.end, speed: s?.value ?? null, batch: toJson(b.value), at });
-  }
   for (const s of speed) {
-    if (!batch.has(s) && !sameJson(s.value, null))
-      differences.push({ clientId, key: s.key, start: s.start, end: s.end, speed: s.value, batch: null, at });
+    const b = batch.get(s.key, s.start, s.end);
+    if (b) b.matched = true;
+    if (!sameJson(b === undefined ? null : b.value, s.value))
+      differences.push({ clientId, key: s.key, start: s.start, end: s.end, speed: s.value, batch: b ? toJson(b.value) : null, at });
+  }
+  for (const b of batch.values()) {
+    if (!b.matched && !sameJson(b.value, null))
+      differences.push({ clientId, key: b.key, start: b.start, end: b.end, speed: null, batch: toJson(b.value), at });
   }
   if (differences.length === 0) return [];
   differences.sort(compareWindows);
