@@ -19,7 +19,7 @@
  * run writes into a fresh `memoryCorrections()`, so every run does the same
  * work.
  *
- * DuckDB (`@duckdb/node-api`, all cores) runs
+ * DuckDB (`@duckdb/node-api`, with all cores and with one: reconcile uses one) runs
  * `read_ndjson_auto` + `time_bucket` GROUP BY client, page into a table, and
  * the global GROUP BY page from it; its time includes reading and parsing
  * the NDJSON. Before timing, the bench checks that both give the same number
@@ -154,8 +154,8 @@ interface DuckResult {
   readonly global: Map<string, number>;
 }
 
-async function duckdb(path: string): Promise<DuckResult> {
-  const instance = await DuckDBInstance.create(':memory:');
+async function duckdb(path: string, threads: number): Promise<DuckResult> {
+  const instance = await DuckDBInstance.create(':memory:', { threads: String(threads) });
   const db = await instance.connect();
   try {
     const start = performance.now();
@@ -212,7 +212,9 @@ async function main(): Promise<void> {
       { name: 'reconcile, whole log in memory', max: Infinity },
     ];
     const runs = new Map<string, { seconds: number[]; report?: ReconcileReport }>(configs.map((c) => [c.name, { seconds: [] }]));
+    const THREADS = cpus().length;
     const duckSeconds: number[] = [];
+    const duckOneThread: number[] = [];
     let duck: DuckResult | undefined;
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of round % 2 === 0 ? configs : [...configs].reverse()) {
@@ -232,26 +234,34 @@ async function main(): Promise<void> {
         console.log(`  round ${round + 1} ${c.name}: ${(report.durationMs / 1_000).toFixed(2)} s, ${report.passes} passes, ${report.written} corrections`);
       }
       if (!DUCKDB) continue;
-      const d = await duckdb(ndjson);
+      const d = await duckdb(ndjson, THREADS);
       if (!duck) for (const r of runs.values()) if (r.report) agree(r.report, d);
       duck = d;
       duckSeconds.push(d.seconds);
-      console.log(`  round ${round + 1} DuckDB: ${d.seconds.toFixed(2)} s`);
+      const one = await duckdb(ndjson, 1);
+      agree(runs.values().next().value!.report!, one);
+      duckOneThread.push(one.seconds);
+      console.log(`  round ${round + 1} DuckDB: ${d.seconds.toFixed(2)} s (${THREADS} threads), ${one.seconds.toFixed(2)} s (1 thread)`);
     }
     if (duck) for (const r of runs.values()) agree(r.report!, duck);
 
     const duckMedian = DUCKDB ? median(duckSeconds) : Number.NaN;
+    const duckOneMedian = DUCKDB ? median(duckOneThread) : Number.NaN;
     const rows = [...runs].map(([name, r]) => {
       const s = median(r.seconds);
       return { name, seconds: s, eventsPerSecond: EVENTS / s, passes: r.report!.passes, report: r.report! };
     });
     const first = rows[0]!.report;
     console.log(`\n${EVENTS.toLocaleString('en')} events, ${CLIENTS} clients, ${first.windows.toLocaleString('en')} per-client windows, ${first.global.length} global windows, ${first.written.toLocaleString('en')} corrections per run; median of ${ROUNDS}; Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; heap with the log ${mb(heapWithLog)}\n`);
-    console.log('| Engine | Median | Events/s | Passes over the log | vs DuckDB |');
+    console.log(`| Engine | Median | Events/s | Passes over the log | vs DuckDB (${THREADS} threads) |`);
     console.log('| --- | ---: | ---: | ---: | ---: |');
     for (const r of rows)
       console.log(`| ${r.name} | ${r.seconds.toFixed(2)} s | ${formatRate(r.eventsPerSecond)} | ${r.passes} | ${DUCKDB ? formatRatio(duckMedian / r.seconds) : '–'} |`);
-    if (DUCKDB) console.log(`| DuckDB: read_ndjson_auto (${mb(bytes)}) + time_bucket GROUP BY client, page; global GROUP BY page | ${duckMedian.toFixed(2)} s | ${formatRate(EVENTS / duckMedian)} | – | 1.00× |`);
+    if (DUCKDB) {
+      const what = `read_ndjson_auto (${mb(bytes)}) + time_bucket GROUP BY client, page; global GROUP BY page`;
+      console.log(`| DuckDB, ${THREADS} threads: ${what} | ${duckMedian.toFixed(2)} s | ${formatRate(EVENTS / duckMedian)} | – | 1.00× |`);
+      console.log(`| DuckDB, 1 thread: the same | ${duckOneMedian.toFixed(2)} s | ${formatRate(EVENTS / duckOneMedian)} | – | ${formatRatio(duckMedian / duckOneMedian)} |`);
+    }
     if (DUCKDB) console.log('\nChecked: same per-client window count, same global view, counts summing to the events.');
     console.log(
       JSON.stringify({
@@ -264,7 +274,9 @@ async function main(): Promise<void> {
         corrections: first.written,
         ndjsonBytes: bytes,
         reconcile: rows.map((r) => ({ config: r.name, seconds: r.seconds, eventsPerSecond: Math.round(r.eventsPerSecond), passes: r.passes })),
-        duckdb: DUCKDB ? { seconds: duckMedian, eventsPerSecond: Math.round(EVENTS / duckMedian), threads: cpus().length } : null,
+        duckdb: DUCKDB ? { seconds: duckMedian, eventsPerSecond: Math.round(EVENTS / duckMedian), threads: THREADS } : null,
+        duckdbOneThread: DUCKDB ? { seconds: duckOneMedian, eventsPerSecond: Math.round(EVENTS / duckOneMedian) } : null,
+        maxRssBytes: process.resourceUsage().maxRSS * 1024,
         ratio: DUCKDB ? rows.map((r) => duckMedian / r.seconds) : null,
         agree: DUCKDB,
       }),
