@@ -88,7 +88,7 @@ export class AppendFile {
     if (this.closed) return Promise.reject(new RuntimeClosedError(`${this.path} is closed`));
     if (this.failure !== undefined)
       return Promise.reject(new StorageError(`${this.path} cannot be written after a failed write`, { cause: this.failure }));
-    const text = `${JSON.stringify(value)}\n`;
+    const text = `${JSON.stringify(value)}\n`; // throws RangeError beyond V8's longest string (~512 MB): keep lines small
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ text, resolve, reject });
       this.flushing ??= this.flush();
@@ -107,7 +107,9 @@ export class AppendFile {
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
-      const bytes = Buffer.from(batch.map((p) => p.text).join(''));
+      // One buffer per line, then one write: joining the lines into one
+      // string first could exceed V8's longest string with large batches.
+      const bytes = Buffer.concat(batch.map((p) => Buffer.from(p.text)));
       try {
         await writeAll(this.fh, bytes, this.size);
         await this.fh.datasync();

@@ -170,17 +170,18 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
         continue;
       }
       counts.windows += outcome.windows.size;
-      pending.push(...clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts));
+      for (const e of clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts)) pending.push(e);
     }
-    counts.written += (await corrections.write(pending)).length;
+    counts.written += await writeCorrections(corrections, pending);
   }
 
   // Clients that uploaded results but have no events in the log: every window is wrong.
   const logged = new Set(progress.map((c) => c.clientId));
   const orphans = results.clients().filter((id) => !logged.has(id));
   const pending: CorrectionEntry[] = [];
-  for (const clientId of orphans) pending.push(...clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts));
-  counts.written += (await corrections.write(pending)).length;
+  for (const clientId of orphans)
+    for (const e of clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts)) pending.push(e);
+  counts.written += await writeCorrections(corrections, pending);
 
   if (!single) await feedInTimeOrder(log, logged, sample!.boundaries(total, maxEvents), global, stats);
   const outcome = global.end();
@@ -198,6 +199,16 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
     durationMs,
     eventsPerSecond: durationMs > 0 ? stats.events / (durationMs / 1_000) : 0,
   };
+}
+
+/** Corrections per `write`: each write is one line of a file store, all or nothing, so it stays well below V8's longest string. */
+const WRITE_CHUNK = 10_000;
+
+/** Writes `entries` in chunks issued together (a file store syncs them together); answers how many were written. */
+async function writeCorrections(store: CorrectionStore, entries: readonly CorrectionEntry[]): Promise<number> {
+  const writes: Promise<readonly unknown[]>[] = [];
+  for (let i = 0; i < entries.length; i += WRITE_CHUNK) writes.push(store.write(entries.slice(i, i + WRITE_CHUNK)));
+  return (await Promise.all(writes)).reduce((n, w) => n + w.length, 0);
 }
 
 /** All clients' events in one pair of arrays (client after client). */

@@ -140,7 +140,7 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
       }
       differing += found.length;
       if (differences.length < maxDifferences)
-        differences.push(...found.sort(compareWindows).slice(0, maxDifferences - differences.length));
+        for (const d of found.sort(compareWindows).slice(0, maxDifferences - differences.length)) differences.push(d);
     }
   }
   return {

@@ -294,6 +294,20 @@ describe('reconcile', () => {
     }
   });
 
+  it('writes tens of thousands of corrections in several writes, cursors in window order', async () => {
+    const log = memoryLog();
+    const events = Array.from({ length: 25_000 }, (_, i) => ({ page: '/a', ts: i * 60_000 }));
+    await append(log, 'c1', events);
+    const corrections = memoryCorrections();
+    let writes = 0;
+    const counting = { ...corrections, write: (e: Parameters<typeof corrections.write>[0]) => (writes++, corrections.write(e)) };
+    const report = await reconcile({ log, pipeline, results: memoryResults(), corrections: counting });
+    expect(report.written).toBe(25_000);
+    expect(writes).toBe(3);
+    const all = corrections.since('c1', 0, 10_000).corrections;
+    expect(all.map((c) => c.start)).toEqual(events.slice(0, 10_000).map((e) => e.ts));
+  });
+
   it('validates its options', async () => {
     const base = { log: memoryLog(), pipeline, results: memoryResults(), corrections: memoryCorrections() };
     await expect(reconcile({ ...base, log: {} as EventLog })).rejects.toThrow(InvalidOptionError);
