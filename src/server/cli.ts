@@ -18,7 +18,8 @@ import { createHandler } from './handler.js';
 import { jetStreamLog } from './jetstream-log.js';
 import type { EventLog } from './log.js';
 import { listen } from './node-adapter.js';
-import { loadPipeline, reconcile } from './reconcile.js';
+import { loadPipeline } from './load-pipeline.js';
+import { reconcile } from './reconcile.js';
 import { replay } from './replay.js';
 import { fileResults } from './results-store.js';
 

@@ -1,0 +1,211 @@
+/// <reference types="node" />
+/**
+ * A durable append-only file of JSON lines, the storage under the file
+ * result and correction stores: the only file of those stores that touches
+ * `node:fs`.
+ *
+ * Format: UTF-8, one JSON value per line, each line ending in `\n`; the
+ * first line is a header naming the file's kind and version. Every
+ * `append` is one line, so a store's write is all or nothing: a crash can
+ * only leave a torn last line (no `\n`, or bytes that do not parse), which
+ * the next open ignores and truncates. An unreadable line *followed by*
+ * readable ones is corruption, not a crash, and opening fails.
+ *
+ * Writes are grouped: the lines appended while one write is in flight go
+ * out together in the next one, with one `fdatasync`, and every `append`
+ * resolves only after the sync that covers it.
+ *
+ * One process per file: nothing locks it.
+ *
+ * @internal
+ * @module
+ */
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { RuntimeClosedError, StorageError } from '../errors.js';
+
+const CHUNK = 1 << 20;
+const NEWLINE = 0x0a;
+
+interface Pending {
+  readonly text: string;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** An open append-only JSON-lines file. */
+export class AppendFile {
+  private queue: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private failure: unknown;
+  private closed = false;
+
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly path: string,
+    /** Bytes known durable: where the next write goes, and where a failed one is cut back to. */
+    private size: number,
+  ) {}
+
+  /**
+   * Opens (or creates) the file at `path`, checks its header, and calls
+   * `line` with every complete line after it, parsed, in order. Truncates a
+   * torn tail. Rejects with a {@link StorageError} when the file is not of
+   * this kind or a line in the middle is unreadable.
+   */
+  static async open(path: string, header: Record<string, unknown>, line: (value: unknown) => void): Promise<AppendFile> {
+    await mkdir(dirname(path), { recursive: true });
+    let fh: FileHandle;
+    let created = false;
+    try {
+      fh = await open(path, 'r+');
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ENOENT') throw new StorageError(`cannot open ${path}`, { cause: e });
+      fh = await open(path, 'wx+');
+      created = true;
+    }
+    try {
+      const headerText = JSON.stringify(header);
+      let size = await scan(fh, path, headerText, line);
+      if (size === 0) {
+        // New, or torn before its header was complete.
+        const bytes = Buffer.from(`${headerText}\n`);
+        await writeAll(fh, bytes, 0);
+        await fh.truncate(bytes.length);
+        await fh.datasync();
+        size = bytes.length;
+      }
+      if (created) await syncDirectory(dirname(path));
+      return new AppendFile(fh, path, size);
+    } catch (e) {
+      await fh.close().catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Appends one line (JSON of `value`) and resolves once it is durable. */
+  append(value: unknown): Promise<void> {
+    if (this.closed) return Promise.reject(new RuntimeClosedError(`${this.path} is closed`));
+    if (this.failure !== undefined)
+      return Promise.reject(new StorageError(`${this.path} cannot be written after a failed write`, { cause: this.failure }));
+    const text = `${JSON.stringify(value)}\n`; // throws RangeError beyond V8's longest string (~512 MB): keep lines small
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ text, resolve, reject });
+      this.flushing ??= this.flush();
+    });
+  }
+
+  /** Waits for pending writes, then closes the file; later appends reject. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    while (this.flushing) await this.flushing;
+    await this.fh.close();
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      // One buffer per line, then one write: joining the lines into one
+      // string first could exceed V8's longest string with large batches.
+      const bytes = Buffer.concat(batch.map((p) => Buffer.from(p.text)));
+      try {
+        await writeAll(this.fh, bytes, this.size);
+        await this.fh.datasync();
+        this.size += bytes.length;
+        for (const p of batch) p.resolve();
+      } catch (e) {
+        // Cut a partly written batch off, so that the file still ends with a
+        // complete line; if even that fails, refuse every later write.
+        await this.fh.truncate(this.size).catch((err: unknown) => (this.failure = err));
+        const error = new StorageError(`writing ${this.path} failed`, { cause: e });
+        for (const p of batch) p.reject(error);
+      }
+    }
+    this.flushing = undefined;
+  }
+}
+
+/**
+ * Reads the file line by line; returns the size of its valid prefix (0 when
+ * it holds no complete header), truncating whatever follows it.
+ */
+async function scan(fh: FileHandle, path: string, headerText: string, line: (value: unknown) => void): Promise<number> {
+  const buffer = Buffer.allocUnsafe(CHUNK);
+  let carry = Buffer.alloc(0);
+  let position = 0; // file offset of carry[0]
+  let valid = 0; // end of the last good line
+  let bad: { offset: number; number: number } | undefined;
+  let lineNumber = 0;
+  const total = (await fh.stat()).size;
+  let read = 0;
+  while (read < total) {
+    const { bytesRead } = await fh.read(buffer, 0, CHUNK, read);
+    if (bytesRead === 0) break;
+    read += bytesRead;
+    const data = carry.length === 0 ? buffer.subarray(0, bytesRead) : Buffer.concat([carry, buffer.subarray(0, bytesRead)]);
+    let start = 0;
+    for (let nl = data.indexOf(NEWLINE, start); nl !== -1; nl = data.indexOf(NEWLINE, start)) {
+      const text = data.toString('utf8', start, nl);
+      const offset = position + start;
+      start = nl + 1;
+      lineNumber++;
+      let value: unknown;
+      let ok = true;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        ok = false;
+      }
+      if (lineNumber === 1) {
+        if (text !== headerText) throw notOurs(path, headerText);
+        valid = position + start;
+        continue;
+      }
+      if (!ok) {
+        bad ??= { offset, number: lineNumber };
+        continue;
+      }
+      if (bad)
+        throw new StorageError(
+          `${path} is corrupt: line ${bad.number} is not JSON but later lines are; restore it from a backup or cut it at byte ${bad.offset}`,
+        );
+      line(value);
+      valid = position + start;
+    }
+    carry = Buffer.from(data.subarray(start));
+    position += start;
+  }
+  // No complete line: empty, or a header torn while the file was created.
+  if (lineNumber === 0 && !headerText.startsWith(carry.toString('utf8'))) throw notOurs(path, headerText);
+  if (valid < total) await fh.truncate(valid);
+  return valid;
+}
+
+function notOurs(path: string, headerText: string): StorageError {
+  return new StorageError(
+    `${path} is not a file of this kind and version (its first line is not ${headerText}); move it away or point the store at another directory`,
+  );
+}
+
+async function writeAll(fh: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) {
+    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Makes a new file's directory entry durable (Linux; a no-op where directories cannot be opened). */
+async function syncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, 'r').catch(() => undefined);
+  if (!fh) return;
+  try {
+    await fh.sync();
+  } catch {
+    // Some platforms refuse fsync on a directory; the file itself is synced.
+  } finally {
+    await fh.close();
+  }
+}

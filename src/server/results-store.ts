@@ -1,0 +1,180 @@
+/// <reference types="node" />
+/**
+ * Where the server keeps each client's latest window results (the speed
+ * layer, as uploaded with `IngestRequest.results`), for reconcile to
+ * compare with the batch view.
+ *
+ * @module
+ */
+import { join } from 'node:path';
+import { RuntimeClosedError, StorageError } from '../errors.js';
+import type { WireResult } from '../protocol/wire.js';
+import { AppendFile } from './append-file.js';
+import { WindowMap } from './windows.js';
+
+/** One window result as the store keeps it: the upload's latest pane, and when it was received. */
+export interface StoredResult extends WireResult {
+  /** When the upload holding this pane reached the server (`Date.now()` there). */
+  readonly receivedAt: number;
+}
+
+/**
+ * The latest uploaded result of every (client, key, start, end): a higher
+ * pane replaces a lower one; for an equal pane the later `put` wins; a
+ * lower pane is ignored (it arrived late, e.g. a retried upload).
+ *
+ * @example
+ * ```ts
+ * import { memoryResults, type ResultStore } from 'tidemark/server';
+ * const results: ResultStore = memoryResults();
+ * await results.put('c1', [{ key: '/', start: 0, end: 60_000, value: 3, pane: 1 }], Date.now());
+ * await results.put('c1', [{ key: '/', start: 0, end: 60_000, value: 2, pane: 0 }], Date.now());
+ * console.log(results.get('c1')[0]?.value); // 3
+ * ```
+ * @see {@link memoryResults}, {@link fileResults}
+ */
+export interface ResultStore {
+  /** Records one upload of `clientId`; resolves once it is durable. */
+  put(clientId: string, results: readonly WireResult[], receivedAt: number): Promise<void>;
+  /**
+   * The latest result of each window of `clientId`, grouped by key: keys,
+   * and windows within a key, in the order first uploaded (unsorted: reconcile
+   * reads every client's results, and sorting them all would cost more than
+   * comparing them).
+   */
+  get(clientId: string): readonly StoredResult[];
+  /** Every client with at least one result, in the order they first uploaded. */
+  clients(): readonly string[];
+  /** Flushes and releases the store; later calls reject or throw. */
+  close(): Promise<void>;
+}
+
+/** The in-memory index both stores share. */
+class LatestResults {
+  private readonly byClient = new Map<string, WindowMap<StoredResult>>();
+
+  put(clientId: string, results: readonly WireResult[], receivedAt: number): void {
+    let windows = this.byClient.get(clientId);
+    if (!windows) this.byClient.set(clientId, (windows = new WindowMap()));
+    for (const r of results) {
+      const seen = windows.get(r.key, r.start, r.end);
+      if (seen && r.pane < seen.pane) continue;
+      windows.set({ key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane, receivedAt });
+    }
+  }
+
+  get(clientId: string): readonly StoredResult[] {
+    return this.byClient.get(clientId)?.values() ?? [];
+  }
+
+  clients(): readonly string[] {
+    return [...this.byClient.keys()];
+  }
+}
+
+/**
+ * A {@link ResultStore} in memory, for tests and for a server without a
+ * disk. Nothing survives the process.
+ *
+ * @example
+ * ```ts
+ * import { memoryResults } from 'tidemark/server';
+ * const results = memoryResults();
+ * await results.put('c1', [{ key: 'a', start: 0, end: 10, value: 1, pane: 0 }], 1_000);
+ * console.log(results.clients(), results.get('c1').length); // ['c1'] 1
+ * ```
+ */
+export function memoryResults(): ResultStore {
+  const index = new LatestResults();
+  let closed = false;
+  const open = () => {
+    if (closed) throw new RuntimeClosedError('the result store is closed');
+  };
+  return {
+    async put(clientId, results, receivedAt) {
+      open();
+      index.put(clientId, results, receivedAt);
+    },
+    get(clientId) {
+      open();
+      return index.get(clientId);
+    },
+    clients() {
+      open();
+      return index.clients();
+    },
+    async close() {
+      closed = true;
+    },
+  };
+}
+
+const RESULTS_HEADER = { tidemark: 'results', version: 1 } as const;
+
+/** One line of `results.ndjson`: one `put`. */
+interface ResultsLine {
+  readonly clientId: string;
+  readonly receivedAt: number;
+  readonly results: readonly WireResult[];
+}
+
+/**
+ * A durable {@link ResultStore} in `dir/results.ndjson`: an append-only
+ * JSON-lines file, one line per `put`
+ * (`{"clientId":…,"receivedAt":…,"results":[WireResult…]}`) after a header
+ * line `{"tidemark":"results","version":1}`. Opening replays it into
+ * memory; a torn last line (a crash mid-write) is ignored and cut off.
+ * Uploads arriving together share one write and one `fdatasync`; `put`
+ * resolves after it. The file keeps every upload (it is not compacted), so
+ * it grows with the uploads; one process per directory.
+ *
+ * @param dir - the data directory (created if missing)
+ * @throws {@link StorageError} when the file cannot be read, is of another kind, or is corrupt before its last line
+ * @example
+ * ```ts
+ * import { mkdtempSync } from 'node:fs';
+ * import { tmpdir } from 'node:os';
+ * import { join } from 'node:path';
+ * import { fileResults } from 'tidemark/server';
+ * const dir = mkdtempSync(join(tmpdir(), 'tidemark-'));
+ * const results = await fileResults(dir);
+ * await results.put('c1', [{ key: '/', start: 0, end: 60_000, value: 7, pane: 0 }], Date.now());
+ * await results.close();
+ * console.log((await fileResults(dir)).get('c1')[0]?.value); // 7
+ * ```
+ */
+export async function fileResults(dir: string): Promise<ResultStore> {
+  const index = new LatestResults();
+  const path = join(dir, 'results.ndjson');
+  const file = await AppendFile.open(path, RESULTS_HEADER, (value) => {
+    const line = value as Partial<ResultsLine> | null;
+    if (typeof line?.clientId !== 'string' || typeof line.receivedAt !== 'number' || !Array.isArray(line.results))
+      throw new StorageError(`${path} holds a line that is not an upload: ${JSON.stringify(value).slice(0, 80)}`);
+    index.put(line.clientId, line.results, line.receivedAt);
+  });
+  let closed = false;
+  const open = () => {
+    if (closed) throw new RuntimeClosedError(`the result store in ${dir} is closed`);
+  };
+  return {
+    async put(clientId, results, receivedAt) {
+      open();
+      const line: ResultsLine = { clientId, receivedAt, results };
+      await file.append(line);
+      // Applied in append order: appends resolve in the order they were made.
+      index.put(clientId, results, receivedAt);
+    },
+    get(clientId) {
+      open();
+      return index.get(clientId);
+    },
+    clients() {
+      open();
+      return index.clients();
+    },
+    async close() {
+      closed = true;
+      await file.close();
+    },
+  };
+}
