@@ -1,7 +1,19 @@
 // The uploader in real Chromium against the real server (tidemark/server
 // over HTTP): offline, reload, reconnect, server down, page closed mid-upload.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createHandler, listen, type EventLog, type Listening, memoryLog, tokenFor } from '../../src/server/index.js';
+import { createPipeline, isRecord, type Timed, type WindowResult } from '../../src/index.js';
+import {
+  createHandler,
+  type EventLog,
+  type Listening,
+  listen,
+  memoryCorrections,
+  memoryLog,
+  memoryResults,
+  reconcile,
+  tokenFor,
+} from '../../src/server/index.js';
+import { buildPipeline, clicks } from './fixtures/scenario.js';
 import type { Tm } from './fixtures/page.js';
 import { openPage, useChromium } from './setup.js';
 
@@ -24,8 +36,13 @@ async function tokenServer(): Promise<string> {
 afterAll(async () => tokens?.close());
 
 /** The real handler over HTTP. */
-async function startServer(log: EventLog, port = 0, delayMs = 0): Promise<Listening> {
-  const handler = await createHandler({ log, secret, rate: false });
+async function startServer(
+  log: EventLog,
+  port = 0,
+  delayMs = 0,
+  stores: Pick<Parameters<typeof createHandler>[0], 'results' | 'corrections'> = {},
+): Promise<Listening> {
+  const handler = await createHandler({ log, secret, rate: false, ...stores });
   return listen(
     async (req) => {
       const url = new URL(req.url);
@@ -145,6 +162,59 @@ describe('uploader against the real server (Chromium)', () => {
     await page.evaluate((o) => tm.start('name=midway', o), opts);
     await until('the rest delivered', async () => (await contents(log)).events === 20_000, 60_000);
     expect(await contents(log)).toEqual({ events: 20_000, duplicates: 0 });
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it('uploads its results; after reconcile, the view converges to the batch values (source: batch)', async () => {
+    const log = memoryLog();
+    const results = memoryResults();
+    const corrections = memoryCorrections();
+    const server = await startServer(log, 0, 0, { results, corrections });
+    servers.push(server);
+    const page = await openPage(chromium.context, chromium.site);
+    await page.evaluate((o) => tm.start('name=converge&correctionsEveryMs=200', o), { server: server.url, tokens: await tokenServer() });
+    await page.evaluate(() => tm.watchView());
+    // Disorder beyond the pipeline's bound and lateness: the speed layer drops some events.
+    await page.evaluate(() => tm.emit(5, 6_000));
+    // Stragglers far behind the watermark (~1 150): the speed layer drops them, the batch layer counts them.
+    const stragglers = [10, 120, 130, 450].map((ts) => ({ page: '/p3', user: 1, ts }));
+    await page.evaluate((late) => late.forEach((e) => tm.emitOne(e)), stragglers);
+    await page.evaluate(() => tm.drain());
+    await until('uploaded', async () => (await contents(log)).events === 6_004);
+    await until('results uploaded', async () => (await page.evaluate(() => tm.status())).upload.state === 'idle');
+    const speed = await page.evaluate(() => tm.view());
+    expect(speed.every((e) => e.source === 'speed')).toBe(true);
+
+    const pipeline = buildPipeline('tumbling');
+    const report = await reconcile({ log, pipeline, results, corrections });
+    expect(report.events).toBe(6_004);
+    expect(report.written).toBeGreaterThan(0);
+    // The batch layer's answer: the same pipeline over the events in time order, nothing late.
+    const batch = new Map<string, number>();
+    const run = createPipeline(pipeline).open((r) => {
+      if (!isRecord(r as Timed<unknown>)) return;
+      const w = (r as { value: WindowResult<string, number> }).value;
+      batch.set(`${w.key}|${w.start}|${w.end}`, w.value);
+    });
+    run.pushAll([...clicks(5, 6_000), ...stragglers].sort((a, b) => a.ts - b.ts));
+    run.end();
+    const differing = speed.filter((e) => batch.get(`${e.key}|${e.start}|${e.end}`) !== e.value).length;
+    expect(differing).toBeGreaterThan(0);
+
+    await until('the view converges', async () => {
+      const view = await page.evaluate(() => tm.view());
+      return view.length === batch.size && view.every((e) => batch.get(`${e.key}|${e.start}|${e.end}`) === e.value);
+    });
+    const view = await page.evaluate(() => tm.view());
+    expect(view.filter((e) => e.source === 'batch').length).toBeGreaterThanOrEqual(differing);
+    // view$ saw it too.
+    await until('view$ converges', async () => {
+      const last = (await page.evaluate(() => tm.viewUpdates.at(-1))) as { key: string; start: number; end: number; value: number }[];
+      return last.length === batch.size && last.every((e) => batch.get(`${e.key}|${e.start}|${e.end}`) === e.value);
+    });
+    // A second reconcile changes nothing.
+    expect((await reconcile({ log, pipeline, results, corrections })).written).toBe(0);
     await page.evaluate(() => tm.close());
     await page.close();
   });
