@@ -22,12 +22,62 @@ import type { WindowKey } from '../windows/window-result.js';
 import type { ClientProgress, EventLog } from './log.js';
 import { compareWindows, WindowMap, type WindowValue } from './windows.js';
 
-/** One client's events as read from the log: parallel arrays, in read order. */
-export interface ClientEvents {
-  readonly clientId: string;
-  readonly data: unknown[];
-  readonly ts: number[];
-  readonly seq: number[];
+/**
+ * One client's events as read from the log, in read order: parallel arrays
+ * sized from the log's count up front (growing if more arrive), times and
+ * sequence numbers unboxed, so that holding millions of them adds little
+ * for the garbage collector to trace.
+ */
+export class ClientEvents {
+  length = 0;
+  data: unknown[];
+  private ts: Float64Array;
+  private seq: Float64Array;
+
+  constructor(
+    readonly clientId: string,
+    capacity: number,
+  ) {
+    this.data = new Array<unknown>(capacity);
+    this.ts = new Float64Array(capacity);
+    this.seq = new Float64Array(capacity);
+  }
+
+  add(data: unknown, ts: number, seq: number): void {
+    const i = this.length++;
+    if (i === this.ts.length) {
+      const grown = Math.max(16, i * 2);
+      const t = new Float64Array(grown);
+      t.set(this.ts);
+      this.ts = t;
+      const q = new Float64Array(grown);
+      q.set(this.seq);
+      this.seq = q;
+    }
+    this.data[i] = data;
+    this.ts[i] = ts;
+    this.seq[i] = seq;
+  }
+
+  times(): Float64Array {
+    return this.ts.subarray(0, this.length);
+  }
+
+  seqs(): Float64Array {
+    return this.seq.subarray(0, this.length);
+  }
+
+  /** The order in which a batch run must see these events (see {@link timeOrder}). */
+  order(): Uint32Array {
+    return timeOrder(this.times(), this.seqs());
+  }
+
+  /** Drops the events (once they have been run). */
+  release(): void {
+    this.data = [];
+    this.ts = this.seq = new Float64Array(0);
+    this.length = 0;
+  }
 }
 
 /** Counters of the reads, for reports. */
@@ -64,9 +114,7 @@ export async function* clientGroups(
     size += c.events;
   }
   for (const group of groups) {
-    const loaded = new Map<string, ClientEvents>(
-      group.map((c) => [c.clientId, { clientId: c.clientId, data: [], ts: [], seq: [] }]),
-    );
+    const loaded = new Map<string, ClientEvents>(group.map((c) => [c.clientId, new ClientEvents(c.clientId, c.events)]));
     stats.passes++;
     const source = group.length === 1 ? log.read({ clientId: group[0]!.clientId }) : log.read();
     let lastId: string | undefined;
@@ -79,14 +127,12 @@ export async function* clientGroups(
           target = loaded.get(lastId);
         }
         if (!target) continue;
-        target.data.push(e.data);
-        target.ts.push(e.ts);
-        target.seq.push(e.seq);
+        target.add(e.data, e.ts, e.seq);
         seen?.(e.ts);
       }
     }
     const out = [...loaded.values()];
-    for (const c of out) stats.events += c.data.length;
+    for (const c of out) stats.events += c.length;
     yield out;
   }
 }

@@ -161,9 +161,9 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
     const pending: CorrectionEntry[] = [];
     for (const c of group) {
       const run = new BatchRun(pipeline);
-      run.push(c.data, timeOrder(c.ts, c.seq));
+      run.push(c.data, c.order());
       // Release the client's events before the next one is run.
-      c.data.length = c.ts.length = c.seq.length = 0;
+      c.release();
       const outcome = run.end();
       if (!outcome.ok) {
         fail(c.clientId, outcome.error);
@@ -213,15 +213,13 @@ async function writeCorrections(store: CorrectionStore, entries: readonly Correc
 
 /** All clients' events in one pair of arrays (client after client). */
 function concat(group: readonly ClientEvents[]): { data: unknown[]; ts: Float64Array } {
-  const n = group.reduce((sum, c) => sum + c.data.length, 0);
+  const n = group.reduce((sum, c) => sum + c.length, 0);
   const data = new Array<unknown>(n);
   const ts = new Float64Array(n);
   let at = 0;
   for (const c of group) {
-    for (let i = 0; i < c.data.length; i++, at++) {
-      data[at] = c.data[i];
-      ts[at] = c.ts[i]!;
-    }
+    ts.set(c.times(), at);
+    for (let i = 0; i < c.length; i++) data[at++] = c.data[i];
   }
   return { data, ts };
 }
