@@ -5,15 +5,17 @@
  * @module
  */
 import type { Observable } from 'rxjs';
-import type { Correction } from '../protocol/wire.js';
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { describe, errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
-import { BatchRun, type ClientEvents, clientGroups, type Pane, feedInTimeOrder, type ReadStats, sortedWindows, TimeSample, timeOrder } from './batch-view.js';
+import type { Correction } from '../protocol/wire.js';
+import { BatchRun, type Pane, sortedWindows } from './batch-run.js';
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from './json.js';
 import type { EventLog } from './log.js';
+import { type ClientEvents, clientGroups, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
 import type { ResultStore } from './results-store.js';
+import { timeOrder } from './time-order.js';
 import { compareWindows, WindowMap, type WindowValue } from './windows.js';
 
 /**

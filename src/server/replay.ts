@@ -7,7 +7,8 @@
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
-import { BatchRun, clientGroups, type ReadStats } from './batch-view.js';
+import { BatchRun } from './batch-run.js';
+import { clientGroups, type ReadStats } from './log-passes.js';
 import { sameJson } from './json.js';
 import type { EventLog } from './log.js';
 import { type BatchPipeline, requireLog, requireMaxEvents } from './reconcile.js';
