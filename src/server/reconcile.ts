@@ -5,15 +5,17 @@
  * @module
  */
 import type { Observable } from 'rxjs';
-import type { Correction } from '../protocol/wire.js';
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { describe, errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
-import { BatchRun, type ClientEvents, clientGroups, type Pane, feedInTimeOrder, type ReadStats, sortedWindows, TimeSample, timeOrder } from './batch-view.js';
+import type { Correction } from '../protocol/wire.js';
+import { BatchRun, type Pane, sortedWindows } from './batch-run.js';
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from './json.js';
 import type { EventLog } from './log.js';
+import { type ClientEvents, clientGroups, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
 import type { ResultStore } from './results-store.js';
+import { timeOrder } from './time-order.js';
 import { compareWindows, WindowMap, type WindowValue } from './windows.js';
 
 /**
@@ -161,9 +163,9 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
     const pending: CorrectionEntry[] = [];
     for (const c of group) {
       const run = new BatchRun(pipeline);
-      run.push(c.data, timeOrder(c.ts, c.seq));
+      run.push(c.data, c.order());
       // Release the client's events before the next one is run.
-      c.data.length = c.ts.length = c.seq.length = 0;
+      c.release();
       const outcome = run.end();
       if (!outcome.ok) {
         fail(c.clientId, outcome.error);
@@ -213,15 +215,13 @@ async function writeCorrections(store: CorrectionStore, entries: readonly Correc
 
 /** All clients' events in one pair of arrays (client after client). */
 function concat(group: readonly ClientEvents[]): { data: unknown[]; ts: Float64Array } {
-  const n = group.reduce((sum, c) => sum + c.data.length, 0);
+  const n = group.reduce((sum, c) => sum + c.length, 0);
   const data = new Array<unknown>(n);
   const ts = new Float64Array(n);
   let at = 0;
   for (const c of group) {
-    for (let i = 0; i < c.data.length; i++, at++) {
-      data[at] = c.data[i];
-      ts[at] = c.ts[i]!;
-    }
+    ts.set(c.times(), at);
+    for (let i = 0; i < c.length; i++) data[at++] = c.data[i];
   }
   return { data, ts };
 }

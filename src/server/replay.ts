@@ -7,7 +7,8 @@
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
-import { BatchRun, clientGroups, type ReadStats, timeOrder } from './batch-view.js';
+import { BatchRun } from './batch-run.js';
+import { clientGroups, type ReadStats } from './log-passes.js';
 import { sameJson } from './json.js';
 import type { EventLog } from './log.js';
 import { type BatchPipeline, requireLog, requireMaxEvents } from './reconcile.js';
@@ -107,11 +108,11 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
 
   for await (const group of clientGroups(options.log, clients, options.maxEventsInMemory ?? 2_000_000, stats)) {
     for (const c of group) {
-      const order = timeOrder(c.ts, c.seq);
+      const order = c.order();
       const views = { baseline: new BatchRun(baseline), candidate: new BatchRun(candidate) };
       views.baseline.push(c.data, order);
       views.candidate.push(c.data, order);
-      c.data.length = c.ts.length = c.seq.length = 0;
+      c.release();
       const b = views.baseline.end();
       const k = views.candidate.end();
       if (!b.ok || !k.ok) {

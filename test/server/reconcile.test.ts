@@ -6,7 +6,7 @@ import type { Observable } from 'rxjs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { count, eventTime, InvalidOptionError, records, tumbling, windowBy } from '../../src/index.js';
 import type { WireResult } from '../../src/protocol/wire.js';
-import { timeOrder } from '../../src/server/batch-view.js';
+import { timeOrder } from '../../src/server/time-order.js';
 import {
   type BatchPipeline,
   type EventLog,
