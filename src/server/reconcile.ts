@@ -11,7 +11,7 @@ import { requireFunction, requireObject } from '../options.js';
 import type { Correction } from '../protocol/wire.js';
 import { BatchRun, type Pane, sortedWindows } from './batch-run.js';
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
-import { sameJson, toJson } from './json.js';
+import { sameJson, toJson } from '../protocol/json.js';
 import type { EventLog } from './log.js';
 import { type ClientEvents, clientGroups, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
 import type { ResultStore } from './results-store.js';

@@ -9,7 +9,7 @@ import { errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
 import { BatchRun } from './batch-run.js';
 import { clientGroups, type ReadStats } from './log-passes.js';
-import { sameJson } from './json.js';
+import { sameJson } from '../protocol/json.js';
 import type { EventLog } from './log.js';
 import { type BatchPipeline, requireLog, requireMaxEvents } from './reconcile.js';
 import { compareWindows, type WindowValue } from './windows.js';

@@ -7,7 +7,7 @@
  * @module
  */
 import { SnapshotError } from '../errors.js';
-import { sameJson } from '../protocol/same-json.js';
+import { sameJson } from '../protocol/json.js';
 import type { Correction } from '../protocol/wire.js';
 import type { Timing, WindowResult } from '../windows/window-result.js';
 

@@ -2,7 +2,8 @@
  * Equality of values as JSON sees them: a window value computed in memory
  * (the batch layer) against the same value after a trip through JSON (the
  * client's upload), so `undefined` members, `-0` and non-finite numbers
- * must not count as differences.
+ * must not count as differences. Shared by the batch layer (which writes
+ * corrections) and the client (which applies them to its view).
  *
  * @internal
  * @module
