@@ -1,7 +1,8 @@
 /**
  * Ingest benchmark (`npm run bench:server`): `POST /v1/ingest` over loopback
  * HTTP with 500-event batches, through the real handler and Node adapter,
- * into the file log with fsync (the embedded default), against baselines
+ * into the file log with fsync (the embedded default) and the JetStream
+ * log (a real nats-server started here), against baselines
  * in the same process: the same handler on the memory log (no disk), and a
  * handler that only reads the body (the transport's ceiling).
  *
@@ -17,7 +18,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { createHandler, type EventLog, fileLog, listen, memoryLog, tokenFor } from '../../src/server/index.js';
+import { createHandler, type EventLog, fileLog, jetStreamLog, listen, memoryLog, tokenFor } from '../../src/server/index.js';
+import { startNatsServer } from '../../test/server/nats.js';
 
 const CLIENTS = 16;
 const BATCHES = 40;
@@ -61,8 +63,15 @@ const withLog = (name: string, open: (dir: string) => Promise<EventLog>): Conten
   },
 });
 
+// A real nats-server for the JetStream contender; a fresh stream per round.
+const nats = await startNatsServer();
+let streams = 0;
+
 const contenders: Contender[] = [
   withLog('file log, fsync (default)', (dir) => fileLog(dir)),
+  withLog('JetStream log (nats-server 2.9, file storage)', () =>
+    jetStreamLog({ servers: nats.url, stream: `BENCH${++streams}`, subjectPrefix: `bench${streams}` }),
+  ),
   withLog('memory log (no disk)', async () => memoryLog()),
   {
     name: 'HTTP only (reads the body, answers 200)',
@@ -122,3 +131,4 @@ for (const c of contenders) {
 console.log(
   `\n${JSON.stringify({ bench: 'ingest', clients: CLIENTS, batch: PER_BATCH, medians: Object.fromEntries([...samples].map(([k, v]) => [k, Math.round(median(v))])) })}`,
 );
+await nats.stop();
