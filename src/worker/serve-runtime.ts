@@ -29,18 +29,10 @@ import { browserCoordination, type Coordination } from './coordination.js';
 import { openRuntimeStore, type PendingBatch, type RuntimeStore } from './outbox-store.js';
 import { PipelineHost } from './pipeline-host.js';
 import { estimateBytes, validate } from './settings.js';
-import { createUploader, type Uploader } from './uploader.js';
+import { createUploader, initialUploadStatus, type Uploader } from './uploader.js';
 import { mergeView, windowId } from './view.js';
 
-const UPLOAD_DISABLED: UploadStatus = {
-  state: 'disabled',
-  acked: 0,
-  deadLetters: 0,
-  lastDeadLetter: null,
-  lastError: null,
-  nextAttemptAt: null,
-  correctionsCursor: 0,
-};
+const UPLOAD_DISABLED = initialUploadStatus('disabled');
 
 /** Bounds of the outbox, and what happens when an append would exceed them (see {@link ServeRuntimeOptions.outbox}). */
 export interface OutboxOptions {

@@ -14,19 +14,14 @@ import { errorParts } from '../errors.js';
 import type { Correction, CorrectionsResponse, IngestResponse, WireEvent, WireResult } from '../protocol/wire.js';
 import { LIMITS, PATHS } from '../protocol/wire.js';
 import type { UploadStatus } from './contract.js';
-import type { DeadLetter, OutboxRecord, StoredCorrections } from './outbox-store.js';
+import type { DeadLetter, OutboxRecord, RuntimeStore, StoredCorrections } from './outbox-store.js';
 import { windowId } from './view.js';
 
 /** What the uploader needs from the outbox store. */
-export interface UploadStore {
-  readHolding(seq: number, maxRecords: number): Promise<OutboxRecord[]>;
-  acked(): Promise<number>;
-  ack(seq: number): Promise<void>;
-  deadLetter(letters: readonly DeadLetter[]): Promise<void>;
-  deadLetters(): Promise<{ count: number; latest: DeadLetter | undefined }>;
-  loadCorrections(): Promise<StoredCorrections | undefined>;
-  saveCorrections(corrections: StoredCorrections): Promise<void>;
-}
+export type UploadStore = Pick<
+  RuntimeStore,
+  'readHolding' | 'acked' | 'ack' | 'deadLetter' | 'deadLetters' | 'loadCorrections' | 'saveCorrections'
+>;
 
 /** Tuning of the uploader (see `ServeRuntimeOptions.upload`). */
 export interface UploadSettings {
@@ -97,15 +92,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
   let limitEvents: number = LIMITS.maxEventsPerRequest;
   let lastCorrections = Number.NEGATIVE_INFINITY;
   let corrections: StoredCorrections | undefined;
-  let status: UploadStatus = {
-    state: 'idle',
-    acked: 0,
-    deadLetters: 0,
-    lastDeadLetter: null,
-    lastError: null,
-    nextAttemptAt: null,
-    correctionsCursor: 0,
-  };
+  let status: UploadStatus = initialUploadStatus('idle');
   const set = (patch: Partial<UploadStatus>) => {
     status = { ...status, ...patch };
     deps.onStatus(status);
@@ -361,4 +348,9 @@ function retryAfter(header: string | null, at: number): { retryAfterMs?: number 
   const seconds = Number(header);
   const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - at;
   return Number.isFinite(ms) && ms >= 0 ? { retryAfterMs: Math.min(ms, 3_600_000) } : {};
+}
+
+/** The status before anything happened, in `state`. */
+export function initialUploadStatus(state: UploadStatus['state']): UploadStatus {
+  return { state, acked: 0, deadLetters: 0, lastDeadLetter: null, lastError: null, nextAttemptAt: null, correctionsCursor: 0 };
 }
