@@ -31,7 +31,6 @@
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import type { Observable } from 'rxjs';
 import { count, createPipeline, eventTime, tumbling, windowBy } from '../../src/index.js';
 import type { WireResult } from '../../src/protocol/wire.js';
@@ -154,7 +153,23 @@ interface DuckResult {
   readonly global: Map<string, number>;
 }
 
+/**
+ * DuckDB is not a dependency of this package (its lock entries name
+ * platform binaries the registry here does not carry, which breaks
+ * `npm ci`): `npm run bench:server` installs it without saving first.
+ */
+type Duck = any;
+async function loadDuckDB(): Promise<Duck> {
+  const name = '@duckdb/node-api';
+  try {
+    return await import(name);
+  } catch {
+    throw new Error('DuckDB is missing: run `npm install --no-save @duckdb/node-api@1.5.6-r.1` (npm run bench:server does), or pass --no-duckdb');
+  }
+}
+
 async function duckdb(path: string, threads: number): Promise<DuckResult> {
+  const { DuckDBInstance } = await loadDuckDB();
   const instance = await DuckDBInstance.create(':memory:', { threads: String(threads) });
   const db = await instance.connect();
   try {
@@ -168,7 +183,7 @@ async function duckdb(path: string, threads: number): Promise<DuckResult> {
     const seconds = (performance.now() - start) / 1_000;
     const totals = (await db.runAndReadAll('SELECT count(*) AS windows, sum(n) AS events FROM per_client')).getRowObjects()[0]!;
     const rows = (await db.runAndReadAll('SELECT page, epoch_ms(bucket) AS start, n FROM global_view')).getRowObjects();
-    const global = new Map(rows.map((r) => [`${String(r.page)}@${Number(r.start)}`, Number(r.n)]));
+    const global = new Map<string, number>(rows.map((r: Record<string, unknown>) => [`${String(r.page)}@${Number(r.start)}`, Number(r.n)]));
     return { seconds, windows: Number(totals.windows), events: Number(totals.events), global };
   } finally {
     db.closeSync();
