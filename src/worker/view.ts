@@ -53,7 +53,7 @@ export class LatestPanes {
   /** Records `result` if it is a window result; answers whether it was. */
   add(result: unknown): boolean {
     if (!isWindowResult(result)) return false;
-    const id = `${typeof result.key === 'number' ? 'n' : 's'}${result.key}\u0000${result.start}\u0000${result.end}`;
+    const id = windowId(result);
     // Delete first so that Map order stays "last fired last".
     this.panes.delete(id);
     this.panes.set(id, result);
@@ -152,9 +152,13 @@ export function mergeView(entries: readonly unknown[], corrections: readonly Cor
   return out;
 }
 
-/** One string per (key, window): the identity views and corrections share. */
-export function windowId(w: { readonly key: unknown; readonly start: number; readonly end: number }): string {
-  return JSON.stringify([w.key, w.start, w.end]);
+/**
+ * One string per (key, window): the identity the view, the uploader's
+ * pending results and the corrections share. Cheap (it runs for every fired
+ * result); the prefix keeps the number 1 and the string "1" apart.
+ */
+export function windowId(w: { readonly key: string | number; readonly start: number; readonly end: number }): string {
+  return `${typeof w.key === 'number' ? 'n' : 's'}${w.key}\u0000${w.start}\u0000${w.end}`;
 }
 
 /** A view entry with where its value comes from. */
