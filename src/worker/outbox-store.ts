@@ -71,8 +71,6 @@ interface Meta {
   clientId: string;
   /** Last sequence number handed out. */
   seq: number;
-  /** Unused since schema 2: the acknowledged sequence lives in the checkpoint store (`acked`). */
-  acked: number;
   totals: OutboxTotals;
 }
 
@@ -185,7 +183,7 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
         if (identity) {
           void transaction
             .objectStore('meta')
-            .put({ clientId: identity.clientId, seq: identity.seq, acked: 0, totals: EMPTY_TOTALS }, 'meta');
+            .put({ clientId: identity.clientId, seq: identity.seq, totals: EMPTY_TOTALS }, 'meta');
           // A leader keeps leading: its epoch is the fencing token its checkpoints carry.
           if (identity.epoch > 0) void transaction.objectStore('checkpoint').put(identity.epoch, 'epoch');
         }
@@ -279,7 +277,6 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number): Pro
     const value: Meta = existing ?? {
       clientId: randomClientId(),
       seq: 0,
-      acked: 0,
       totals: EMPTY_TOTALS,
     };
     if (!existing) await tx.store.put(value, 'meta');
@@ -533,7 +530,6 @@ function sameMeta(a: Meta | undefined, b: Meta): boolean {
   const u = b.totals;
   return (
     a.seq === b.seq &&
-    a.acked === b.acked &&
     a.clientId === b.clientId &&
     t.events === u.events &&
     t.bytes === u.bytes &&
