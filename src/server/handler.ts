@@ -107,17 +107,15 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
   const fail = (err: unknown): Response => {
     if (err instanceof ProtocolError) {
       const body: ErrorBody = { error: { name: err.name, message: err.message, ...(err.field ? { field: err.field } : {}) } };
-      return json(err.status, body, err.status === 429 ? { 'retry-after': String(retryAfter(err)) } : {});
+      return json(err.status, body, err instanceof RateLimited ? { 'retry-after': String(err.retryAfter) } : {});
     }
     const { name, message } = errorParts(err);
     if (err instanceof StorageError) return json(503, { error: { name, message } }, { 'retry-after': '1' });
     return json(500, { error: { name, message } });
   };
 
-  async function authorize(request: Request, clientId: string): Promise<void> {
-    const header = request.headers.get('authorization') ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
-    if (!token) throw new ProtocolError(401, 'missing `Authorization: Bearer <token>`; get a token with `npx tidemark token <clientId>`');
+  /** Checks `token` (see {@link bearer}) against `clientId`. */
+  async function authorize(token: string, clientId: string): Promise<void> {
     if (!(await verifyToken(key, clientId, token)))
       throw new ProtocolError(401, 'the token is not valid for this clientId');
   }
@@ -134,16 +132,13 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
     b.at = t;
     if (b.tokens < cost) {
       const wait = Math.ceil((cost - b.tokens) / rate.eventsPerSecond);
-      throw Object.assign(new ProtocolError(429, `over this client's rate of ${rate.eventsPerSecond} events/s; retry later`), {
-        retryAfter: Math.max(1, wait),
-      });
+      throw new RateLimited(rate.eventsPerSecond, Math.max(1, wait));
     }
     b.tokens -= cost;
   }
 
   async function ingest(request: Request): Promise<Response> {
-    if (!request.headers.get('authorization'))
-      throw new ProtocolError(401, 'missing `Authorization: Bearer <token>`; get a token with `npx tidemark token <clientId>`');
+    const token = bearer(request); // before reading the body: no token, no work
     const text = await readBody(request, maxBody);
     let body: unknown;
     try {
@@ -152,7 +147,7 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
       throw new ProtocolError(400, `malformed JSON (${errorParts(e).message})`, 'body');
     }
     const clientId = requireClientId((body as { clientId?: unknown } | null)?.clientId);
-    await authorize(request, clientId);
+    await authorize(token, clientId);
     const req = parseIngest(body);
     admit(clientId, Math.max(1, req.events.length));
     const receivedAt = now();
@@ -165,7 +160,7 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
 
   async function listCorrections(request: Request, url: URL): Promise<Response> {
     const clientId = requireClientId(url.searchParams.get('clientId') ?? undefined);
-    await authorize(request, clientId);
+    await authorize(bearer(request), clientId);
     const afterText = url.searchParams.get('after') ?? '0';
     const after = Number(afterText);
     if (!Number.isSafeInteger(after) || after < 0)
@@ -211,8 +206,22 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
   return Object.assign(handler, { metrics: () => metrics.text() });
 }
 
-function retryAfter(err: ProtocolError): number {
-  return (err as ProtocolError & { retryAfter?: number }).retryAfter ?? 1;
+/** A `429`: over the client's rate, with the seconds to wait. */
+class RateLimited extends ProtocolError {
+  constructor(
+    eventsPerSecond: number,
+    readonly retryAfter: number,
+  ) {
+    super(429, `over this client's rate of ${eventsPerSecond} events/s; retry later`);
+  }
+}
+
+/** The request's bearer token, or a `401` saying how to get one. */
+function bearer(request: Request): string {
+  const header = request.headers.get('authorization') ?? '';
+  const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+  if (!token) throw new ProtocolError(401, 'missing `Authorization: Bearer <token>`; get a token with `npx tidemark token <clientId>`');
+  return token;
 }
 
 /** Reads the body as text, refusing (413) past `max` bytes without reading the rest. */
