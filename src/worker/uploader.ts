@@ -91,7 +91,6 @@ export function createUploader(deps: UploaderDeps): Uploader {
   /** Largest number of events the next request may carry (halved to isolate a refused event). */
   let limitEvents: number = LIMITS.maxEventsPerRequest;
   let lastCorrections = Number.NEGATIVE_INFINITY;
-  let corrections: StoredCorrections | undefined;
   let status: UploadStatus = initialUploadStatus('idle');
   const set = (patch: Partial<UploadStatus>) => {
     status = { ...status, ...patch };
@@ -162,12 +161,12 @@ export function createUploader(deps: UploaderDeps): Uploader {
     return { events, parts, bytes };
   }
 
-  async function upload(): Promise<'more' | 'idle' | 'wait'> {
-    const acked = await store.acked();
+  async function upload(): Promise<'more' | 'idle'> {
+    // Read from storage when the loop starts; only this uploader moves it since.
+    const acked = status.acked;
     const { events, parts, bytes } = await nextBatch(acked, settings.maxBatchBytes, limitEvents);
     const results = deps.results();
-    const room = Math.max(0, LIMITS.maxResultsPerRequest);
-    const sending = results.pending.slice(0, room);
+    const sending = results.pending.slice(0, LIMITS.maxResultsPerRequest);
     let resultText = '';
     if (sending.length > 0) {
       resultText = `,"results":${JSON.stringify(sending)}`;
@@ -198,7 +197,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
     events: readonly WireEvent[],
     acked: number,
     resultsOnly: { sent: () => void } | undefined,
-  ): Promise<'more' | 'wait'> {
+  ): Promise<'more'> {
     const { status: code, message } = answer;
     if (RETRYABLE.has(code) || MISCONFIGURED.has(code)) {
       if (code === 401) deps.onUnauthorized();
@@ -234,14 +233,15 @@ export function createUploader(deps: UploaderDeps): Uploader {
     return 'more';
   }
 
-  async function pullCorrections(): Promise<void> {
-    corrections ??= (await store.loadCorrections()) ?? { cursor: 0, entries: [] };
+  /** Pulls corrections after the stored cursor (`corrections` is loaded when the loop starts). */
+  async function pullCorrections(current: StoredCorrections): Promise<StoredCorrections> {
+    let corrections = current;
     let changed = false;
     for (;;) {
       const answer = await request('GET', `${PATHS.corrections}?clientId=${deps.clientId}&after=${corrections.cursor}`);
       if (!answer.ok) {
         set({ lastError: `corrections: ${answer.status}: ${answer.message}` });
-        return;
+        return corrections;
       }
       const page = answer.body as CorrectionsResponse;
       if (page.corrections.length === 0) break;
@@ -253,6 +253,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
       deps.onCorrections(corrections);
     }
     set({ correctionsCursor: corrections.cursor });
+    return corrections;
   }
 
   async function loop(): Promise<void> {
@@ -261,7 +262,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
     try {
       const dead = await store.deadLetters();
       set({ acked: await store.acked(), deadLetters: dead.count, lastDeadLetter: dead.latest ?? null });
-      corrections = (await store.loadCorrections()) ?? { cursor: 0, entries: [] };
+      let corrections = (await store.loadCorrections()) ?? { cursor: 0, entries: [] };
       if (corrections.entries.length > 0) deps.onCorrections(corrections);
       while (!stopped && endpoint) {
         if (!online) {
@@ -274,7 +275,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
         if (next === 'idle') {
           if (now() - lastCorrections >= settings.correctionsEveryMs) {
             lastCorrections = now();
-            await pullCorrections();
+            corrections = await pullCorrections(corrections);
             continue;
           }
           set({ state: 'idle', nextAttemptAt: null });
@@ -314,8 +315,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
     },
     async flushOnExit() {
       if (!endpoint || !online) return;
-      const acked = await store.acked();
-      const { parts } = await nextBatch(acked, LIMITS.keepaliveBytes - 256, LIMITS.maxEventsPerRequest);
+      const { parts } = await nextBatch(status.acked, LIMITS.keepaliveBytes - 256, LIMITS.maxEventsPerRequest);
       if (parts.length === 0) return;
       const body = `{"clientId":${JSON.stringify(deps.clientId)},"events":[${parts.join(',')}]}`;
       // Not awaited past the send: the page is going away. The outbox keeps
