@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { StorageError } from '../../src/errors.js';
 import { createHandler, listen, memoryLog, tokenFor, type EventLog, type Handler } from '../../src/server/index.js';
 
 const secret = 'test secret, long enough';
@@ -115,7 +116,7 @@ describe('POST /v1/ingest', () => {
     expect(r.status).toBe(500); // a closed log is a programming error, not storage: 500
     const h2 = await createHandler({
       secret,
-      log: { ...memoryLog(), append: async () => { throw Object.assign(new (await import('../../src/errors.js')).StorageError('disk full')); } },
+      log: { ...memoryLog(), append: async () => { throw new StorageError('disk full'); } },
     });
     const r2 = await post(h2, { clientId: 'c1', events: [event(1)] });
     expect(r2.status).toBe(503);
