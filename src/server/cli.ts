@@ -128,8 +128,8 @@ async function runReconcile(flags: Flags): Promise<void> {
     console.log(JSON.stringify(await reconcile({ log, pipeline, results, corrections })));
   } finally {
     await log.close();
-    await results.close?.();
-    await corrections.close?.();
+    await results.close();
+    await corrections.close();
   }
 }
 

@@ -22,7 +22,7 @@ export interface Listening {
 /**
  * Serves `handler` over HTTP on `host:port` (`port: 0` picks a free one).
  * Request bodies stream into the handler (so its body limit applies before
- * a large body is read); responses stream out.
+ * a large body is read); responses are sent whole (they are small).
  *
  * @example
  * ```ts
