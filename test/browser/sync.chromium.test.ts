@@ -217,5 +217,16 @@ describe('uploader against the real server (Chromium)', () => {
     expect((await reconcile({ log, pipeline, results, corrections })).written).toBe(0);
     await page.evaluate(() => tm.close());
     await page.close();
+
+    // Corrections are kept in IndexedDB: with the server gone, a new page still shows them.
+    await server.close();
+    const again = await openPage(chromium.context, chromium.site);
+    await again.evaluate((o) => tm.start('name=converge', o), { server: server.url, tokens: await tokenServer() });
+    await until('corrections restored offline', async () => {
+      const restored = await again.evaluate(() => tm.view());
+      return restored.filter((e) => e.source === 'batch').length >= differing;
+    });
+    await again.evaluate(() => tm.close());
+    await again.close();
   });
 });
