@@ -39,8 +39,10 @@ describe('POST /v1/ingest', () => {
     let r = await post(handler, { clientId: 'c1', events: b2 });
     expect(r.status).toBe(200);
     expect(r.body).toEqual({ ackedThrough: 0, appended: 3, duplicates: 0, gaps: [[1, 3]] });
+    expect(handler.metrics()).toMatch(/^tidemark_client_missing_events\{client="c1"\} 3$/m);
     r = await post(handler, { clientId: 'c1', events: b1 });
     expect(r.body).toEqual({ ackedThrough: 6, appended: 3, duplicates: 0, gaps: [] });
+    expect(handler.metrics()).not.toMatch(/tidemark_client_missing_events\{/);
     r = await post(handler, { clientId: 'c1', events: [...b1, ...b2] });
     expect(r.body).toEqual({ ackedThrough: 6, appended: 0, duplicates: 6, gaps: [] });
     expect((await held(log)).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6]);
