@@ -39,3 +39,16 @@ export function trace<T>(source: Observable<Timed<T>>, show: (v: T) => string = 
   source.subscribe((el) => out.push(el.kind === 'record' ? `r:${show(el.value)}@${el.timestamp}` : `w:${el.watermark}`));
   return out;
 }
+
+/** Polls `check` (real time) until it holds; throws naming `what` after `timeoutMs`. */
+export async function until(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  { timeoutMs = 5_000, everyMs = 5 }: { timeoutMs?: number; everyMs?: number } = {},
+): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

@@ -15,6 +15,7 @@ import {
 } from '../../src/server/index.js';
 import { buildPipeline, clicks } from './fixtures/scenario.js';
 import type { Tm } from './fixtures/page.js';
+import { until } from '../helpers.js';
 import { openPage, useChromium } from './setup.js';
 
 declare const tm: Tm;
@@ -66,13 +67,9 @@ async function contents(log: EventLog) {
   return { events: seen.size, duplicates };
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, ms = 30_000) {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Browser round trips are slow: poll every 50 ms for up to 30 s. */
+const eventually = (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000) =>
+  until(what, check, { timeoutMs, everyMs: 50 });
 
 describe('uploader against the real server (Chromium)', () => {
   const servers: Listening[] = [];
@@ -113,8 +110,8 @@ describe('uploader against the real server (Chromium)', () => {
 
     servers.push(await startServer(log, server.port));
     await chromium.context.setOffline(false);
-    await until('the log holds 8000 events', async () => (await contents(log)).events === 8_000);
-    await until('acked', async () => (await page.evaluate(() => tm.status())).upload.acked === 8_000);
+    await eventually('the log holds 8000 events', async () => (await contents(log)).events === 8_000);
+    await eventually('acked', async () => (await page.evaluate(() => tm.status())).upload.acked === 8_000);
     expect(await contents(log)).toEqual({ events: 8_000, duplicates: 0 });
     const status = await page.evaluate(() => tm.status());
     expect(status.upload).toMatchObject({ deadLetters: 0, lastError: null });
@@ -139,7 +136,7 @@ describe('uploader against the real server (Chromium)', () => {
     expect(down.upload.state).toBe('backoff');
     expect(down.upload.lastError).toMatch(/fetch/i);
     servers.push(await startServer(log, port));
-    await until('delivered', async () => (await contents(log)).events === 3_000);
+    await eventually('delivered', async () => (await contents(log)).events === 3_000);
     expect(await contents(log)).toEqual({ events: 3_000, duplicates: 0 });
     await page.evaluate(() => tm.close());
     await page.close();
@@ -154,13 +151,13 @@ describe('uploader against the real server (Chromium)', () => {
     await page.evaluate((o) => tm.start('name=midway&maxBatchBytes=20000', o), opts);
     await page.evaluate(() => tm.emit(4, 20_000));
     await page.evaluate(() => tm.drain());
-    await until('upload under way', async () => (await contents(log)).events > 0);
+    await eventually('upload under way', async () => (await contents(log)).events > 0);
     await page.close({ runBeforeUnload: false });
     const partial = (await contents(log)).events;
     expect(partial).toBeLessThan(20_000);
     page = await openPage(chromium.context, chromium.site);
     await page.evaluate((o) => tm.start('name=midway', o), opts);
-    await until('the rest delivered', async () => (await contents(log)).events === 20_000, 60_000);
+    await eventually('the rest delivered', async () => (await contents(log)).events === 20_000, 60_000);
     expect(await contents(log)).toEqual({ events: 20_000, duplicates: 0 });
     await page.evaluate(() => tm.close());
     await page.close();
@@ -181,8 +178,8 @@ describe('uploader against the real server (Chromium)', () => {
     const stragglers = [10, 120, 130, 450].map((ts) => ({ page: '/p3', user: 1, ts }));
     await page.evaluate((late) => late.forEach((e) => tm.emitOne(e)), stragglers);
     await page.evaluate(() => tm.drain());
-    await until('uploaded', async () => (await contents(log)).events === 6_004);
-    await until('results uploaded', async () => (await page.evaluate(() => tm.status())).upload.state === 'idle');
+    await eventually('uploaded', async () => (await contents(log)).events === 6_004);
+    await eventually('results uploaded', async () => (await page.evaluate(() => tm.status())).upload.state === 'idle');
     const speed = await page.evaluate(() => tm.view());
     expect(speed.every((e) => e.source === 'speed')).toBe(true);
 
@@ -202,14 +199,14 @@ describe('uploader against the real server (Chromium)', () => {
     const differing = speed.filter((e) => batch.get(`${e.key}|${e.start}|${e.end}`) !== e.value).length;
     expect(differing).toBeGreaterThan(0);
 
-    await until('the view converges', async () => {
+    await eventually('the view converges', async () => {
       const view = await page.evaluate(() => tm.view());
       return view.length === batch.size && view.every((e) => batch.get(`${e.key}|${e.start}|${e.end}`) === e.value);
     });
     const view = await page.evaluate(() => tm.view());
     expect(view.filter((e) => e.source === 'batch').length).toBeGreaterThanOrEqual(differing);
     // view$ saw it too.
-    await until('view$ converges', async () => {
+    await eventually('view$ converges', async () => {
       const last = (await page.evaluate(() => tm.viewUpdates.at(-1))) as { key: string; start: number; end: number; value: number }[];
       return last.length === batch.size && last.every((e) => batch.get(`${e.key}|${e.start}|${e.end}`) === e.value);
     });
@@ -222,7 +219,7 @@ describe('uploader against the real server (Chromium)', () => {
     await server.close();
     const again = await openPage(chromium.context, chromium.site);
     await again.evaluate((o) => tm.start('name=converge', o), { server: server.url, tokens: await tokenServer() });
-    await until('corrections restored offline', async () => {
+    await eventually('corrections restored offline', async () => {
       const restored = await again.evaluate(() => tm.view());
       return restored.filter((e) => e.source === 'batch').length >= differing;
     });

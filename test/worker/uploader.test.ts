@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { UploadStatus } from '../../src/worker/contract.js';
 import type { DeadLetter, OutboxRecord, StoredCorrections } from '../../src/worker/outbox-store.js';
 import { createUploader, type UploadStore } from '../../src/worker/uploader.js';
+import { until } from '../helpers.js';
 import { createHandler, memoryLog, tokenFor, type EventLog } from '../../src/server/index.js';
 import type { Correction, WireResult } from '../../src/protocol/wire.js';
 
@@ -51,13 +52,6 @@ async function seqs(log: EventLog) {
   return out.sort((a, b) => a - b);
 }
 
-const until = async (what: string, check: () => boolean | Promise<boolean>, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
 
 async function setup(opts: {
   total: number;
