@@ -14,7 +14,7 @@ describe('WindowMap', () => {
     expect(m.get(1, 0, 20)?.v).toBe(5);
     expect(m.get('1', 0, 10)?.v).toBe(2);
     expect(m.get(1, 0, 40)).toBeUndefined();
-    expect(m.has({ key: 1, start: 0, end: 30 })).toBe(true);
+    expect(m.get(1, 0, 30)?.v).toBe(4);
     expect(m.values().map((w) => w.v)).toEqual([6, 5, 4, 2]);
   });
 });
