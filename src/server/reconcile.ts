@@ -13,7 +13,7 @@ import { BatchRun, type Pane, pairWindows, sortedWindows } from './batch-run.js'
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from '../protocol/json.js';
 import type { EventLog } from './log.js';
-import { type ClientEvents, clientGroups, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
+import { type ClientEvents, clientGroups, DEFAULT_MAX_EVENTS, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
 import type { ResultStore } from './results-store.js';
 import { timeOrder } from './time-order.js';
 import { compareWindows, WindowMap, type WindowValue } from './windows.js';
@@ -89,8 +89,6 @@ export interface ReconcileReport {
   /** `events` per second of `durationMs`. */
   readonly eventsPerSecond: number;
 }
-
-const DEFAULT_MAX_EVENTS = 2_000_000;
 
 /**
  * Reconciles every client: runs `pipeline` over the client's complete log,

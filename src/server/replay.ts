@@ -8,7 +8,7 @@ import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
 import { BatchRun, pairWindows } from './batch-run.js';
-import { clientGroups, type ReadStats } from './log-passes.js';
+import { clientGroups, DEFAULT_MAX_EVENTS, type ReadStats } from './log-passes.js';
 import { sameJson } from '../protocol/json.js';
 import type { EventLog } from './log.js';
 import { type BatchPipeline, requireLog, requireMaxEvents } from './reconcile.js';
@@ -106,7 +106,7 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
   const failures: ReplayFailure[] = [];
   let differing = 0;
 
-  for await (const group of clientGroups(options.log, clients, options.maxEventsInMemory ?? 2_000_000, stats)) {
+  for await (const group of clientGroups(options.log, clients, options.maxEventsInMemory ?? DEFAULT_MAX_EVENTS, stats)) {
     for (const c of group) {
       const order = c.order();
       const views = { baseline: new BatchRun(baseline), candidate: new BatchRun(candidate) };
