@@ -225,6 +225,7 @@ describe('reconcile', () => {
     const single = await reconcile({ log: inner, pipeline, results, corrections: one, now: () => 1 });
     const multi = await reconcile({ log: interleaved, pipeline, results, corrections: many, maxEventsInMemory: 300, now: () => 1 });
     expect(single.passes).toBe(1);
+    expect(single.written).toBeGreaterThan(0);
     expect(multi.passes).toBeGreaterThan(4);
     expect(multi.global).toEqual(single.global);
     const strip = (s: typeof one) =>
@@ -283,6 +284,7 @@ describe('reconcile', () => {
       await results.put('c1', speedOf(arrival), 0);
       const corrections = await fileCorrections(dir);
       const first = await reconcile({ log, pipeline, results, corrections });
+      expect(first.written).toBeGreaterThan(0);
       await corrections.close();
       await results.close();
       const [r2, c2] = [await fileResults(dir), await fileCorrections(dir)];
