@@ -14,7 +14,7 @@ import { compareWindows, WindowMap, type WindowValue } from './windows.js';
 /** A window's latest pane as a batch run keeps it. */
 export interface Pane extends WindowValue {
   readonly pane: number | undefined;
-  /** Free for the caller: reconcile marks the windows it matched with an upload. */
+  /** Set by {@link pairWindows}: a window of the other side has the same (key, start, end). */
   matched: boolean;
 }
 
@@ -111,6 +111,26 @@ export class BatchRun {
 
 function isKey(k: unknown): k is WindowKey {
   return typeof k === 'string' || typeof k === 'number';
+}
+
+/**
+ * Pairs the windows of `view` with those of a finished batch run's
+ * `batch`, without a second lookup per window: `pair(v, b)` for each
+ * window of `view` (`b` undefined when `batch` lacks it), then
+ * `pair(undefined, b)` for each window of `batch` that `view` lacks.
+ * Marks the panes of `batch`, so pair each batch outcome once.
+ */
+export function pairWindows<V extends WindowValue>(
+  view: Iterable<V>,
+  batch: WindowMap<Pane>,
+  pair: (v: V | undefined, b: Pane | undefined) => void,
+): void {
+  for (const v of view) {
+    const b = batch.get(v.key, v.start, v.end);
+    if (b) b.matched = true;
+    pair(v, b);
+  }
+  for (const b of batch.values()) if (!b.matched) pair(undefined, b);
 }
 
 /** The windows of a view as a sorted list of plain values. */

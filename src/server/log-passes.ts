@@ -18,6 +18,9 @@ import type { BatchRun } from './batch-run.js';
 import type { ClientProgress, EventLog } from './log.js';
 import { timeOrder } from './time-order.js';
 
+/** The default `maxEventsInMemory` of reconcile and replay. */
+export const DEFAULT_MAX_EVENTS = 2_000_000;
+
 /**
  * One client's events as read from the log, in read order: parallel arrays
  * sized from the log's count up front (growing if more arrive), times and

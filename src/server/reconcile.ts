@@ -9,11 +9,11 @@ import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { describe, errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
 import type { Correction } from '../protocol/wire.js';
-import { BatchRun, type Pane, sortedWindows } from './batch-run.js';
+import { BatchRun, type Pane, pairWindows, sortedWindows } from './batch-run.js';
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from '../protocol/json.js';
 import type { EventLog } from './log.js';
-import { type ClientEvents, clientGroups, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
+import { type ClientEvents, clientGroups, DEFAULT_MAX_EVENTS, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
 import type { ResultStore } from './results-store.js';
 import { timeOrder } from './time-order.js';
 import { compareWindows, WindowMap, type WindowValue } from './windows.js';
@@ -89,8 +89,6 @@ export interface ReconcileReport {
   /** `events` per second of `durationMs`. */
   readonly eventsPerSecond: number;
 }
-
-const DEFAULT_MAX_EVENTS = 2_000_000;
 
 /**
  * Reconciles every client: runs `pipeline` over the client's complete log,
@@ -238,16 +236,11 @@ function clientCorrections(
   const speed = results.get(clientId);
   counts.uploaded += speed.length;
   const differences: CorrectionEntry[] = [];
-  for (const s of speed) {
-    const b = batch.get(s.key, s.start, s.end);
-    if (b) b.matched = true;
-    if (!sameJson(b === undefined ? null : b.value, s.value))
-      differences.push({ clientId, key: s.key, start: s.start, end: s.end, speed: s.value, batch: b ? toJson(b.value) : null, at });
-  }
-  for (const b of batch.values()) {
-    if (!b.matched && !sameJson(b.value, null))
-      differences.push({ clientId, key: b.key, start: b.start, end: b.end, speed: null, batch: toJson(b.value), at });
-  }
+  pairWindows(speed, batch, (s, b) => {
+    const w = (s ?? b)!;
+    if (!sameJson(b ? b.value : null, s ? s.value : null))
+      differences.push({ clientId, key: w.key, start: w.start, end: w.end, speed: s ? s.value : null, batch: b ? toJson(b.value) : null, at });
+  });
   if (differences.length === 0) return [];
   differences.sort(compareWindows);
   const latest = new WindowMap<Correction>();

@@ -7,8 +7,8 @@
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
-import { BatchRun } from './batch-run.js';
-import { clientGroups, type ReadStats } from './log-passes.js';
+import { BatchRun, pairWindows } from './batch-run.js';
+import { clientGroups, DEFAULT_MAX_EVENTS, type ReadStats } from './log-passes.js';
 import { sameJson } from '../protocol/json.js';
 import type { EventLog } from './log.js';
 import { type BatchPipeline, requireLog, requireMaxEvents } from './reconcile.js';
@@ -106,7 +106,7 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
   const failures: ReplayFailure[] = [];
   let differing = 0;
 
-  for await (const group of clientGroups(options.log, clients, options.maxEventsInMemory ?? 2_000_000, stats)) {
+  for await (const group of clientGroups(options.log, clients, options.maxEventsInMemory ?? DEFAULT_MAX_EVENTS, stats)) {
     for (const c of group) {
       const order = c.order();
       const views = { baseline: new BatchRun(baseline), candidate: new BatchRun(candidate) };
@@ -123,22 +123,19 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
       const found: WindowDifference[] = [];
       const diff = (w: WindowValue, baseline: unknown, candidate: unknown) =>
         found.push({ clientId: c.clientId, key: w.key, start: w.start, end: w.end, baseline, candidate });
-      for (const bw of b.windows.values()) {
-        const kw = k.windows.get(bw.key, bw.start, bw.end);
+      pairWindows(b.windows.values(), k.windows, (bw, kw) => {
         if (kw === undefined) {
           counts.onlyInBaseline++;
-          diff(bw, bw.value, null);
+          diff(bw!, bw!.value, null);
+        } else if (bw === undefined) {
+          counts.onlyInCandidate++;
+          diff(kw, null, kw.value);
         } else if (sameJson(bw.value, kw.value)) counts.same++;
         else {
           counts.changed++;
           diff(bw, bw.value, kw.value);
         }
-      }
-      for (const kw of k.windows.values()) {
-        if (b.windows.has(kw)) continue;
-        counts.onlyInCandidate++;
-        diff(kw, null, kw.value);
-      }
+      });
       differing += found.length;
       if (differences.length < maxDifferences)
         for (const d of found.sort(compareWindows).slice(0, maxDifferences - differences.length)) differences.push(d);

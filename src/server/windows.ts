@@ -55,10 +55,6 @@ export class WindowMap<V extends { readonly key: WindowKey; readonly start: numb
     return found.find((v) => v.end === end);
   }
 
-  has(w: { readonly key: WindowKey; readonly start: number; readonly end: number }): boolean {
-    return this.get(w.key, w.start, w.end) !== undefined;
-  }
-
   /** Adds `value`, replacing the value of the same window. */
   set(value: V): void {
     let starts = this.byKey.get(value.key);

@@ -94,6 +94,20 @@ describe('replay', () => {
     expect(added.differences.every((d) => d.key === '/p0' && d.baseline === null)).toBe(true);
   });
 
+  it('reports a client whose run failed and compares the others', async () => {
+    const log = memoryLog();
+    const click = (page: string, bot: boolean, ts: number) => ({ page, bot, ts });
+    await log.append('a', [click('/a', false, 1_000), click('/a', false, 2_000)].map((data, i) => ({ seq: i + 1, ts: data.ts, data })), 0);
+    await log.append('b', [click('/b', true, 1_000)].map((data, i) => ({ seq: i + 1, ts: data.ts, data })), 0);
+    const noBots = counts((e) => {
+      if (e.bot) throw new RangeError('bot');
+      return true;
+    });
+    const report = await replay({ log, baseline: counts(), pipeline: noBots });
+    expect(report.failures).toEqual([{ clientId: 'b', pipeline: 'candidate', name: 'RangeError', message: 'bot' }]);
+    expect(report).toMatchObject({ clients: 2, events: 3, same: 1, changed: 0, onlyInBaseline: 0, differences: [] });
+  });
+
   it('lists at most maxDifferences, counting them all', async () => {
     const { log } = await logOf(2, 200);
     const report = await replay({ log, baseline: counts(), pipeline: counts((e) => e.page !== '/p1'), maxDifferences: 3 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WindowMap } from '../../src/server/windows.js';
+import { compareWindows, WindowMap } from '../../src/server/windows.js';
 
 describe('WindowMap', () => {
   it('keeps windows apart by key type, start and end, and replaces the same window', () => {
@@ -14,7 +14,17 @@ describe('WindowMap', () => {
     expect(m.get(1, 0, 20)?.v).toBe(5);
     expect(m.get('1', 0, 10)?.v).toBe(2);
     expect(m.get(1, 0, 40)).toBeUndefined();
-    expect(m.has({ key: 1, start: 0, end: 30 })).toBe(true);
+    expect(m.get(1, 0, 30)?.v).toBe(4);
     expect(m.values().map((w) => w.v)).toEqual([6, 5, 4, 2]);
+  });
+});
+
+describe('compareWindows', () => {
+  it('orders by key as strings (a number before the equal string), then start, then end', () => {
+    const w = (key: string | number, start: number, end: number) => ({ key, start, end });
+    const sorted = [w('b', 0, 10), w('1', 0, 10), w(1, 0, 10), w('a', 5, 10), w('a', 0, 20), w('a', 0, 10), w(10, 0, 10)];
+    const expected = [w(1, 0, 10), w('1', 0, 10), w(10, 0, 10), w('a', 0, 10), w('a', 0, 20), w('a', 5, 10), w('b', 0, 10)];
+    expect(sorted.sort(compareWindows)).toEqual(expected);
+    expect([...expected].reverse().sort(compareWindows)).toEqual(expected);
   });
 });
