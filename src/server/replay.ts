@@ -5,7 +5,7 @@
  * @module
  */
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
-import { errorParts, InvalidOptionError } from '../errors.js';
+import { describe, errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
 import { BatchRun, pairWindows } from './batch-run.js';
 import { clientGroups, DEFAULT_MAX_EVENTS, type ReadStats } from './log-passes.js';
@@ -160,6 +160,6 @@ function validate(o: ReplayOptions): void {
   requireFunction('replay.pipeline', o.pipeline, hint);
   requireFunction('replay.baseline', o.baseline, hint);
   if (o.maxDifferences !== undefined && (!Number.isSafeInteger(o.maxDifferences) || o.maxDifferences < 0))
-    throw new InvalidOptionError('replay.maxDifferences', `must be a whole number >= 0, got ${String(o.maxDifferences)}`);
+    throw new InvalidOptionError('replay.maxDifferences', `must be a whole number >= 0, got ${describe(o.maxDifferences)}`);
   requireMaxEvents('replay.maxEventsInMemory', o.maxEventsInMemory);
 }
