@@ -13,7 +13,6 @@ import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
 import { optionalFunction, rejectUnknown, requireObject } from '../options.js';
-import { requireClientId } from '../protocol/validate.js';
 import type { WireEvent } from '../protocol/wire.js';
 import { Coverage } from './coverage.js';
 import {
@@ -29,7 +28,7 @@ import {
 } from './file-log-format.js';
 import { readFrames, type RecoveryReport, scanLog } from './file-log-segments.js';
 import { lockDir } from './file-lock.js';
-import type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
+import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from './log.js';
 import { progress } from './memory-log.js';
 
 export type { RecoveryReport } from './file-log-segments.js';
@@ -160,25 +159,6 @@ function checkOptions(dir: unknown, options: FileLogOptions | undefined): void {
       `must be a whole number of bytes >= ${MIN_SEGMENT_BYTES}, got ${describe(segmentBytes)}; omit it for 128 MiB`,
     );
   optionalFunction('fileLog.onRecover', options.onRecover);
-}
-
-/** The sequence numbers must be whole, ≥ 1 and strictly increasing, as `parseIngest` checks. */
-function checkEvents(events: readonly WireEvent[]): void {
-  if (!Array.isArray(events)) throw new ProtocolError(400, `expected an array of {seq, ts, data}, got ${describe(events)}`, 'events');
-  let last = 0;
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i] as Partial<WireEvent> | null;
-    const seq = e?.seq;
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= last)
-      throw new ProtocolError(
-        400,
-        `must be a whole number >= 1, above the previous one (${last}), got ${describe(seq)}`,
-        `events[${i}].seq`,
-      );
-    last = seq;
-    if (typeof e?.ts !== 'number' || !Number.isFinite(e.ts))
-      throw new ProtocolError(400, `must be a finite number (event time in ms), got ${describe(e?.ts)}`, `events[${i}].ts`);
-  }
 }
 
 /** Any overlap of `[first, last]` with what `c` holds. */
@@ -427,10 +407,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
       // same events never both write them.
       whenOpen('append()');
       if (failure) throw failure;
-      requireClientId(clientId);
-      checkEvents(batch);
-      if (typeof receivedAt !== 'number' || !Number.isFinite(receivedAt))
-        throw new ProtocolError(400, `must be a finite number (ms), got ${describe(receivedAt)}`, 'receivedAt');
+      checkAppend(clientId, batch, receivedAt);
       let c = clients.get(clientId);
       const fresh = c ? c.coverage.fresh(batch) : batch;
       if (fresh.length > 0) {

@@ -63,8 +63,8 @@ import {
   messageId,
   subjectCovers,
 } from './jetstream-format.js';
-import { checkEvents, type JetStreamLogOptions, type Settings, validate } from './jetstream-options.js';
-import type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
+import { type JetStreamLogOptions, type Settings, validate } from './jetstream-options.js';
+import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from './log.js';
 import { progress } from './memory-log.js';
 
 /**
@@ -422,8 +422,7 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
     append(clientId: string, events: readonly WireEvent[], receivedAt: number): Promise<AppendOutcome> {
       try {
         ensureOpen('append()');
-        eventSubject(prefix, clientId);
-        checkEvents(events, receivedAt);
+        checkAppend(clientId, events, receivedAt);
       } catch (err) {
         return Promise.reject(err);
       }
