@@ -425,13 +425,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
           );
         if (!c) clients.set(clientId, (c = { coverage: new Coverage(), last: undefined }));
         // Reserve: from here on, these sequence numbers count as held.
-        let i = 0;
-        while (i < fresh.length) {
-          let j = i;
-          while (j + 1 < fresh.length && fresh[j + 1]!.seq === fresh[j]!.seq + 1) j++;
-          c.coverage.addRange(fresh[i]!.seq, fresh[j]!.seq);
-          i = j + 1;
-        }
+        for (const [first, last] of frame.ranges) c.coverage.addRange(first, last);
         events += fresh.length;
         counters.appends++;
         c.last = enqueue(frame);
