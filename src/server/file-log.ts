@@ -11,7 +11,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
+import { describe, errorParts, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
 import { optionalFunction, rejectUnknown, requireObject } from '../options.js';
 import type { WireEvent } from '../protocol/wire.js';
 import { Coverage } from './coverage.js';
@@ -219,7 +219,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
-    throw new StorageError(`cannot create the log directory ${dir}: ${(e as Error).message}`, { cause: e });
+    throw new StorageError(`cannot create the log directory ${dir}: ${errorParts(e).message}`, { cause: e });
   }
   const lock = await lockDir(dir);
 
@@ -363,7 +363,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
         // log refuses every later append; opening it again re-reads what
         // is really on disk and cuts a torn tail.
         failure = new StorageError(
-          `writing the log in ${dir} failed (${(e as Error).message ?? e}); the events of the failed write may ` +
+          `writing the log in ${dir} failed (${errorParts(e).message}); the events of the failed write may ` +
             'not be on disk, and a retried fsync cannot prove they are, so the log refuses further appends. ' +
             'Fix the cause (disk full? I/O error in the system log?), then close the log and open it again: ' +
             'opening re-reads the segments and recovers.',
@@ -415,7 +415,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
         try {
           frame = encodeFrame(clientId, receivedAt, fresh);
         } catch (e) {
-          throw new ProtocolError(400, `the events' data cannot be stored as JSON (${(e as Error).message})`, 'events');
+          throw new ProtocolError(400, `the events' data cannot be stored as JSON (${errorParts(e).message})`, 'events');
         }
         if (frame.bytes - FRAME_HEADER_BYTES > MAX_PAYLOAD_BYTES)
           throw new ProtocolError(
