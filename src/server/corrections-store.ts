@@ -129,16 +129,25 @@ class Feed {
  * ```
  */
 export function memoryCorrections(): CorrectionStore {
-  const feed = new Feed();
+  return correctionStore(new Feed(), undefined, 'the correction store is closed');
+}
+
+/** A store over `feed`, writing each `write` to `file` first when there is one. */
+function correctionStore(feed: Feed, file: AppendFile | undefined, closedMessage: string): CorrectionStore {
   let closed = false;
   const open = () => {
-    if (closed) throw new RuntimeClosedError('the correction store is closed');
+    if (closed) throw new RuntimeClosedError(closedMessage);
   };
   return {
     async write(entries) {
       open();
-      const stored = feed.add(feed.number(entries));
-      feed.written = feed.assigned;
+      if (entries.length === 0) return [];
+      // Numbered now, in call order; appends are written and resolve in
+      // that order, so the index receives them in cursor order.
+      const numbered = feed.number(entries);
+      if (file) await file.append(numbered);
+      const stored = feed.add(numbered);
+      feed.written = Math.max(feed.written, numbered[numbered.length - 1]!.cursor);
       return stored;
     },
     since(clientId, after, limit) {
@@ -155,6 +164,7 @@ export function memoryCorrections(): CorrectionStore {
     },
     async close() {
       closed = true;
+      await file?.close();
     },
   };
 }
@@ -195,39 +205,7 @@ export async function fileCorrections(dir: string): Promise<CorrectionStore> {
     feed.add(value);
   });
   feed.written = feed.assigned;
-  let closed = false;
-  const open = () => {
-    if (closed) throw new RuntimeClosedError(`the correction store in ${dir} is closed`);
-  };
-  return {
-    async write(entries) {
-      open();
-      if (entries.length === 0) return [];
-      // Numbered now, in call order; appends are written and resolve in
-      // that order, so the index receives them in cursor order.
-      const numbered = feed.number(entries);
-      await file.append(numbered);
-      const stored = feed.add(numbered);
-      feed.written = Math.max(feed.written, numbered[numbered.length - 1]?.cursor ?? 0);
-      return stored;
-    },
-    since(clientId, after, limit) {
-      open();
-      return feed.since(clientId, after, limit);
-    },
-    latest(clientId) {
-      open();
-      return feed.latest(clientId);
-    },
-    cursor() {
-      open();
-      return feed.written;
-    },
-    async close() {
-      closed = true;
-      await file.close();
-    },
-  };
+  return correctionStore(feed, file, `the correction store in ${dir} is closed`);
 }
 
 function isStored(v: unknown): v is Correction & { clientId: string } {

@@ -8,6 +8,7 @@
  * @module
  */
 import type { WireEvent } from '../protocol/wire.js';
+import type { ClientProgress } from './log.js';
 
 export class Coverage {
   /** Every sequence number in `1..through` is held. */
@@ -92,4 +93,9 @@ export class Coverage {
   missing(): number {
     return this.highest - this.count;
   }
+}
+
+/** A client's progress, as `EventLog.clients()` reports it, from its coverage. */
+export function progress(clientId: string, c: Coverage): ClientProgress {
+  return { clientId, ackedThrough: c.through, highest: c.highest, events: c.count, missing: c.missing() };
 }

@@ -63,6 +63,8 @@ export interface FrameHeader {
 export interface EncodedFrame {
   readonly buffers: readonly [Buffer, Buffer];
   readonly bytes: number;
+  /** The sequence ranges its header line lists (see {@link seqRanges}). */
+  readonly ranges: readonly (readonly [number, number])[];
 }
 
 /** Consecutive runs of the (strictly increasing) sequence numbers. */
@@ -94,12 +96,13 @@ export function encodeFrame(clientId: string, receivedAt: number, events: readon
     const e = events[i]!;
     rows[i] = [e.seq, e.ts, e.data];
   }
-  const head = `{"c":${JSON.stringify(clientId)},"r":${receivedAt},"s":${JSON.stringify(seqRanges(events))}}\n`;
+  const ranges = seqRanges(events);
+  const head = `{"c":${JSON.stringify(clientId)},"r":${receivedAt},"s":${JSON.stringify(ranges)}}\n`;
   const payload = Buffer.from(head + JSON.stringify(rows), 'utf8');
   const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
   header.writeUInt32LE(payload.length, 0);
   header.writeUInt32LE(frameCrc(header, payload), 4);
-  return { buffers: [header, payload], bytes: FRAME_HEADER_BYTES + payload.length };
+  return { buffers: [header, payload], bytes: FRAME_HEADER_BYTES + payload.length, ranges };
 }
 
 /** CRC-32 of the 4 length bytes at the start of `header`, then of `payload`. */

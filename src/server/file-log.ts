@@ -11,11 +11,10 @@
 import { mkdir, open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
+import { describe, errorParts, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
 import { optionalFunction, rejectUnknown, requireObject } from '../options.js';
-import { requireClientId } from '../protocol/validate.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage } from './coverage.js';
+import { Coverage, progress } from './coverage.js';
 import {
   decodeHeader,
   decodeRows,
@@ -29,8 +28,7 @@ import {
 } from './file-log-format.js';
 import { readFrames, type RecoveryReport, scanLog } from './file-log-segments.js';
 import { lockDir } from './file-lock.js';
-import type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
-import { progress } from './memory-log.js';
+import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from './log.js';
 
 export type { RecoveryReport } from './file-log-segments.js';
 
@@ -162,25 +160,6 @@ function checkOptions(dir: unknown, options: FileLogOptions | undefined): void {
   optionalFunction('fileLog.onRecover', options.onRecover);
 }
 
-/** The sequence numbers must be whole, ≥ 1 and strictly increasing, as `parseIngest` checks. */
-function checkEvents(events: readonly WireEvent[]): void {
-  if (!Array.isArray(events)) throw new ProtocolError(400, `expected an array of {seq, ts, data}, got ${describe(events)}`, 'events');
-  let last = 0;
-  for (let i = 0; i < events.length; i++) {
-    const e = events[i] as Partial<WireEvent> | null;
-    const seq = e?.seq;
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= last)
-      throw new ProtocolError(
-        400,
-        `must be a whole number >= 1, above the previous one (${last}), got ${describe(seq)}`,
-        `events[${i}].seq`,
-      );
-    last = seq;
-    if (typeof e?.ts !== 'number' || !Number.isFinite(e.ts))
-      throw new ProtocolError(400, `must be a finite number (event time in ms), got ${describe(e?.ts)}`, `events[${i}].ts`);
-  }
-}
-
 /** Any overlap of `[first, last]` with what `c` holds. */
 function overlaps(c: Coverage, first: number, last: number): boolean {
   if (first <= c.through) return true;
@@ -239,7 +218,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
-    throw new StorageError(`cannot create the log directory ${dir}: ${(e as Error).message}`, { cause: e });
+    throw new StorageError(`cannot create the log directory ${dir}: ${errorParts(e).message}`, { cause: e });
   }
   const lock = await lockDir(dir);
 
@@ -383,7 +362,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
         // log refuses every later append; opening it again re-reads what
         // is really on disk and cuts a torn tail.
         failure = new StorageError(
-          `writing the log in ${dir} failed (${(e as Error).message ?? e}); the events of the failed write may ` +
+          `writing the log in ${dir} failed (${errorParts(e).message}); the events of the failed write may ` +
             'not be on disk, and a retried fsync cannot prove they are, so the log refuses further appends. ' +
             'Fix the cause (disk full? I/O error in the system log?), then close the log and open it again: ' +
             'opening re-reads the segments and recovers.',
@@ -427,10 +406,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
       // same events never both write them.
       whenOpen('append()');
       if (failure) throw failure;
-      requireClientId(clientId);
-      checkEvents(batch);
-      if (typeof receivedAt !== 'number' || !Number.isFinite(receivedAt))
-        throw new ProtocolError(400, `must be a finite number (ms), got ${describe(receivedAt)}`, 'receivedAt');
+      checkAppend(clientId, batch, receivedAt);
       let c = clients.get(clientId);
       const fresh = c ? c.coverage.fresh(batch) : batch;
       if (fresh.length > 0) {
@@ -438,7 +414,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
         try {
           frame = encodeFrame(clientId, receivedAt, fresh);
         } catch (e) {
-          throw new ProtocolError(400, `the events' data cannot be stored as JSON (${(e as Error).message})`, 'events');
+          throw new ProtocolError(400, `the events' data cannot be stored as JSON (${errorParts(e).message})`, 'events');
         }
         if (frame.bytes - FRAME_HEADER_BYTES > MAX_PAYLOAD_BYTES)
           throw new ProtocolError(
@@ -448,13 +424,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
           );
         if (!c) clients.set(clientId, (c = { coverage: new Coverage(), last: undefined }));
         // Reserve: from here on, these sequence numbers count as held.
-        let i = 0;
-        while (i < fresh.length) {
-          let j = i;
-          while (j + 1 < fresh.length && fresh[j + 1]!.seq === fresh[j]!.seq + 1) j++;
-          c.coverage.addRange(fresh[i]!.seq, fresh[j]!.seq);
-          i = j + 1;
-        }
+        for (const [first, last] of frame.ranges) c.coverage.addRange(first, last);
         events += fresh.length;
         counters.appends++;
         c.last = enqueue(frame);

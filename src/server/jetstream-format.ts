@@ -27,7 +27,8 @@
  * @module
  */
 import { describe, InvalidOptionError, ProtocolError, StorageError } from '../errors.js';
-import { LIMITS, type WireEvent } from '../protocol/wire.js';
+import { isClientId, requireClientId } from '../protocol/validate.js';
+import type { WireEvent } from '../protocol/wire.js';
 import { Coverage } from './coverage.js';
 import type { LoggedEvent } from './log.js';
 
@@ -72,9 +73,7 @@ export function requireStreamName(option: string, name: unknown): string {
 
 /** The subject of a client's events; refuses an id that could escape its token (a `.`, `*` or `>`). */
 export function eventSubject(prefix: string, clientId: string): string {
-  if (typeof clientId !== 'string' || !LIMITS.clientIdPattern.test(clientId))
-    throw new ProtocolError(400, 'may only hold the characters A-Z a-z 0-9 _ - (1 to 128 of them)', 'clientId');
-  return `${prefix}.events.${clientId}`;
+  return `${prefix}.events.${requireClientId(clientId)}`;
 }
 
 /** The client id of an event subject, or `undefined` when the subject is not one. */
@@ -82,7 +81,7 @@ export function clientOf(prefix: string, subject: string): string | undefined {
   const head = `${prefix}.events.`;
   if (!subject.startsWith(head)) return undefined;
   const id = subject.slice(head.length);
-  return LIMITS.clientIdPattern.test(id) ? id : undefined;
+  return isClientId(id) ? id : undefined;
 }
 
 /**

@@ -46,7 +46,7 @@ import {
 } from '@nats-io/transport-node';
 import { errorParts, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage } from './coverage.js';
+import { Coverage, progress } from './coverage.js';
 import {
   clientOf,
   COVERAGE_HEADER,
@@ -63,9 +63,8 @@ import {
   messageId,
   subjectCovers,
 } from './jetstream-format.js';
-import { checkEvents, type JetStreamLogOptions, type Settings, validate } from './jetstream-options.js';
-import type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
-import { progress } from './memory-log.js';
+import { type JetStreamLogOptions, type Settings, validate } from './jetstream-options.js';
+import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from './log.js';
 
 /**
  * An {@link EventLog} on NATS JetStream, plus {@link JetStreamLog.refresh}.
@@ -422,8 +421,7 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
     append(clientId: string, events: readonly WireEvent[], receivedAt: number): Promise<AppendOutcome> {
       try {
         ensureOpen('append()');
-        eventSubject(prefix, clientId);
-        checkEvents(events, receivedAt);
+        checkAppend(clientId, events, receivedAt);
       } catch (err) {
         return Promise.reject(err);
       }

@@ -1,14 +1,12 @@
 /**
  * The JetStream log's options, validated eagerly with messages that say how
- * to fix them, and the checks an append makes again before building a
- * subject from its input.
+ * to fix them.
  *
  * @module
  */
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
-import { describe, InvalidOptionError, ProtocolError } from '../errors.js';
+import { describe, InvalidOptionError } from '../errors.js';
 import { rejectUnknown, requireObject, requirePositiveInteger, requireTimerMs } from '../options.js';
-import type { WireEvent } from '../protocol/wire.js';
 import { HEADER_RESERVE, requireStreamName, requireSubjectPrefix } from './jetstream-format.js';
 
 /** Options of {@link jetStreamLog}. */
@@ -104,18 +102,3 @@ export function validate(options: JetStreamLogOptions): Settings {
   requireObject('jetStreamLog.connection', s.connection);
   return s;
 }
-
-/** The events' order and receivedAt, checked again (Coverage relies on strictly increasing seq). @internal */
-export function checkEvents(events: readonly WireEvent[], receivedAt: number): void {
-  if (!Array.isArray(events)) throw new ProtocolError(400, `expected an array, got ${describe(events)}`, 'events');
-  if (typeof receivedAt !== 'number' || !Number.isFinite(receivedAt))
-    throw new ProtocolError(400, `must be a finite number (ms), got ${describe(receivedAt)}`, 'receivedAt');
-  let last = 0;
-  for (let i = 0; i < events.length; i++) {
-    const seq = events[i]?.seq;
-    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= last)
-      throw new ProtocolError(400, `sequence numbers must be whole numbers >= 1, strictly increasing (${describe(seq)} after ${last})`, `events[${i}].seq`);
-    last = seq;
-  }
-}
-

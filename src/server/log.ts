@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { describe, ProtocolError } from '../errors.js';
+import { requireClientId } from '../protocol/validate.js';
 import type { WireEvent } from '../protocol/wire.js';
 
 /** One event as the log holds it: who sent it, its sequence, event time, arrival time and data. */
@@ -72,4 +74,36 @@ export interface EventLog {
   stats(): { readonly events: number; readonly bytes: number; readonly clients: number };
   /** Flushes and releases the log; later calls reject. */
   close(): Promise<void>;
+}
+
+/**
+ * Checks `append`'s arguments the way the durable logs do before touching
+ * any state: a client id, sequence numbers that are whole, ≥ 1 and strictly
+ * increasing (what `Coverage` relies on), finite event times and a finite
+ * `receivedAt`. The ingest handler has run `parseIngest` already, but
+ * `append` is public, and a batch out of order would corrupt a client's
+ * coverage on disk. One pass of type checks per event: small next to
+ * encoding it. Throws a `400` {@link ProtocolError} naming the field.
+ *
+ * @internal
+ */
+export function checkAppend(clientId: string, events: readonly WireEvent[], receivedAt: number): void {
+  requireClientId(clientId);
+  if (!Array.isArray(events)) throw new ProtocolError(400, `expected an array of {seq, ts, data}, got ${describe(events)}`, 'events');
+  let last = 0;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as Partial<WireEvent> | null;
+    const seq = e?.seq;
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= last)
+      throw new ProtocolError(
+        400,
+        `must be a whole number >= 1, strictly increasing (after ${last}), got ${describe(seq)}`,
+        `events[${i}].seq`,
+      );
+    last = seq;
+    if (typeof e?.ts !== 'number' || !Number.isFinite(e.ts))
+      throw new ProtocolError(400, `must be a finite number (event time in ms), got ${describe(e?.ts)}`, `events[${i}].ts`);
+  }
+  if (typeof receivedAt !== 'number' || !Number.isFinite(receivedAt))
+    throw new ProtocolError(400, `must be a finite number (ms), got ${describe(receivedAt)}`, 'receivedAt');
 }

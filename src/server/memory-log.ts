@@ -6,7 +6,7 @@
  */
 import { RuntimeClosedError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage } from './coverage.js';
+import { Coverage, progress } from './coverage.js';
 import type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
 
 /**
@@ -66,9 +66,4 @@ export function memoryLog(): EventLog {
       closed = true;
     },
   };
-}
-
-/** A client's progress from its coverage. @internal */
-export function progress(clientId: string, c: Coverage): ClientProgress {
-  return { clientId, ackedThrough: c.through, highest: c.highest, events: c.count, missing: c.missing() };
 }

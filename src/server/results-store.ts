@@ -85,14 +85,20 @@ class LatestResults {
  * ```
  */
 export function memoryResults(): ResultStore {
-  const index = new LatestResults();
+  return resultStore(new LatestResults(), undefined, 'the result store is closed');
+}
+
+/** A store over `index`, writing each `put` to `file` first when there is one. */
+function resultStore(index: LatestResults, file: AppendFile | undefined, closedMessage: string): ResultStore {
   let closed = false;
   const open = () => {
-    if (closed) throw new RuntimeClosedError('the result store is closed');
+    if (closed) throw new RuntimeClosedError(closedMessage);
   };
   return {
     async put(clientId, results, receivedAt) {
       open();
+      // Applied in append order: appends resolve in the order they were made.
+      if (file) await file.append({ clientId, receivedAt, results } satisfies ResultsLine);
       index.put(clientId, results, receivedAt);
     },
     get(clientId) {
@@ -105,6 +111,7 @@ export function memoryResults(): ResultStore {
     },
     async close() {
       closed = true;
+      await file?.close();
     },
   };
 }
@@ -152,29 +159,5 @@ export async function fileResults(dir: string): Promise<ResultStore> {
       throw new StorageError(`${path} holds a line that is not an upload: ${JSON.stringify(value).slice(0, 80)}`);
     index.put(line.clientId, line.results, line.receivedAt);
   });
-  let closed = false;
-  const open = () => {
-    if (closed) throw new RuntimeClosedError(`the result store in ${dir} is closed`);
-  };
-  return {
-    async put(clientId, results, receivedAt) {
-      open();
-      const line: ResultsLine = { clientId, receivedAt, results };
-      await file.append(line);
-      // Applied in append order: appends resolve in the order they were made.
-      index.put(clientId, results, receivedAt);
-    },
-    get(clientId) {
-      open();
-      return index.get(clientId);
-    },
-    clients() {
-      open();
-      return index.clients();
-    },
-    async close() {
-      closed = true;
-      await file.close();
-    },
-  };
+  return resultStore(index, file, `the result store in ${dir} is closed`);
 }

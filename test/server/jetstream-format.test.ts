@@ -15,6 +15,9 @@ import {
   utf8Length,
 } from '../../src/server/jetstream-format.js';
 
+/** Stops a run (shrinking included) after 5 s; a failure found by then is still reported. */
+const SHRINK_LIMIT = { plugins: [fc.interruptAfterTimeLimit(5_000)] };
+
 describe('subjects', () => {
   it.each([
     ['t.events.*', 't.events.*', true],
@@ -42,12 +45,17 @@ describe('subjects', () => {
 
 describe('coverage header', () => {
   it('round-trips any coverage that fits, and says * when it does not', () => {
+    // size 'max': fast-check's default size keeps arrays to ~10 elements
+    // whatever maxLength says, and the '*' branch then never runs. Values
+    // that large shrink for minutes after a failure: SHRINK_LIMIT bounds it.
+    const seen = { exact: 0, star: 0 };
     fc.assert(
-      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 5_000 }), { maxLength: 2_000 }), (seqs) => {
+      fc.property(fc.uniqueArray(fc.integer({ min: 1, max: 5_000 }), { maxLength: 2_000, size: 'max' }), (seqs) => {
         const c = new Coverage();
         c.add([...seqs].sort((a, b) => a - b));
         const header = encodeCoverage(c);
         const back = decodeCoverage(header);
+        seen[header === '*' ? 'star' : 'exact']++;
         if (header === '*') {
           expect(c.above.length).toBeGreaterThan(COVERAGE_MAX_CHARS / 10);
           expect(back).toBe('scan');
@@ -58,7 +66,10 @@ describe('coverage header', () => {
           expect([d.through, d.above, d.count]).toEqual([c.through, c.above, c.count]);
         }
       }),
+      SHRINK_LIMIT,
     );
+    expect(seen.exact).toBeGreaterThan(0);
+    expect(seen.star).toBeGreaterThan(0);
   });
 
   it('refuses what Coverage could not hold', () => {
@@ -69,16 +80,23 @@ describe('coverage header', () => {
 
 describe('message bodies', () => {
   it('splits a batch so that every body fits, keeping every event once and in order', () => {
+    // size 'max' (see above): at the default size no batch is large enough to split.
+    let split = 0;
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.string({ maxLength: 300 }), fc.string({ unit: 'grapheme', maxLength: 100 }), fc.integer()), {
-          minLength: 1,
-          maxLength: 200,
-        }),
+        fc.array(
+          fc.oneof(
+            fc.string({ maxLength: 300, size: 'max' }),
+            fc.string({ unit: 'grapheme', maxLength: 100, size: 'max' }),
+            fc.integer(),
+          ),
+          { minLength: 1, maxLength: 200, size: 'max' },
+        ),
         fc.integer({ min: 1_500, max: 20_000 }),
         (data, max) => {
           const events = data.map((d, i) => ({ seq: i + 1, ts: i * 1.5, data: { d } }));
           const chunks = encodeChunks(events, 42, max);
+          if (chunks.length > 1) split++;
           const back = chunks.flatMap((c, i) => {
             expect(c.body.length).toBeLessThanOrEqual(max);
             return decodeBody('c', c.body, i);
@@ -86,7 +104,9 @@ describe('message bodies', () => {
           expect(back).toEqual(events.map((e) => ({ clientId: 'c', seq: e.seq, ts: e.ts, receivedAt: 42, data: e.data })));
         },
       ),
+      SHRINK_LIMIT,
     );
+    expect(split).toBeGreaterThan(0);
   });
 
   it('counts UTF-8 bytes as TextEncoder does', () => {

@@ -157,6 +157,8 @@ describe('jetStreamLog: appends', () => {
     for (const id of ['a.b', 'a*', '>', '', 'x'.repeat(129), 'a b'])
       await expect(log.append(id, ev(1, 1), 1)).rejects.toThrow(ProtocolError);
     await expect(log.append('c1', [...ev(2, 2), ...ev(1, 1)], 1)).rejects.toThrow(/strictly increasing/);
+    // Stored, NaN would read back as null: refused like the file log refuses it.
+    await expect(log.append('c1', [{ seq: 1, ts: Number.NaN, data: 1 }], 1)).rejects.toThrow(/events\[0\]\.ts/);
     await expect(readAll(log, 'a.>')).rejects.toThrow(ProtocolError);
   });
 });
