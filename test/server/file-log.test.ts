@@ -5,6 +5,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { until } from '../helpers.js';
 import { InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../../src/errors.js';
 import { type FileLog, fileLog, type LoggedEvent, type RecoveryReport } from '../../src/server/index.js';
 import { openFileLog, type SyncIo } from '../../src/server/file-log.js';
@@ -80,13 +81,6 @@ function controlledIo() {
   return { io, state, release };
 }
 
-/** Waits (a little, in real time) until `cond` holds. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (const start = Date.now(); !cond(); ) {
-    if (Date.now() - start > 5_000) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
 /** Lets pending I/O and callbacks run. */
 const settled = () => new Promise((r) => setTimeout(r, 50));
 
@@ -157,7 +151,7 @@ describe('fileLog: idempotent ingest', () => {
     let replay = false;
     const a = log.append('c1', events('c1', 1, 10), 1).then(() => (first = true));
     const b = log.append('c1', events('c1', 1, 10), 1).then((o) => ((replay = true), o));
-    await until(() => state.held.length === 1, 'the fsync'); // the write is done, its fsync is held
+    await until('the fsync', () => state.held.length === 1); // the write is done, its fsync is held
     await settled();
     expect([first, replay]).toEqual([false, false]);
     release();
@@ -359,7 +353,7 @@ describe('fileLog: durability and group commit', () => {
     state.hold = true;
     let done = 0;
     const first = log.append('c0', events('c0', 1, 10), 1).then(() => done++);
-    await until(() => state.held.length === 1, 'the first fsync'); // in flight and held
+    await until('the first fsync', () => state.held.length === 1); // in flight and held
     const rest = Array.from({ length: 10 }, (_, i) => log.append(`c${i + 1}`, events(`c${i + 1}`, 1, 10), 1).then(() => done++));
     await settled();
     expect(done).toBe(0);
@@ -381,7 +375,7 @@ describe('fileLog: durability and group commit', () => {
     await log.append('c1', events('c1', 1, 10), 1);
     state.hold = true;
     const a = log.append('c1', events('c1', 11, 20), 2);
-    await until(() => state.held.length === 1, 'the fsync');
+    await until('the fsync', () => state.held.length === 1);
     const b = log.append('c2', events('c2', 1, 10), 2); // waits in the next group
     state[which] = new Error('EIO: i/o error');
     release();
