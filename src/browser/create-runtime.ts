@@ -131,6 +131,15 @@ export interface Runtime<E = unknown, R = unknown> {
    * that restores the last checkpoint. Events not yet durable are re-sent.
    */
   restart(): Promise<void>;
+  /**
+   * `true` holds uploads in every tab of this runtime, as if the network
+   * were gone (an app's "sync off" switch, a metered connection): events
+   * keep being stored, processed and checkpointed, and wait in the outbox;
+   * `status$` shows `online: false` and `upload.state: 'offline'`. `false`
+   * follows the browser's connectivity again and the outbox drains.
+   * Survives worker restarts; a tab opened later learns it from the others.
+   */
+  setOffline(offline: boolean): Promise<void>;
   /** Sends what is queued, writes a final checkpoint, and stops the worker. Later calls reject. */
   close(): Promise<void>;
 }
@@ -216,7 +225,8 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
   const onMessage = (message: PageMessage) => {
     if (message.type === 'results') for (const r of message.results) results$.next(r as R);
     else if (message.type === 'token?') void connect(link);
-    if (message.type !== 'token?') for (const changed of viewChanged) changed();
+    else if (message.type === 'offline') forcedOffline = message.offline;
+    if (message.type === 'results' || message.type === 'corrections') for (const changed of viewChanged) changed();
   };
   /** Gives the worker the endpoint and a token (fetched again when `token` is a function). */
   const connect = async (target: WorkerLink, clientId = runtimeClientId) => {
@@ -230,6 +240,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     }
   };
   let runtimeClientId = '';
+  let forcedOffline = false;
   /** A new worker, started; if it does not start it is terminated and the error thrown. */
   const startWorker = async (): Promise<{ link: WorkerLink; clientId: string }> => {
     const next = new WorkerLink(options.worker, report, onMessage);
@@ -237,6 +248,7 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
       const { clientId } = await next.call('start', callTimeoutMs);
       runtimeClientId = clientId;
       await connect(next, clientId);
+      if (forcedOffline) await next.call('setOffline', callTimeoutMs, true);
       return { link: next, clientId };
     } catch (err) {
       next.kill(asWorkerError(err, 'the worker did not start'));
@@ -549,6 +561,13 @@ export async function createRuntime<E = unknown, R = unknown>(options: RuntimeOp
     restart() {
       ensureOpen('restart()');
       return restart(new WorkerError('restart() terminated the worker'));
+    },
+    setOffline(offline) {
+      ensureOpen('setOffline()');
+      if (typeof offline !== 'boolean')
+        return Promise.reject(new InvalidOptionError('setOffline(offline)', `takes a boolean, got ${describe(offline)}`));
+      forcedOffline = offline;
+      return callUntil('setOffline()', Date.now() + callTimeoutMs, () => link.call('setOffline', callTimeoutMs, offline));
     },
     async close() {
       if (closed) return;

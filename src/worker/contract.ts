@@ -105,7 +105,7 @@ export interface RuntimeStatus {
   readonly clientId: string;
   /** `true` when this tab's worker runs the pipeline (exactly one tab does). */
   readonly leader: boolean;
-  /** `navigator.onLine` as the worker sees it. */
+  /** `navigator.onLine` as the worker sees it, and `false` while `setOffline(true)` holds. */
   readonly online: boolean;
   /** Events stored in the outbox (processed or not), their estimated bytes, and records. */
   readonly outbox: { readonly events: number; readonly bytes: number; readonly records: number };
@@ -155,6 +155,8 @@ export interface WorkerApi {
   checkpoint(): Promise<number | null>;
   /** Sets the server endpoint and this client's token: the leader uploads and pulls corrections. */
   connect(endpoint: string, token: string): Promise<void>;
+  /** Holds uploads in every tab (`true`), or follows the browser's connectivity again (`false`). */
+  setOffline(offline: boolean): Promise<void>;
   /** Final checkpoint, releases leadership and closes storage. */
   close(): Promise<void>;
 }
@@ -173,7 +175,9 @@ export type ChannelMessage =
   | { readonly type: 'view?'; readonly id: string }
   | { readonly type: 'view'; readonly id: string; readonly entries: readonly unknown[] }
   /** The leader received new corrections: views changed. */
-  | { readonly type: 'corrections' };
+  | { readonly type: 'corrections' }
+  /** A tab called `setOffline`: every tab holds (or resumes) uploads. */
+  | { readonly type: 'offline'; readonly offline: boolean };
 
 /**
  * Messages a worker posts to its own page, beside comlink's replies: the
@@ -187,7 +191,9 @@ export type PageMessage =
   /** New corrections changed the view. */
   | { readonly type: 'corrections' }
   /** The server refused the token (401): the page may supply a fresh one with `connect`. */
-  | { readonly type: 'token?' };
+  | { readonly type: 'token?' }
+  /** Uploads are held (or resumed) by `setOffline` in some tab: the page applies it to a replacement worker. */
+  | { readonly type: 'offline'; readonly offline: boolean };
 
 /** The part of the status only the leader knows, shared with the other tabs. @internal */
 export interface LeaderStatus {

@@ -223,6 +223,17 @@ export function createWorkerApi<E, R, C extends Columns>(
       }
   };
 
+  /** `setOffline(true)` in any tab: uploads wait, events stay in the outbox. */
+  let forcedOffline = false;
+  const isOnline = () => !forcedOffline && (globalThis.navigator?.onLine ?? true);
+  /** Applies the switch here and tells the page, which applies it again to a replacement worker. */
+  const applyOffline = (offline: boolean) => {
+    if (forcedOffline === offline) return;
+    forcedOffline = offline;
+    uploader?.setOnline(isOnline());
+    toPage({ type: 'offline', offline });
+  };
+
   const onMessage = (message: ChannelMessage) => {
     switch (message.type) {
       case 'appended':
@@ -238,6 +249,10 @@ export function createWorkerApi<E, R, C extends Columns>(
         break;
       case 'hello':
         if (host) announce();
+        if (forcedOffline) coordination?.post({ type: 'offline', offline: true }); // a new tab holds uploads too
+        break;
+      case 'offline':
+        applyOffline(message.offline);
         break;
       case 'view?':
         if (host) coordination?.post({ type: 'view', id: message.id, entries: merged() });
@@ -439,12 +454,12 @@ export function createWorkerApi<E, R, C extends Columns>(
       onUnauthorized: () => toPage({ type: 'token?' }),
       report,
       now,
-      online: () => globalThis.navigator?.onLine ?? true,
+      online: isOnline,
     });
     if (connection) up.connect(connection.endpoint, connection.token);
     return up;
   };
-  const onOnline = () => uploader?.setOnline(true);
+  const onOnline = () => uploader?.setOnline(isOnline());
   const onOffline = () => uploader?.setOnline(false);
   globalThis.addEventListener?.('online', onOnline);
   globalThis.addEventListener?.('offline', onOffline);
@@ -521,7 +536,7 @@ export function createWorkerApi<E, R, C extends Columns>(
       return {
         clientId: s.clientId,
         leader: holdsLock && !closed,
-        online: globalThis.navigator?.onLine ?? true,
+        online: isOnline(),
         outbox: { events: totals.events, bytes: totals.bytes, records: totals.records },
         appended,
         processed: processedSeen,
@@ -550,6 +565,13 @@ export function createWorkerApi<E, R, C extends Columns>(
       if (typeof endpoint !== 'string' || typeof token !== 'string') throw new TidemarkError('connect(endpoint, token) takes two strings');
       connection = { endpoint, token };
       uploader?.connect(endpoint, token);
+    },
+
+    async setOffline(offline) {
+      requireStarted('setOffline()');
+      if (typeof offline !== 'boolean') throw new TidemarkError(`setOffline(offline) takes a boolean, got ${describe(offline)}`);
+      applyOffline(offline);
+      coordination?.post({ type: 'offline', offline });
     },
 
     async close() {

@@ -119,6 +119,42 @@ describe('uploader against the real server (Chromium)', () => {
     await page.close();
   });
 
+  it('setOffline(true) holds uploads in every tab, across crashes and a change of leader; setOffline(false) drains', async () => {
+    const log = memoryLog();
+    const server = await startServer(log);
+    servers.push(server);
+    const opts = { server: server.url, tokens: await tokenServer() };
+    const first = await openPage(chromium.context, chromium.site);
+    await first.evaluate((o) => tm.start('name=switch', o), opts);
+    await first.evaluate(() => tm.emit(3, 1_000));
+    await first.evaluate(() => tm.drain());
+    await eventually('the first events uploaded', async () => (await contents(log)).events === 1_000);
+
+    await first.evaluate(() => tm.setOffline(true));
+    await first.evaluate(() => tm.restart()); // the page gives the new worker the switch again
+    await first.evaluate(() => tm.emit(4, 1_000, 1_000));
+    await first.evaluate(() => tm.drain());
+    const second = await openPage(chromium.context, chromium.site); // learns it from the first tab
+    await second.evaluate((o) => tm.start('name=switch', o), opts);
+    await first.close(); // the second tab leads now
+    await second.evaluate(() => tm.restart()); // its page learned the switch from its worker
+    await second.evaluate(() => tm.emit(5, 1_000, 2_000));
+    await second.evaluate(() => tm.drain());
+    await new Promise((r) => setTimeout(r, 1_500)); // several upload rounds (maxBackoffMs 1 s)
+    const held = await second.evaluate(() => tm.status());
+    expect(held.online).toBe(false);
+    expect(held.leader).toBe(true);
+    expect(held.appended).toBe(3_000);
+    expect(held.upload.acked).toBe(1_000);
+    expect((await contents(log)).events).toBe(1_000);
+
+    await second.evaluate(() => tm.setOffline(false));
+    await eventually('the outbox drained', async () => (await contents(log)).events === 3_000);
+    expect((await contents(log)).duplicates).toBe(0);
+    expect(await second.evaluate(() => tm.attempt(() => tm.setOffline('yes' as never)))).toMatch(/^InvalidOptionError: .*takes a boolean/);
+    await second.close();
+  });
+
   it('keeps everything while the server is down for the whole session, and delivers when it is back', async () => {
     const log = memoryLog();
     const probe = await startServer(memoryLog());
