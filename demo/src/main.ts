@@ -1,0 +1,364 @@
+/**
+ * The playground page: a generator feeding a Tidemark runtime (worker +
+ * IndexedDB outbox + uploader to this page's server), and views of what
+ * happens: timeline, results, status, offline buffering, crash recovery
+ * and reconciliation.
+ */
+import { createRuntime, type PageStatus, type Runtime, type ViewEntry } from 'tidemark/browser';
+import type { WindowResult } from 'tidemark';
+import workerUrl from './playground.worker.ts?worker&url';
+import { click, type GeneratorSettings, lateBurst, startGenerator } from './generator.js';
+import { type Click, describeConfig, type PlaygroundConfig, parseConfig, toQuery } from './pipeline.js';
+import { Timeline } from './timeline.js';
+import './style.css';
+
+/** Events emitted right before the crash button kills the worker. */
+const IN_FLIGHT = 200;
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const input = (id: string) => $<HTMLInputElement>(id);
+const fmt = new Intl.NumberFormat('en-US');
+const clock = (ms: number) => new Date(ms).toLocaleTimeString([], { hour12: false });
+const secs = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`);
+
+// ── Settings kept across reloads ─────────────────────────────────────────
+const saved = (key: string) => localStorage.getItem(`tidemark-playground:${key}`);
+const save = (key: string, value: string) => localStorage.setItem(`tidemark-playground:${key}`, value);
+let config: PlaygroundConfig = parseConfig(JSON.parse(saved('config') ?? '{}') as Record<string, unknown>);
+
+const gen: GeneratorSettings = { rate: 40, disorder: 1_200, lateShare: 0.05 };
+const sliders = [
+  ['rate', 'o-rate', (v: number) => (gen.rate = v), (v: number) => `${v}/s`],
+  ['disorder', 'o-disorder', (v: number) => (gen.disorder = v), (v: number) => secs(v)],
+  ['late-share', 'o-late', (v: number) => (gen.lateShare = v / 100), (v: number) => `${v} %`],
+] as const;
+for (const [id, out, set, show] of sliders) {
+  const el = input(id);
+  const stored = saved(id);
+  if (stored !== null) el.value = stored;
+  const update = () => {
+    set(Number(el.value));
+    $(out).textContent = show(Number(el.value));
+    save(id, el.value);
+  };
+  el.addEventListener('input', update);
+  update();
+}
+
+// ── The runtime ──────────────────────────────────────────────────────────
+const timeline = new Timeline($('chart'));
+let rt: Runtime<Click, WindowResult<string, number>> | undefined;
+let status: PageStatus | undefined;
+let view: ViewEntry[] = [];
+let emitted = 0;
+let generator: { stop(): void } | undefined;
+const unsubscribe: (() => void)[] = [];
+
+async function start(next: PlaygroundConfig): Promise<void> {
+  config = next;
+  save('config', JSON.stringify(config));
+  showConfig();
+  $('pipeline-line').textContent = describeConfig(config);
+  timeline.clear();
+  timeline.setBands(
+    config.window === 'session'
+      ? { kind: 'spans', spans: () => view.map((v) => [v.start, v.end] as [number, number]) }
+      : { kind: 'grid', step: config.window === 'sliding' ? config.slide : config.size },
+  );
+  rt = await createRuntime<Click, WindowResult<string, number>>({
+    worker: () => new Worker(`${workerUrl}?${toQuery(config)}`, { type: 'module' }),
+    endpoint: `${location.origin}/v1`,
+    token: async (clientId) => (await fetch(`/demo/token?clientId=${encodeURIComponent(clientId)}`)).text(),
+    statusIntervalMs: 250,
+  });
+  $('client').textContent = rt.clientId;
+  document.body.dataset['ready'] = 'true';
+  if (input('offline').checked) await rt.setOffline(true);
+  const results = rt.results$.subscribe((r) => timeline.fired(Date.now(), r.end, r.timing));
+  const views = rt.view$.subscribe((v) => {
+    view = v;
+    renderView();
+  });
+  const statuses = rt.status$.subscribe((s) => {
+    status = s;
+    timeline.watermark(Date.now(), s.watermark);
+    renderStatus();
+  });
+  unsubscribe.push(() => results.unsubscribe(), () => views.unsubscribe(), () => statuses.unsubscribe());
+}
+
+function emit(clicks: Click[]): void {
+  if (!rt) return;
+  for (const c of clicks) rt.emit(c);
+  emitted += clicks.length;
+  rates.push([Date.now(), clicks.length]);
+  timeline.events(Date.now(), clicks.map((c) => c.ts), status?.watermark ?? Number.NEGATIVE_INFINITY);
+}
+
+// ── Generator controls ───────────────────────────────────────────────────
+const rates: [number, number][] = [];
+const late = () => ({ from: config.bound + 300, spread: config.lateness + config.size });
+function setGenerating(on: boolean): void {
+  generator?.stop();
+  generator = on ? startGenerator(gen, late, emit) : undefined;
+  $('toggle-gen').textContent = on ? 'Pause' : 'Start';
+  $('toggle-gen').classList.toggle('primary', !on);
+}
+$('toggle-gen').addEventListener('click', () => setGenerating(!generator));
+$('burst').addEventListener('click', () => emit(lateBurst(30)));
+
+// ── Pipeline picker ──────────────────────────────────────────────────────
+const fields = {
+  window: $<HTMLSelectElement>('p-window'),
+  aggregate: $<HTMLSelectElement>('p-aggregate'),
+  size: input('p-size'),
+  slide: input('p-slide'),
+  bound: input('p-bound'),
+  lateness: input('p-lateness'),
+  early: $<HTMLSelectElement>('p-early'),
+};
+function showConfig(): void {
+  fields.window.value = config.window;
+  fields.aggregate.value = config.aggregate;
+  fields.size.value = String(config.size / 1000);
+  fields.slide.value = String(config.slide / 1000);
+  fields.bound.value = String(config.bound / 1000);
+  fields.lateness.value = String(config.lateness / 1000);
+  fields.early.value = String(config.early);
+  syncFields();
+}
+function syncFields(): void {
+  fields.slide.disabled = fields.window.value !== 'sliding';
+  $('l-size').textContent = fields.window.value === 'session' ? 'gap' : 'size';
+}
+fields.window.addEventListener('change', syncFields);
+$('apply').addEventListener('click', async () => {
+  const ms = (el: HTMLInputElement) => Math.round(Number(el.value) * 1000);
+  const next = parseConfig({
+    window: fields.window.value,
+    aggregate: fields.aggregate.value,
+    size: ms(fields.size),
+    slide: ms(fields.slide),
+    bound: ms(fields.bound),
+    lateness: ms(fields.lateness),
+    early: Number(fields.early.value),
+  });
+  const generating = generator !== undefined;
+  setGenerating(false);
+  for (const stop of unsubscribe.splice(0)) stop();
+  await rt?.close();
+  emitted = 0;
+  await start(next);
+  setGenerating(generating);
+});
+
+// ── Offline switch and drain progress ────────────────────────────────────
+input('offline').checked = saved('offline') === 'true';
+let drainFrom: number | undefined;
+input('offline').addEventListener('change', async () => {
+  const offline = input('offline').checked;
+  save('offline', String(offline));
+  if (!offline && status) drainFrom = status.upload.acked;
+  await rt?.setOffline(offline);
+});
+
+// ── Crash ────────────────────────────────────────────────────────────────
+/** A checksum of the view: every window's latest value, in a stable order. */
+const totals = (entries: readonly ViewEntry[]) => {
+  const windows = entries.map((e) => `${e.key}|${e.start}|${e.end}|${JSON.stringify(e.value)}`).sort();
+  const sum = entries.reduce((acc, e) => acc + (typeof e.value === 'number' ? e.value : 0), 0);
+  return { windows: windows.join('\n'), count: entries.length, sum };
+};
+$('crash').addEventListener('click', async () => {
+  if (!rt) return;
+  const runtime = rt;
+  const out = $('crash-result');
+  const button = $<HTMLButtonElement>('crash');
+  button.disabled = true;
+  out.className = 'note';
+  out.textContent = 'Crashing…';
+  const generating = generator !== undefined;
+  setGenerating(false);
+  try {
+    const before = await runtime.drain();
+    // Crash mid-stream: 200 events are on their way to the worker when it dies.
+    const now = Date.now();
+    emit(Array.from({ length: IN_FLIGHT }, () => click(now, Math.random() * gen.disorder)));
+    await runtime.restart();
+    const after = await runtime.drain();
+    const stored = after.through - before.through;
+    const first = totals(await runtime.view());
+    // Crash again with nothing in flight: restoring the checkpoint and
+    // replaying the outbox after it must rebuild exactly the same view.
+    await runtime.restart();
+    await runtime.drain();
+    const second = totals(await runtime.view());
+    const checkpoint = (await firstStatus(runtime)).lastCheckpoint?.seq ?? 0;
+    const same = first.windows === second.windows && stored === IN_FLIGHT;
+    out.className = `note ${same ? 'ok' : 'bad'}`;
+    out.dataset['same'] = String(same);
+    out.textContent =
+      `${stored === IN_FLIGHT ? '✓' : '✗'} ${IN_FLIGHT} events in flight at the crash: ${fmt.format(stored)} stored (#${fmt.format(before.through + 1)}–#${fmt.format(after.through)}). ` +
+      `${first.windows === second.windows ? '✓ Totals unchanged' : '✗ The view changed'} after restoring the checkpoint at #${fmt.format(checkpoint)} and replaying the outbox: ` +
+      `${fmt.format(second.count)} windows, Σ ${fmt.format(second.sum)}.`;
+  } catch (err) {
+    out.className = 'note bad';
+    out.textContent = `✗ ${(err as Error).name}: ${(err as Error).message}`;
+  } finally {
+    setGenerating(generating);
+    button.disabled = false;
+  }
+});
+const firstStatus = (runtime: Runtime<Click, unknown>) =>
+  new Promise<PageStatus>((resolve) => {
+    const sub = runtime.status$.subscribe((s) => {
+      resolve(s);
+      queueMicrotask(() => sub.unsubscribe());
+    });
+  });
+
+// ── Reconcile ────────────────────────────────────────────────────────────
+interface Correction {
+  readonly key: string;
+  readonly start: number;
+  readonly end: number;
+  readonly speed: unknown;
+  readonly batch: unknown;
+}
+$('reconcile').addEventListener('click', async () => {
+  if (!rt) return;
+  const out = $('reconcile-result');
+  const button = $<HTMLButtonElement>('reconcile');
+  button.disabled = true;
+  out.className = 'note';
+  out.textContent = 'Waiting for the upload, then running the batch layer…';
+  try {
+    await rt.drain();
+    const response = await fetch('/demo/reconcile', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ clientId: rt.clientId, config }),
+    });
+    const body = (await response.json()) as {
+      error?: string;
+      report?: { events: number; windows: number; uploaded: number; written: number; durationMs: number };
+      corrections?: Correction[];
+    };
+    if (!response.ok || !body.report) throw new Error(body.error ?? `HTTP ${response.status}`);
+    const r = body.report;
+    out.className = 'note ok';
+    out.dataset['written'] = String(r.written);
+    out.textContent = `✓ ${fmt.format(r.events)} events in the server's log → ${fmt.format(r.windows)} windows; ${fmt.format(r.uploaded)} uploaded results compared; ${fmt.format(r.written)} corrections written in ${Math.round(r.durationMs)} ms. They reach this page with the next pull.`;
+    renderCorrections(body.corrections ?? []);
+  } catch (err) {
+    out.className = 'note bad';
+    out.textContent = `✗ ${(err as Error).message}`;
+  } finally {
+    button.disabled = false;
+  }
+});
+const valueText = (v: unknown) => (v === null ? '—' : typeof v === 'number' ? fmt.format(v) : JSON.stringify(v));
+function renderCorrections(list: readonly Correction[]): void {
+  const ul = $('corrections');
+  $('corrections-count').textContent = `${list.length} corrections in the last run`;
+  ul.replaceChildren(
+    ...(list.length === 0
+      ? [Object.assign(document.createElement('li'), { className: 'empty', textContent: 'No differences: the speed layer was exact for every window.' })]
+      : list.slice(0, 200).map((c) => {
+          const li = document.createElement('li');
+          li.innerHTML = `<b></b><span class="span"></span><span class="change"><s></s> → <ins></ins></span>`;
+          (li.querySelector('b') as HTMLElement).textContent = c.key;
+          (li.querySelector('.span') as HTMLElement).textContent = `${clock(c.start)}–${clock(c.end)}`;
+          (li.querySelector('s') as HTMLElement).textContent = valueText(c.speed);
+          (li.querySelector('ins') as HTMLElement).textContent = valueText(c.batch);
+          return li;
+        })),
+  );
+}
+
+// ── Rendering ────────────────────────────────────────────────────────────
+const shown = new Map<string, string>();
+function renderView(): void {
+  const rows = [...view].sort((a, b) => b.end - a.end || b.start - a.start || String(a.key).localeCompare(String(b.key)));
+  const batch = rows.filter((r) => r.source === 'batch').length;
+  $('view-count').textContent = `${rows.length} windows${batch ? ` · ${batch} corrected by the batch layer` : ''}`;
+  const body = $('rows');
+  body.replaceChildren(
+    ...rows.slice(0, 300).map((r) => {
+      const tr = document.createElement('tr');
+      const id = `${r.key}|${r.start}|${r.end}`;
+      const sig = `${r.pane}|${r.source}|${JSON.stringify(r.value)}`;
+      if (shown.has(id) && shown.get(id) !== sig) tr.classList.add('changed');
+      shown.set(id, sig);
+      if (r.source === 'batch') tr.classList.add('batch');
+      tr.dataset['key'] = String(r.key);
+      tr.dataset['start'] = String(r.start);
+      tr.dataset['end'] = String(r.end);
+      tr.dataset['value'] = JSON.stringify(r.value);
+      tr.dataset['source'] = r.source;
+      const cells = [
+        String(r.key),
+        `${clock(r.start)} – ${clock(r.end)}`,
+        valueText(r.value),
+        r.timing,
+        String(r.pane),
+        r.source,
+      ];
+      cells.forEach((text, i) => {
+        const td = document.createElement('td');
+        if (i === 2 || i === 4) td.className = 'num';
+        if (i === 3) td.innerHTML = `<span class="timing ${r.timing}"></span>`;
+        if (i === 5) td.innerHTML = `<span class="source ${r.source}"></span>`;
+        (td.firstElementChild ?? td).textContent = text;
+        tr.append(td);
+      });
+      return tr;
+    }),
+  );
+}
+
+function renderStatus(): void {
+  const s = status;
+  if (!s) return;
+  const now = Date.now();
+  while (rates.length > 0 && (rates[0] as [number, number])[0] < now - 3_000) rates.shift();
+  const perSecond = rates.reduce((a, [, n]) => a + n, 0) / 3;
+  $('s-lag').textContent = Number.isFinite(s.watermark) ? secs(Math.max(0, now - s.watermark)) : '–';
+  $('s-rate').textContent = fmt.format(Math.round(perSecond));
+  $('s-emitted').textContent = fmt.format(emitted);
+  $('s-outbox').textContent = `${fmt.format(s.outbox.events)} ev`;
+  $('s-acked').textContent = `${fmt.format(s.upload.acked)} / ${fmt.format(s.appended)}`;
+  $('s-checkpoint').textContent = s.lastCheckpoint ? `#${fmt.format(s.lastCheckpoint.seq)} · ${secs(now - s.lastCheckpoint.at)}` : '–';
+  $('s-late').textContent = fmt.format(s.lateRecords);
+  $('s-state').textContent = `${fmt.format(s.state.openWindows)} / ${fmt.format(s.state.viewWindows)}`;
+  const upload = $('s-upload');
+  upload.textContent = s.upload.state;
+  upload.className = `state ${s.upload.state}`;
+  const leader = $('leader');
+  leader.textContent = s.leader ? 'leader tab' : 'follower tab';
+  leader.title = s.leader
+    ? 'This tab runs the pipeline and the uploader; other tabs of this origin send it their events.'
+    : 'Another tab runs the pipeline; this one stores its events in the shared outbox and shows the same view.';
+  leader.className = `badge ${s.leader ? 'lead' : 'follow'}`;
+  const pending = s.appended - s.upload.acked;
+  const drain = $('drain');
+  if (drainFrom !== undefined && !input('offline').checked) {
+    const total = Math.max(1, s.appended - drainFrom);
+    const done = Math.min(total, s.upload.acked - drainFrom);
+    drain.hidden = false;
+    $('drain-bar').style.width = `${(100 * done) / total}%`;
+    $('drain-text').textContent = pending <= 0 ? `drained ${fmt.format(total)} events` : `uploading ${fmt.format(done)} / ${fmt.format(total)}`;
+    if (pending <= 0) setTimeout(() => (drainFrom === undefined ? undefined : ((drainFrom = undefined), (drain.hidden = true))), 4_000);
+  } else if (input('offline').checked) {
+    drain.hidden = false;
+    $('drain-bar').style.width = '0%';
+    $('drain-text').textContent = `${fmt.format(pending)} events waiting in the outbox`;
+  } else drain.hidden = true;
+}
+
+setInterval(() => timeline.draw(), 200);
+setInterval(renderStatus, 500);
+
+await start(config);
+if (saved('generating') !== 'false') setGenerating(true);
+window.addEventListener('beforeunload', () => save('generating', String(generator !== undefined)));
