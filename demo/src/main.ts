@@ -198,9 +198,9 @@ $('crash').addEventListener('click', async () => {
     out.className = `note ${same ? 'ok' : 'bad'}`;
     out.dataset['same'] = String(same);
     out.textContent =
-      `${stored === IN_FLIGHT ? '✓' : '✗'} ${IN_FLIGHT} events in flight at the crash: ${fmt.format(stored)} stored (#${fmt.format(before.through + 1)}–#${fmt.format(after.through)}). ` +
-      `${first.windows === second.windows ? '✓ Totals unchanged' : '✗ The view changed'} after restoring the checkpoint at #${fmt.format(checkpoint)} and replaying the outbox: ` +
-      `${fmt.format(second.count)} windows, Σ ${fmt.format(second.sum)}.`;
+      `${stored === IN_FLIGHT ? '✓' : '✗'} ${IN_FLIGHT} events in flight at the crash: ${fmt.format(stored)} stored, once. ` +
+      `${first.windows === second.windows ? '✓ Totals unchanged' : '✗ The view changed'} after restoring checkpoint #${fmt.format(checkpoint)} and replaying the outbox ` +
+      `(${fmt.format(second.count)} windows, Σ ${fmt.format(second.sum)}).`;
   } catch (err) {
     out.className = 'note bad';
     out.textContent = `✗ ${(err as Error).name}: ${(err as Error).message}`;
@@ -233,7 +233,11 @@ $('reconcile').addEventListener('click', async () => {
   out.className = 'note';
   out.textContent = 'Waiting for the upload, then running the batch layer…';
   try {
-    await rt.drain();
+    // The server reconciles what it holds: wait until this page's events are uploaded.
+    const { through } = await rt.drain();
+    const deadline = Date.now() + 15_000;
+    while ((status?.upload.acked ?? 0) < through && Date.now() < deadline && !input('offline').checked)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     const response = await fetch('/demo/reconcile', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -248,7 +252,8 @@ $('reconcile').addEventListener('click', async () => {
     const r = body.report;
     out.className = 'note ok';
     out.dataset['written'] = String(r.written);
-    out.textContent = `✓ ${fmt.format(r.events)} events in the server's log → ${fmt.format(r.windows)} windows; ${fmt.format(r.uploaded)} uploaded results compared; ${fmt.format(r.written)} corrections written in ${Math.round(r.durationMs)} ms. They reach this page with the next pull.`;
+    const waiting = through - (status?.upload.acked ?? 0);
+    out.textContent = `${waiting > 0 ? `(${fmt.format(waiting)} events still in the outbox are not in this run.) ` : ''}✓ ${fmt.format(r.events)} events in the server's log → ${fmt.format(r.windows)} windows; ${fmt.format(r.uploaded)} uploaded results compared; ${fmt.format(r.written)} corrections written in ${Math.round(r.durationMs)} ms. They reach this page with the next pull.`;
     renderCorrections(body.corrections ?? []);
   } catch (err) {
     out.className = 'note bad';

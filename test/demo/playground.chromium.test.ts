@@ -1,0 +1,161 @@
+// The playground end to end, as a person uses it: the built page (vite
+// build), served with the file log by demo/server.ts, driven in Debian
+// Chromium. Generate, go offline, reload, go online, crash the worker,
+// reconcile; the numbers the page shows are checked against the server's
+// export, and screenshots are saved in test-results/.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { from, lastValueFrom, toArray } from 'rxjs';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Chromium, launch } from '../browser/chromium.js';
+import { until } from '../helpers.js';
+import { isRecord } from '../../src/index.js';
+import { type Click, DEFAULT_CONFIG, pipelineFor } from '../../demo/src/pipeline.js';
+
+const root = join(import.meta.dirname, '../..');
+const shots = join(root, 'test-results');
+let dir: string;
+let server: ChildProcess | undefined;
+let url = '';
+let chromium: Chromium | undefined;
+const errors: string[] = [];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tidemark-playground-'));
+  execFileSync(
+    process.execPath,
+    [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'demo/vite.config.ts', '--outDir', join(dir, 'dist'), '--emptyOutDir'],
+    { cwd: root, stdio: 'pipe' },
+  );
+  server = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts', '--port', '0', '--data', join(dir, 'data'), '--dist', join(dir, 'dist')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  server.stderr?.on('data', (d) => (output += d));
+  url = await new Promise<string>((resolve, reject) => {
+    server?.stdout?.on('data', (d) => {
+      output += d;
+      const found = /playground: (http:\/\/\S+)/.exec(output);
+      if (found) resolve(found[1] as string);
+    });
+    server?.once('exit', (code) => reject(new Error(`demo/server.ts exited (${code}): ${output}`)));
+  });
+  chromium = await launch();
+}, 120_000);
+
+afterAll(async () => {
+  await chromium?.dispose();
+  server?.kill('SIGTERM');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function open(): Promise<Page> {
+  if (!chromium) throw new Error('Chromium is launched in beforeAll');
+  const page = await chromium.newPage();
+  await page.setViewportSize({ width: 1280, height: 800 });
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console: ${m.text()}`);
+  });
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready=true]');
+  return page;
+}
+
+/** A number the page shows, e.g. `1,234` or `12 / 40` (the first one). */
+const shown = async (page: Page, testId: string) =>
+  Number((await page.getByTestId(testId).innerText()).split('/')[0]?.replace(/[^\d]/g, '') ?? Number.NaN);
+/** `uploaded / appended` from the status bar. */
+const uploaded = async (page: Page) => {
+  const [acked, appended] = (await page.getByTestId('acked').innerText()).split('/').map((s) => Number(s.replace(/[^\d]/g, '')));
+  return { acked: acked as number, appended: appended as number };
+};
+const eventually = (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) =>
+  until(what, check, { timeoutMs, everyMs: 100 });
+
+describe('the playground in Chromium', () => {
+  it('generate, offline, reload, online, crash, reconcile: the page shows what the server holds', async () => {
+    const page = await open();
+    await page.locator('#rate').fill('200');
+    await eventually('events generated', async () => (await shown(page, 'emitted')) >= 1_000);
+    await page.getByTestId('burst').click();
+
+    // Offline: uploads stop, the outbox keeps everything.
+    await page.getByTestId('offline').check();
+    await eventually('uploads held', async () => (await page.getByTestId('upload').innerText()) === 'offline');
+    const held = (await uploaded(page)).acked;
+    await eventually('events waiting', async () => (await uploaded(page)).appended > held + 400);
+    expect((await uploaded(page)).acked).toBe(held);
+
+    // Reload while offline: the switch and the outbox survive.
+    await page.reload();
+    await page.waitForSelector('body[data-ready=true]');
+    expect(await page.getByTestId('offline').isChecked()).toBe(true);
+    await eventually('outbox restored', async () => (await uploaded(page)).appended > held + 400);
+    await page.waitForTimeout(1_000);
+    expect((await uploaded(page)).acked).toBe(held);
+
+    // Online again: the outbox drains.
+    await page.getByTestId('offline').uncheck();
+    await eventually('drained', async () => {
+      const u = await uploaded(page);
+      return u.acked > held + 400 && u.appended - u.acked < 400;
+    });
+
+    // Crash the worker mid-stream: nothing lost, nothing counted twice.
+    await page.getByTestId('crash').click();
+    await page.waitForSelector('[data-testid=crash-result][data-same]', { timeout: 60_000 });
+    expect(await page.getByTestId('crash-result').getAttribute('data-same'), await page.getByTestId('crash-result').innerText()).toBe('true');
+
+    // Stop, reconcile, and wait for the corrections to come back.
+    await page.getByTestId('toggle-gen').click();
+    await page.getByTestId('reconcile').click();
+    await page.waitForSelector('[data-testid=reconcile-result][data-written]', { timeout: 60_000 });
+    const written = Number(await page.getByTestId('reconcile-result').getAttribute('data-written'));
+    expect(written).toBeGreaterThan(0); // the very late burst, at least, was dropped by the speed layer
+    await eventually('corrections shown', async () => (await page.locator('#rows tr[data-source=batch]').count()) > 0);
+
+    // The server's export, run through the same pipeline in event-time order.
+    const clientId = await page.getByTestId('client').innerText();
+    const exported = (await (await fetch(`${url}/demo/export?clientId=${clientId}`)).json()) as {
+      events: { seq: number; ts: number; data: Click }[];
+    };
+    const seqs = exported.events.map((e) => e.seq).sort((a, b) => a - b);
+    expect(seqs).toEqual(seqs.map((_, i) => i + 1)); // every event once, none missing
+    expect(seqs.length).toBe((await uploaded(page)).appended);
+    const sorted = [...exported.events].sort((a, b) => a.ts - b.ts || a.seq - b.seq).map((e) => e.data);
+    const batch = new Map<string, number>();
+    const out = await lastValueFrom(pipelineFor(DEFAULT_CONFIG, { batch: true })(from(sorted)).pipe(toArray()));
+    for (const r of out) if (isRecord(r)) batch.set(`${r.value.key}|${r.value.start}|${r.value.end}`, r.value.value);
+
+    const differing = async () =>
+      (await page.locator('#rows tr').evaluateAll((trs) => trs.map((tr) => ({ ...(tr as HTMLElement).dataset }))))
+        .filter((r) => batch.get(`${r['key']}|${r['start']}|${r['end']}`) !== Number(r['value']))
+        .map((r) => `${r['key']} ${r['start']}-${r['end']}: shown ${r['value']} (${r['source']}), batch ${batch.get(`${r['key']}|${r['start']}|${r['end']}`)}`);
+    await until('every window shown equals the batch value', async () => (await differing()).length === 0, {
+      timeoutMs: 20_000,
+      everyMs: 200,
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}:\n${(await differing()).join('\n')}`);
+    });
+    const rows = await page.locator('#rows tr').count();
+    expect(rows).toBe(Math.min(300, batch.size));
+
+    // A second tab shares the runtime: one leads, the other follows.
+    const second = await open();
+    await eventually('roles shown', async () => (await second.getByTestId('leader').innerText()).includes('tab'));
+    const roles = [await page.getByTestId('leader').innerText(), await second.getByTestId('leader').innerText()].sort();
+    expect(roles).toEqual(['follower tab', 'leader tab']);
+    await second.close();
+
+    mkdirSync(shots, { recursive: true });
+    await page.screenshot({ path: join(shots, 'playground-1280x800.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(shots, 'playground-390.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  }, 180_000);
+});
