@@ -331,7 +331,9 @@ function renderStatus(): void {
   $('s-lag').textContent = Number.isFinite(s.watermark) ? secs(Math.max(0, now - s.watermark)) : '–';
   $('s-rate').textContent = fmt.format(Math.round(perSecond));
   $('s-emitted').textContent = fmt.format(emitted);
-  $('s-outbox').textContent = `${fmt.format(s.outbox.events)} ev`;
+  const outbox = $('s-outbox');
+  outbox.textContent = fmt.format(Math.max(0, s.appended - s.upload.acked));
+  outbox.title = `${fmt.format(s.outbox.events)} events stored in IndexedDB; uploaded ones are deleted once a checkpoint covers them`;
   $('s-acked').textContent = `${fmt.format(s.upload.acked)} / ${fmt.format(s.appended)}`;
   $('s-checkpoint').textContent = s.lastCheckpoint ? `#${fmt.format(s.lastCheckpoint.seq)} · ${secs(now - s.lastCheckpoint.at)}` : '–';
   $('s-late').textContent = fmt.format(s.lateRecords);

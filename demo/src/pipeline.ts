@@ -3,8 +3,8 @@
  * as a URL query: the worker runs `pipelineFor(config)` live, and the
  * playground server runs the same function over the log to reconcile.
  */
-import type { Observable } from 'rxjs';
-import { count, eventTime, max, session, sliding, sum, tumbling, windowBy } from 'tidemark';
+import { defer, filter, type Observable, tap } from 'rxjs';
+import { count, eventTime, isRecord, max, session, sliding, sum, tumbling, windowBy } from 'tidemark';
 
 /** One generated click: a page view by a user, with its event time. */
 export interface Click {
@@ -99,14 +99,20 @@ export function describeConfig(c: PlaygroundConfig): string {
 /**
  * The pipeline: event time from `ts`, a watermark `bound` behind, windows
  * per page (sessions per user), late records counted by the runtime.
- * `batch: true` leaves out early firings (reconcile compares final panes).
+ *
+ * `batch: true` is the server's version, for reconcile: no early firings
+ * (reconcile compares final panes), and only windows the client's own
+ * watermark has passed. A batch run fires every window when the log ends,
+ * but the client has not fired the newest ones yet (the generator may
+ * still be running): a correction for them would compare a partial count
+ * with nothing.
  */
 export function pipelineFor(config: PlaygroundConfig, options: { batch?: boolean } = {}) {
   const c = config;
   const window = c.window === 'tumbling' ? tumbling(c.size) : c.window === 'sliding' ? sliding(c.size, c.slide) : session(c.size);
   const aggregate = c.aggregate === 'count' ? count() : c.aggregate === 'sum' ? sum((e: Click) => e.dwell) : max((e: Click) => e.dwell);
   const key = c.window === 'session' ? (e: Click) => e.user : (e: Click) => e.page;
-  return (events$: Observable<Click>) =>
+  const windows = (events$: Observable<Click>) =>
     events$.pipe(
       eventTime({ timestamp: (e: Click) => e.ts, maxOutOfOrderness: c.bound }),
       windowBy({
@@ -117,4 +123,14 @@ export function pipelineFor(config: PlaygroundConfig, options: { batch?: boolean
         ...(c.early > 0 && !options.batch ? { early: { count: c.early } } : {}),
       }),
     );
+  if (!options.batch) return windows;
+  return (events$: Observable<Click>) =>
+    defer(() => {
+      // The watermark the client reached, as the core computes it (newest - bound - 1);
+      // a window fires once the watermark reaches its last millisecond (end - 1).
+      let newest = Number.NEGATIVE_INFINITY;
+      return windows(events$.pipe(tap((e) => (newest = Math.max(newest, e.ts))))).pipe(
+        filter((r) => !isRecord(r) || r.value.end - 1 <= newest - c.bound - 1),
+      );
+    });
 }
