@@ -154,11 +154,12 @@ $('apply').addEventListener('click', async () => {
 
 // ── Offline switch and drain progress ────────────────────────────────────
 input('offline').checked = saved('offline') === 'true';
-let drainFrom: number | undefined;
+/** Since the switch went back online: `acked` then, `appended` then, and when the drain finished. */
+let drain$: { from: number; target: number; doneAt?: number } | undefined;
 input('offline').addEventListener('change', async () => {
   const offline = input('offline').checked;
   save('offline', String(offline));
-  if (!offline && status) drainFrom = status.upload.acked;
+  if (!offline && status) drain$ = { from: status.upload.acked, target: status.appended };
   await rt?.setOffline(offline);
 });
 
@@ -349,13 +350,16 @@ function renderStatus(): void {
   leader.className = `badge ${s.leader ? 'lead' : 'follow'}`;
   const pending = s.appended - s.upload.acked;
   const drain = $('drain');
-  if (drainFrom !== undefined && !input('offline').checked) {
-    const total = Math.max(1, s.appended - drainFrom);
-    const done = Math.min(total, s.upload.acked - drainFrom);
+  if (drain$ && !input('offline').checked) {
+    // The events that were waiting when the switch went back online.
+    const total = Math.max(1, drain$.target - drain$.from);
+    const done = Math.min(total, s.upload.acked - drain$.from);
     drain.hidden = false;
     $('drain-bar').style.width = `${(100 * done) / total}%`;
-    $('drain-text').textContent = pending <= 0 ? `drained ${fmt.format(total)} events` : `uploading ${fmt.format(done)} / ${fmt.format(total)}`;
-    if (pending <= 0) setTimeout(() => (drainFrom === undefined ? undefined : ((drainFrom = undefined), (drain.hidden = true))), 4_000);
+    $('drain-text').textContent = done >= total ? `drained ${fmt.format(total)} events` : `uploading ${fmt.format(done)} / ${fmt.format(total)}`;
+    // Drained: leave the bar full for a few seconds, then hide it.
+    if (done >= total) drain$.doneAt ??= now;
+    if (drain$.doneAt !== undefined && now - drain$.doneAt > 4_000) drain$ = undefined;
   } else if (input('offline').checked) {
     drain.hidden = false;
     $('drain-bar').style.width = '0%';
