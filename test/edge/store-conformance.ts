@@ -80,7 +80,7 @@ export function storeConformance(name: string, harness: StoreHarness, timeout = 
       await store.append([{ clientId: 'a', events: events(8, 9), receivedAt: 0 }]);
       await store.writeCheckpoint({ seq: 5, at: 1, snapshot: snapshot('r'), view: [{ k: 1 }] });
       await store.ack(5);
-      await store.setAlarm(1_000_000_000_000);
+      await store.setAlarm(4_000_000_000_000);
       const again = await reopen();
       expect(await again.lastSeq()).toBe(7);
       expect(await again.acked()).toBe(5);
@@ -89,7 +89,7 @@ export function storeConformance(name: string, harness: StoreHarness, timeout = 
       const [r] = await again.append([{ clientId: 'a', events: events(1, 9), receivedAt: 0 }]);
       expect(r!.outcome).toEqual({ appended: 2, duplicates: 7, ackedThrough: 9, gaps: [] });
       expect(r!.record!.seq).toBe(8);
-      expect(await again.alarm()).toBe(1_000_000_000_000);
+      expect(await again.alarm()).toBe(4_000_000_000_000);
     }, timeout);
   });
 }
