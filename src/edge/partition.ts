@@ -107,9 +107,12 @@ export class PartitionRunner {
   private process(record: EdgeRecord): void {
     if (!this.failed && !this.run.closed) {
       try {
-        for (const e of record.events) this.run.push(e.data);
+        for (const e of record.events) {
+          this.run.push(e.data);
+          if (this.failed) break; // the pipeline errored (reported through its observer)
+        }
       } catch (e) {
-        this.failed = errorParts(e);
+        this.failed ??= errorParts(e);
       }
     }
     this.processed = record.last;
