@@ -124,6 +124,19 @@ interface StoredCoverage {
  * read on a client's first batch and kept in memory.
  *
  * @param storage - `state.storage` of the Durable Object
+ * @throws `StorageError` when storage fails (here or in any later call)
+ * @example
+ * ```ts
+ * import { openDurableObjectStore, type DurableObjectStateLike } from 'tidemark/edge';
+ * export class Counter {
+ *   constructor(private readonly state: DurableObjectStateLike) {}
+ *   async fetch(): Promise<Response> {
+ *     const store = await openDurableObjectStore(this.state.storage);
+ *     const [r] = await store.append([{ clientId: 'c1', events: [{ seq: 1, ts: 0, data: 'a' }], receivedAt: Date.now() }]);
+ *     return Response.json(r!.outcome); // { appended: 1, duplicates: 0, ackedThrough: 1, gaps: [] } the first time
+ *   }
+ * }
+ * ```
  */
 export async function openDurableObjectStore(storage: DurableObjectStorageLike): Promise<EdgeStore> {
   const guard = async <T>(what: string, op: () => Promise<T>): Promise<T> => {
