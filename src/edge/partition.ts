@@ -48,6 +48,8 @@ export interface PartitionResults {
   readonly outbox: number;
   /** Set when the pipeline threw: it stops; events are still stored and forwarded. */
   readonly failed: { readonly name: string; readonly message: string } | null;
+  /** Why the last forwarding attempt or checkpoint failed (`null` once one succeeds), and failed forwarding attempts in a row. */
+  readonly trouble: { readonly lastError: string | null; readonly forwardAttempts: number };
 }
 
 /** A partition's pipeline, view and outbox drain. Calls are serialised. */
@@ -60,6 +62,7 @@ export class PartitionRunner {
   private sinceCheckpoint = 0;
   private failed: { name: string; message: string } | null = null;
   private attempts = 0;
+  private lastError: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
@@ -137,7 +140,12 @@ export class PartitionRunner {
       const { outcome, record } = receipt!;
       if (!record) return { outcome, appended: false };
       this.process(record);
-      if (this.sinceCheckpoint >= this.settings.checkpointEveryEvents) await this.writeCheckpoint();
+      if (this.sinceCheckpoint >= this.settings.checkpointEveryEvents) {
+        // The events are durable already: a failed checkpoint is retried with
+        // the next batch (a restart would replay a little more), not answered
+        // as a failed ingest that the client would have to send again.
+        await this.writeCheckpoint().catch((e) => (this.lastError = `checkpoint: ${errorParts(e).message}`));
+      }
       return { outcome, appended: true };
     });
   }
@@ -167,6 +175,7 @@ export class PartitionRunner {
       forwarded: await this.store.acked(),
       outbox: await this.store.records(),
       failed: this.failed,
+      trouble: { lastError: this.lastError, forwardAttempts: this.attempts },
     };
   }
 
@@ -182,11 +191,13 @@ export class PartitionRunner {
     for (const record of records) {
       const out = await send(record);
       if (out.kind === 'retry') {
+        this.lastError = `forward: ${out.reason}`;
         const { minBackoffMs, maxBackoffMs } = this.settings;
         const backoff = Math.min(maxBackoffMs, minBackoffMs * 2 ** Math.min(this.attempts++, 30));
         return Math.max(backoff, out.afterMs ?? 0);
       }
       this.attempts = 0;
+      this.lastError = out.kind === 'refused' ? `forward: refused for good, kept aside: ${out.reason}` : null;
       if (out.kind === 'refused') await this.store.deadLetter({ record, status: out.status, reason: out.reason });
       else await this.store.ack(record.last);
       from = record.last;

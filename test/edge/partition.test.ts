@@ -33,6 +33,25 @@ describe('PartitionRunner', () => {
     }
   });
 
+  it('a failed checkpoint does not fail the ingest (the events are durable); the next one catches up, and a restart stays exact', async () => {
+    const storage = memoryStorage();
+    let failCheckpoints = 1;
+    const flaky = {
+      ...storage,
+      put: (e: Record<string, unknown>) => ('k:meta' in e && failCheckpoints-- > 0 ? Promise.reject(new Error('quota')) : storage.put(e)),
+      transaction: storage.transaction,
+    };
+    const runner = await PartitionRunner.open(await openDurableObjectStore(flaky), pipeline, settings);
+    expect((await runner.ingest('c', wire(1, 4), 0)).outcome.appended).toBe(4);
+    expect(await runner.results()).toMatchObject({ checkpoint: 0, processed: 4, trouble: { lastError: expect.stringMatching(/checkpoint: .*quota/) } });
+    await runner.ingest('c', wire(5, 8), 0);
+    expect((await runner.results()).checkpoint).toBe(8);
+    await runner.ingest('c', wire(9, 9), 0);
+    const again = await PartitionRunner.open(await openDurableObjectStore(storage), pipeline, settings);
+    expect((await again.results()).windows).toEqual((await runner.results()).windows);
+    expect((await again.results()).processed).toBe(9);
+  });
+
   it('forwards in order, backs off exponentially on failure, keeps refused batches aside, and stops when drained', async () => {
     const store = await openDurableObjectStore(memoryStorage());
     const runner = await PartitionRunner.open(store, pipeline, settings);
@@ -44,12 +63,13 @@ describe('PartitionRunner', () => {
       return answers.shift() ?? (r.clientId === 'b' ? { kind: 'refused', status: 400, reason: 'bad' } : { kind: 'acked' });
     };
     expect(await runner.forward(send)).toBe(100);
+    expect((await runner.results()).trouble).toEqual({ lastError: 'forward: down', forwardAttempts: 1 });
     expect(await runner.forward(send)).toBe(200);
     expect(await runner.forward(send)).toBe(5_000); // Retry-After wins over a shorter backoff
     expect(await runner.forward(send)).toBe(0); // two records per alarm; one left
     expect(await runner.forward(send)).toBeUndefined();
     expect(sent).toEqual(['a', 'a', 'a', 'a', 'b', 'c']);
-    expect((await runner.results()).forwarded).toBe(6);
+    expect(await runner.results()).toMatchObject({ forwarded: 6, trouble: { lastError: null, forwardAttempts: 0 } });
   });
 
   it('a pipeline that throws marks the partition failed; events are still stored and forwarded', async () => {
