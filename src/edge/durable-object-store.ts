@@ -210,7 +210,7 @@ export async function openDurableObjectStore(storage: DurableObjectStorageLike):
       deletes.push(k);
       for (let i = 0; i < h.chunks; i++) deletes.push(`e:${pad(h.seq)}:${i}`);
     }
-    for (let i = 0; i < deletes.length; i += MAX_KEYS) await storage.delete(deletes.slice(i, i + MAX_KEYS));
+    if (deletes.length > 0) await write({}, deletes); // headers and chunks go together: no header without its events
     pruned = bound;
   }
 
