@@ -1,7 +1,8 @@
 /**
  * Forwarding to the upstream Tidemark server: one `POST /v1/ingest` per
- * outbox record, as the client that sent it (its id, its sequence numbers,
- * its token), so the upstream de-duplicates a record sent twice. The only
+ * batch of outbox records, as the client that sent them (its id, its
+ * sequence numbers, its token), so the upstream de-duplicates a batch sent
+ * twice. The only
  * file of the edge runtime that calls `fetch`.
  *
  * @module
@@ -9,8 +10,7 @@
 import { errorParts } from '../errors.js';
 import { PROTOCOL_VERSION } from '../protocol/wire.js';
 import { type SigningKey, tokenFor } from '../server/auth.js';
-import type { EdgeRecord } from './durable-object-store.js';
-import type { ForwardOutcome } from './partition.js';
+import type { ForwardBatch, ForwardOutcome } from './partition.js';
 
 /** How to reach the upstream server. */
 export interface UpstreamOptions {
@@ -24,23 +24,23 @@ export interface UpstreamOptions {
   readonly fetch?: typeof fetch;
 }
 
-/** Answers a function sending one record upstream and saying what happened. */
-export function upstreamSender(options: UpstreamOptions): (record: EdgeRecord) => Promise<ForwardOutcome> {
+/** Answers a function sending one batch upstream and saying what happened. */
+export function upstreamSender(options: UpstreamOptions): (batch: ForwardBatch) => Promise<ForwardOutcome> {
   const url = `${options.upstream.replace(/\/+$/, '')}/v${PROTOCOL_VERSION}/ingest`;
   const doFetch = options.fetch ?? fetch;
   const tokens = new Map<string, string>();
-  return async (record) => {
-    let token = tokens.get(record.clientId);
+  return async (batch) => {
+    let token = tokens.get(batch.clientId);
     if (!token) {
       if (tokens.size >= 10_000) tokens.clear();
-      tokens.set(record.clientId, (token = await tokenFor(options.key, record.clientId)));
+      tokens.set(batch.clientId, (token = await tokenFor(options.key, batch.clientId)));
     }
     let res: Response;
     try {
       res = await doFetch(url, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ clientId: record.clientId, events: record.events }),
+        body: batch.body,
         signal: AbortSignal.timeout(options.timeoutMs),
       });
     } catch (e) {

@@ -10,7 +10,7 @@
 import { createPipeline, type Pipeline, type PipelineInput } from '../checkpoint/pipeline.js';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
 import { errorParts } from '../errors.js';
-import type { WireEvent } from '../protocol/wire.js';
+import { LIMITS, type WireEvent } from '../protocol/wire.js';
 import type { AppendOutcome } from '../server/log.js';
 import type { BatchPipeline } from '../server/reconcile.js';
 import { isRecord, isWatermark, type Timed } from '../time/timed.js';
@@ -18,7 +18,17 @@ import type { WindowResult } from '../windows/window-result.js';
 import { LatestPanes } from '../worker/view.js';
 import type { EdgeRecord, EdgeStore } from './durable-object-store.js';
 
-/** What sending one record upstream did. */
+/** Consecutive outbox records of one client, sent upstream as one `POST /v1/ingest`. */
+export interface ForwardBatch {
+  readonly clientId: string;
+  readonly records: readonly EdgeRecord[];
+  /** Number of events. */
+  readonly events: number;
+  /** The request body, `{"clientId":…,"events":[…]}`. */
+  readonly body: string;
+}
+
+/** What sending one batch upstream did. */
 export type ForwardOutcome =
   | { readonly kind: 'acked' }
   | { readonly kind: 'retry'; readonly reason: string; readonly afterMs?: number }
@@ -181,15 +191,16 @@ export class PartitionRunner {
 
   /**
    * Sends outbox records after the forwarded position upstream, in order,
-   * up to `maxRecordsPerAlarm`. Answers when to call again (ms from now):
-   * `0` if records remain, a backoff after a failure, `undefined` when the
-   * outbox is drained.
+   * up to `maxRecordsPerAlarm`, consecutive records of one client merged into
+   * one request (see {@link forwardBatches}). Answers when to call again (ms
+   * from now): `0` if records remain, a backoff after a failure, `undefined`
+   * when the outbox is drained.
    */
-  async forward(send: (record: EdgeRecord) => Promise<ForwardOutcome>): Promise<number | undefined> {
+  async forward(send: (batch: ForwardBatch) => Promise<ForwardOutcome>): Promise<number | undefined> {
     let from = await this.store.acked();
     const records = await this.store.readAfter(from, this.settings.maxRecordsPerAlarm);
-    for (const record of records) {
-      const out = await send(record);
+    for (const batch of forwardBatches(records)) {
+      const out = await send(batch);
       if (out.kind === 'retry') {
         this.lastError = `forward: ${out.reason}`;
         const { minBackoffMs, maxBackoffMs } = this.settings;
@@ -198,10 +209,59 @@ export class PartitionRunner {
       }
       this.attempts = 0;
       this.lastError = out.kind === 'refused' ? `forward: refused for good, kept aside: ${out.reason}` : null;
-      if (out.kind === 'refused') await this.store.deadLetter({ record, status: out.status, reason: out.reason });
-      else await this.store.ack(record.last);
-      from = record.last;
+      const last = batch.records[batch.records.length - 1]!.last;
+      if (out.kind === 'refused')
+        for (const record of batch.records) await this.store.deadLetter({ record, status: out.status, reason: out.reason });
+      else await this.store.ack(last);
+      from = last;
     }
     return records.length === this.settings.maxRecordsPerAlarm || from < this.store.lastSeq() ? 0 : undefined;
   }
+}
+
+/** Most events and characters of events JSON in one forwarded request (the server takes 50 000 events and 4 MiB). */
+const FORWARD_EVENTS = LIMITS.maxEventsPerRequest;
+const FORWARD_CHARS = 1_000_000;
+
+/**
+ * Groups records for forwarding: consecutive records of one client are
+ * merged while their sequence numbers keep increasing (the server refuses a
+ * request whose sequence numbers do not) and the request stays under
+ * {@link FORWARD_EVENTS} events and {@link FORWARD_CHARS} characters; a
+ * record is never split. Under load an alarm then sends one request where
+ * it would send many.
+ */
+export function forwardBatches(records: readonly EdgeRecord[]): ForwardBatch[] {
+  const out: ForwardBatch[] = [];
+  let group: { clientId: string; records: EdgeRecord[]; parts: string[]; events: number; chars: number; lastSeq: number } | undefined;
+  const flush = () => {
+    if (group)
+      out.push({
+        clientId: group.clientId,
+        records: group.records,
+        events: group.events,
+        body: `{"clientId":${JSON.stringify(group.clientId)},"events":[${group.parts.join(',')}]}`,
+      });
+  };
+  for (const r of records) {
+    const part = JSON.stringify(r.events).slice(1, -1);
+    const first = r.events[0]?.seq ?? 0;
+    if (
+      !group ||
+      group.clientId !== r.clientId ||
+      first <= group.lastSeq ||
+      group.events + r.events.length > FORWARD_EVENTS ||
+      group.chars + part.length > FORWARD_CHARS
+    ) {
+      flush();
+      group = { clientId: r.clientId, records: [], parts: [], events: 0, chars: 0, lastSeq: 0 };
+    }
+    group.records.push(r);
+    group.parts.push(part);
+    group.events += r.events.length;
+    group.chars += part.length;
+    group.lastSeq = r.events[r.events.length - 1]?.seq ?? group.lastSeq;
+  }
+  flush();
+  return out;
 }

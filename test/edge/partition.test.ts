@@ -5,7 +5,7 @@ import { map, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { count, eventTime, tumbling, windowBy } from '../../src/index.js';
 import { createEdge, memoryStorage, openDurableObjectStore, partitionOf } from '../../src/edge/index.js';
-import { type ForwardOutcome, PartitionRunner, type PartitionSettings } from '../../src/edge/partition.js';
+import { type ForwardBatch, type ForwardOutcome, forwardBatches, PartitionRunner, type PartitionSettings } from '../../src/edge/partition.js';
 import type { EdgeRecord } from '../../src/edge/durable-object-store.js';
 import { InvalidOptionError } from '../../src/errors.js';
 
@@ -58,7 +58,7 @@ describe('PartitionRunner', () => {
     for (const c of ['a', 'b', 'c']) await runner.ingest(c, wire(1, 2, c), 0);
     const sent: string[] = [];
     const answers: ForwardOutcome[] = [{ kind: 'retry', reason: 'down' }, { kind: 'retry', reason: 'down' }, { kind: 'retry', reason: 'down', afterMs: 5_000 }];
-    const send = async (r: EdgeRecord): Promise<ForwardOutcome> => {
+    const send = async (r: ForwardBatch): Promise<ForwardOutcome> => {
       sent.push(r.clientId);
       return answers.shift() ?? (r.clientId === 'b' ? { kind: 'refused', status: 400, reason: 'bad' } : { kind: 'acked' });
     };
@@ -70,6 +70,29 @@ describe('PartitionRunner', () => {
     expect(await runner.forward(send)).toBeUndefined();
     expect(sent).toEqual(['a', 'a', 'a', 'a', 'b', 'c']);
     expect(await runner.results()).toMatchObject({ forwarded: 6, trouble: { lastError: null, forwardAttempts: 0 } });
+  });
+
+  it('merges consecutive records of a client into one request while sequence numbers increase', () => {
+    const rec = (clientId: string, from: number, to: number, seq: number): EdgeRecord => ({
+      seq, last: seq + to - from, clientId, receivedAt: 0, events: wire(from, to, clientId),
+    });
+    const records = [rec('a', 1, 2, 1), rec('a', 3, 4, 3), rec('a', 10, 12, 5), rec('a', 5, 6, 8), rec('b', 1, 1, 10), rec('a', 7, 7, 11)];
+    const batches = forwardBatches(records);
+    expect(batches.map((b) => [b.clientId, b.records.map((r) => r.seq), b.events])).toEqual([
+      ['a', [1, 3, 5], 7],
+      ['a', [8], 2],
+      ['b', [10], 1],
+      ['a', [11], 1],
+    ]);
+    expect(JSON.parse(batches[0]!.body)).toEqual({ clientId: 'a', events: [...wire(1, 4, 'a'), ...wire(10, 12, 'a')] });
+    const many = Array.from({ length: 120 }, (_, i) => rec('c', i * 500 + 1, i * 500 + 500, i * 500 + 1));
+    const split = forwardBatches(many); // 60 000 events, ~3.3 M characters: cut at 1 M characters, never inside a record
+    expect(split.length).toBe(4);
+    expect(split.reduce((n, b) => n + b.events, 0)).toBe(60_000);
+    for (const b of split) expect(b.body.length).toBeLessThan(1_000_100);
+    const tiny = Array.from({ length: 120 }, (_, i) => ({ ...rec('d', i * 500 + 1, i * 500 + 500, i * 500 + 1), events: Array.from({ length: 500 }, (_, j) => ({ seq: i * 500 + j + 1, ts: 0, data: 0 })) }));
+    expect(forwardBatches(tiny.slice(0, 1)).map((b) => b.events)).toEqual([500]);
+    for (const b of forwardBatches(tiny)) expect(b.events).toBeLessThanOrEqual(50_000); // the server's limit per request
   });
 
   it('a pipeline that throws marks the partition failed; events are still stored and forwarded', async () => {
