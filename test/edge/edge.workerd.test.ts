@@ -2,7 +2,7 @@
 // from workers/edge.ts by scripts/build-edge.ts, forwarding over real HTTP to
 // a real Tidemark server (file log) in this process. A restart is a new
 // workerd on the same Durable Object files.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Miniflare } from 'miniflare';
@@ -239,6 +239,35 @@ describe('edge runtime under workerd', () => {
       expect((await results(e.url)).partitions.map((p) => p.processed)).toEqual([0, 0, 0, 0]);
       expect((await post(e.url, { clientId: 'c1', events: good }, 'c1')).body).toEqual({ ackedThrough: 1, appended: 1, duplicates: 0, gaps: [] });
       await e.stop();
+    },
+    60_000,
+  );
+
+  it(
+    'scripts/build-edge.ts turns a pipeline module into a deployable worker and a wrangler.toml',
+    async () => {
+      const built = await buildEdge({ module: join(import.meta.dirname, '../../workers/edge-pipeline.ts'), outDir: join(dir, 'generated'), partitions: 2 });
+      expect(built.generated).toBe(true);
+      expect(built.gzipBytes).toBeLessThan(40_000);
+      const toml = readFileSync(built.wrangler, 'utf8');
+      expect(toml).toMatch(/class_name = "EdgePartition"/);
+      expect(toml).toMatch(/new_sqlite_classes = \["EdgePartition"\]/);
+      const up = await upstream();
+      const { mf, url } = await startWorkerd({
+        script: built.script,
+        persist: join(dir, 'persist-generated'),
+        durableObjects: { PARTITIONS: 'EdgePartition' },
+        bindings: { TIDEMARK_SECRET: secret, TIDEMARK_UPSTREAM: up.server.url },
+      });
+      running.add(mf);
+      const events = Array.from({ length: 10 }, (_, i) => ({ seq: i + 1, ts: i * 10_000, data: { page: '/', ts: i * 10_000 } }));
+      expect((await post(url, { clientId: 'g1', events }, 'g1')).body).toMatchObject({ appended: 10, ackedThrough: 10 });
+      const r = await results(url);
+      expect(r.partitions.map((p) => p.partition)).toEqual([0, 1]);
+      expect(r.partitions[partitionOf('g1', 2)]!.windows.map((w) => [w.key, w.start, w.value])).toEqual([['/', 0, 6]]);
+      await until('the upstream log holds the batch', () => up.log.stats().events === 10, { timeoutMs: 10_000, everyMs: 50 });
+      running.delete(mf);
+      await mf.dispose();
     },
     60_000,
   );
