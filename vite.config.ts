@@ -16,6 +16,7 @@ export default defineConfig({
         testing: 'src/testing/index.ts',
         protocol: 'src/protocol/index.ts',
         server: 'src/server/index.ts',
+        edge: 'src/edge/index.ts',
         cli: 'src/server/cli.ts',
       },
       formats: ['es'],

@@ -30,6 +30,7 @@ const ENTRIES = [
   { pkg: 'tidemark/worker', file: join(root, 'src/worker/index.ts') },
   { pkg: 'tidemark/protocol', file: join(root, 'src/protocol/index.ts') },
   { pkg: 'tidemark/server', file: join(root, 'src/server/index.ts') },
+  { pkg: 'tidemark/edge', file: join(root, 'src/edge/index.ts') },
 ] as const;
 
 const rel = (file: string) => relative(root, file);
@@ -236,6 +237,7 @@ function checkExamples(): number {
           'tidemark/worker': [join(root, 'src/worker/index.ts')],
           'tidemark/protocol': [join(root, 'src/protocol/index.ts')],
           'tidemark/server': [join(root, 'src/server/index.ts')],
+          'tidemark/edge': [join(root, 'src/edge/index.ts')],
         },
       },
       include: ['examples'],

@@ -37,9 +37,14 @@ const ENTRIES = [
     name: 'tidemark/worker + tumbling count (worker)',
     code: `export { serveRuntime } from './dist/worker.js'; export { eventTime, windowBy, tumbling, count } from './dist/index.js';`,
   },
+  // The edge runtime: a worker module as a user writes it (createEdge + a tumbling count).
+  {
+    name: 'tidemark/edge + tumbling count (edge worker)',
+    code: `export { createEdge } from './dist/edge.js'; export { eventTime, windowBy, tumbling, count } from './dist/index.js';`,
+  },
 ];
 
-for (const file of ['index.js', 'testing.js', 'browser.js', 'worker.js'])
+for (const file of ['index.js', 'testing.js', 'browser.js', 'worker.js', 'edge.js'])
   if (!existsSync(join(dist, file))) {
     console.error(`size-report: dist/${file} is missing; run \`npm run build\` first`);
     process.exit(1);

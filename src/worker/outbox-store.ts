@@ -8,6 +8,7 @@
  */
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, openDB } from 'idb';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
+import type { CheckpointStore, EventStore } from '../checkpoint/storage.js';
 import { errorParts, StorageError, TimeoutError } from '../errors.js';
 import type { Correction } from '../protocol/wire.js';
 import type { AppendReceipt, Encoding, Payload } from './contract.js';
@@ -129,8 +130,13 @@ export class LeadershipLost extends Error {
   override name = 'LeadershipLost';
 }
 
-/** Storage operations the runtime needs (a small interface, so tests and other hosts can swap it). */
-export interface RuntimeStore {
+/**
+ * Storage operations the runtime needs (a small interface, so tests and other hosts can swap it):
+ * the shared outbox and checkpoint contracts of `checkpoint/storage.ts`, plus the browser's own needs.
+ */
+export interface RuntimeStore
+  extends EventStore<PendingBatch, OutboxRecord, AppendReceipt, [limits: OutboxLimits, now: number]>,
+    CheckpointStore<StoredCheckpoint, [epoch: number, limits: OutboxLimits, now: number]> {
   readonly clientId: string;
   /** The last sequence number handed out when the store was opened. */
   readonly openedAt: number;

@@ -1,0 +1,267 @@
+/**
+ * One partition's pipeline over its {@link EdgeStore}: restore the
+ * checkpoint, replay the outbox after it, then append → process →
+ * checkpoint every batch, and drain the outbox upstream. Platform-free: the
+ * Durable Object class (`edge-partition.ts`) gives it storage, a clock and
+ * a way to send; Node tests give it memory.
+ *
+ * @module
+ */
+import { createPipeline, type Pipeline, type PipelineInput } from '../checkpoint/pipeline.js';
+import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
+import { errorParts } from '../errors.js';
+import { LIMITS, type WireEvent } from '../protocol/wire.js';
+import type { AppendOutcome } from '../server/log.js';
+import type { BatchPipeline } from '../server/reconcile.js';
+import { isRecord, isWatermark, type Timed } from '../time/timed.js';
+import type { WindowResult } from '../windows/window-result.js';
+import { LatestPanes } from '../worker/view.js';
+import type { EdgeRecord, EdgeStore } from './durable-object-store.js';
+
+/** Consecutive outbox records of one client, sent upstream as one `POST /v1/ingest`. */
+export interface ForwardBatch {
+  readonly clientId: string;
+  readonly records: readonly EdgeRecord[];
+  /** Number of events. */
+  readonly events: number;
+  /** The request body, `{"clientId":…,"events":[…]}`. */
+  readonly body: string;
+}
+
+/** What sending one batch upstream did. */
+export type ForwardOutcome =
+  | { readonly kind: 'acked' }
+  | { readonly kind: 'retry'; readonly reason: string; readonly afterMs?: number }
+  | { readonly kind: 'refused'; readonly status: number; readonly reason: string };
+
+/** How a partition runs. */
+export interface PartitionSettings {
+  readonly checkpointEveryEvents: number;
+  readonly viewMaxWindows: number;
+  readonly minBackoffMs: number;
+  readonly maxBackoffMs: number;
+  readonly maxRecordsPerAlarm: number;
+  readonly now: () => number;
+}
+
+/** `GET /v1/results` for one partition: its live view and progress. */
+export interface PartitionResults {
+  /** Latest pane of every window fired so far, sorted by key, start, end. */
+  readonly windows: readonly WindowResult<string | number, unknown>[];
+  /** Every event up to this partition sequence is reflected in `windows`. */
+  readonly processed: number;
+  /** The sequence the latest checkpoint covers. */
+  readonly checkpoint: number;
+  /** Every event up to this partition sequence reached the upstream log (or was refused by it for good). */
+  readonly forwarded: number;
+  /** Outbox records kept (not yet both forwarded and checkpointed). */
+  readonly outbox: number;
+  /** Set when the pipeline threw: it stops; events are still stored and forwarded. */
+  readonly failed: { readonly name: string; readonly message: string } | null;
+  /** Why the last forwarding attempt or checkpoint failed (`null` once one succeeds), and failed forwarding attempts in a row. */
+  readonly trouble: { readonly lastError: string | null; readonly forwardAttempts: number };
+}
+
+/** A partition's pipeline, view and outbox drain. Calls are serialised. */
+export class PartitionRunner {
+  private run!: PipelineInput<unknown>;
+  private readonly view: LatestPanes;
+  private readonly pipeline: Pipeline<unknown, unknown>;
+  private processed = 0;
+  private checkpointed = 0;
+  private sinceCheckpoint = 0;
+  private failed: { name: string; message: string } | null = null;
+  private attempts = 0;
+  private lastError: string | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    readonly store: EdgeStore,
+    pipeline: BatchPipeline,
+    private readonly settings: PartitionSettings,
+  ) {
+    this.pipeline = createPipeline(pipeline);
+    this.view = new LatestPanes(settings.viewMaxWindows);
+  }
+
+  /** Restores the latest checkpoint and replays the outbox records after it. */
+  static async open(store: EdgeStore, pipeline: BatchPipeline, settings: PartitionSettings): Promise<PartitionRunner> {
+    const runner = new PartitionRunner(store, pipeline, settings);
+    const checkpoint = await store.loadCheckpoint();
+    runner.start(checkpoint?.snapshot);
+    if (checkpoint) {
+      for (const r of checkpoint.view) runner.view.add(r);
+      runner.processed = runner.checkpointed = checkpoint.seq;
+    }
+    for (;;) {
+      const records = await store.readAfter(runner.processed, 64);
+      if (records.length === 0) break;
+      for (const r of records) runner.process(r);
+    }
+    return runner;
+  }
+
+  private start(restore: PipelineSnapshot | undefined): void {
+    let timed: boolean | undefined;
+    this.run = this.pipeline.open(
+      {
+        next: (output) => {
+          timed ??= isRecord(output as Timed<unknown>) || isWatermark(output as Timed<unknown>);
+          if (timed && isWatermark(output as Timed<unknown>)) return;
+          this.view.add(timed && isRecord(output as Timed<unknown>) ? (output as { value: unknown }).value : output);
+        },
+        error: (e) => (this.failed ??= errorParts(e)),
+      },
+      restore ? { restore } : undefined,
+    );
+  }
+
+  /** Feeds one record's events (their `data`) to the pipeline; a throw marks the partition failed. */
+  private process(record: EdgeRecord): void {
+    if (!this.failed && !this.run.closed) {
+      try {
+        for (const e of record.events) {
+          this.run.push(e.data);
+          if (this.failed) break; // the pipeline errored (reported through its observer)
+        }
+      } catch (e) {
+        this.failed ??= errorParts(e);
+      }
+    }
+    this.processed = record.last;
+    this.sinceCheckpoint += record.events.length;
+  }
+
+  private serial<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.queue.then(op);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Appends one validated client batch (durable before it answers), runs the
+   * new events through the pipeline, and checkpoints every
+   * `checkpointEveryEvents`. Answers like the server: a replayed event is a
+   * duplicate, acknowledged and not counted again.
+   */
+  ingest(clientId: string, events: readonly WireEvent[], receivedAt: number): Promise<{ outcome: AppendOutcome; appended: boolean }> {
+    return this.serial(async () => {
+      const [receipt] = await this.store.append([{ clientId, events, receivedAt }]);
+      const { outcome, record } = receipt!;
+      if (!record) return { outcome, appended: false };
+      this.process(record);
+      if (this.sinceCheckpoint >= this.settings.checkpointEveryEvents) {
+        // The events are durable already: a failed checkpoint is retried with
+        // the next batch (a restart would replay a little more), not answered
+        // as a failed ingest that the client would have to send again.
+        await this.writeCheckpoint().catch((e) => (this.lastError = `checkpoint: ${errorParts(e).message}`));
+      }
+      return { outcome, appended: true };
+    });
+  }
+
+  /** Writes a checkpoint now (snapshot + view + position, one commit). */
+  checkpoint(): Promise<void> {
+    return this.serial(() => this.writeCheckpoint());
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    if (this.failed || this.run.closed || this.processed === this.checkpointed) return;
+    const seq = this.processed;
+    await this.store.writeCheckpoint({ seq, at: this.settings.now(), snapshot: this.run.snapshot(), view: this.view.entries() });
+    this.checkpointed = seq;
+    this.sinceCheckpoint = 0;
+  }
+
+  /** The live view and progress. */
+  async results(): Promise<PartitionResults> {
+    const windows = this.view.entries().sort((a, b) =>
+      a.key < b.key ? -1 : a.key > b.key ? 1 : a.start - b.start || a.end - b.end,
+    );
+    return {
+      windows,
+      processed: this.processed,
+      checkpoint: this.checkpointed,
+      forwarded: await this.store.acked(),
+      outbox: await this.store.records(),
+      failed: this.failed,
+      trouble: { lastError: this.lastError, forwardAttempts: this.attempts },
+    };
+  }
+
+  /**
+   * Sends outbox records after the forwarded position upstream, in order,
+   * up to `maxRecordsPerAlarm`, consecutive records of one client merged into
+   * one request (see {@link forwardBatches}). Answers when to call again (ms
+   * from now): `0` if records remain, a backoff after a failure, `undefined`
+   * when the outbox is drained.
+   */
+  async forward(send: (batch: ForwardBatch) => Promise<ForwardOutcome>): Promise<number | undefined> {
+    let from = await this.store.acked();
+    const records = await this.store.readAfter(from, this.settings.maxRecordsPerAlarm);
+    for (const batch of forwardBatches(records)) {
+      const out = await send(batch);
+      if (out.kind === 'retry') {
+        this.lastError = `forward: ${out.reason}`;
+        const { minBackoffMs, maxBackoffMs } = this.settings;
+        const backoff = Math.min(maxBackoffMs, minBackoffMs * 2 ** Math.min(this.attempts++, 30));
+        return Math.max(backoff, out.afterMs ?? 0);
+      }
+      this.attempts = 0;
+      this.lastError = out.kind === 'refused' ? `forward: refused for good, kept aside: ${out.reason}` : null;
+      const last = batch.records[batch.records.length - 1]!.last;
+      if (out.kind === 'refused')
+        for (const record of batch.records) await this.store.deadLetter({ record, status: out.status, reason: out.reason });
+      else await this.store.ack(last);
+      from = last;
+    }
+    return records.length === this.settings.maxRecordsPerAlarm || from < this.store.lastSeq() ? 0 : undefined;
+  }
+}
+
+/** Most events and characters of events JSON in one forwarded request (the server takes 50 000 events and 4 MiB). */
+const FORWARD_EVENTS = LIMITS.maxEventsPerRequest;
+const FORWARD_CHARS = 1_000_000;
+
+/**
+ * Groups records for forwarding: consecutive records of one client are
+ * merged while their sequence numbers keep increasing (the server refuses a
+ * request whose sequence numbers do not) and the request stays under
+ * {@link FORWARD_EVENTS} events and {@link FORWARD_CHARS} characters; a
+ * record is never split. Under load an alarm then sends one request where
+ * it would send many.
+ */
+export function forwardBatches(records: readonly EdgeRecord[]): ForwardBatch[] {
+  const out: ForwardBatch[] = [];
+  let group: { clientId: string; records: EdgeRecord[]; parts: string[]; events: number; chars: number; lastSeq: number } | undefined;
+  const flush = () => {
+    if (group)
+      out.push({
+        clientId: group.clientId,
+        records: group.records,
+        events: group.events,
+        body: `{"clientId":${JSON.stringify(group.clientId)},"events":[${group.parts.join(',')}]}`,
+      });
+  };
+  for (const r of records) {
+    const part = JSON.stringify(r.events).slice(1, -1);
+    const first = r.events[0]?.seq ?? 0;
+    if (
+      !group ||
+      group.clientId !== r.clientId ||
+      first <= group.lastSeq ||
+      group.events + r.events.length > FORWARD_EVENTS ||
+      group.chars + part.length > FORWARD_CHARS
+    ) {
+      flush();
+      group = { clientId: r.clientId, records: [], parts: [], events: 0, chars: 0, lastSeq: 0 };
+    }
+    group.records.push(r);
+    group.parts.push(part);
+    group.events += r.events.length;
+    group.chars += part.length;
+    group.lastSeq = r.events[r.events.length - 1]?.seq ?? group.lastSeq;
+  }
+  flush();
+  return out;
+}
