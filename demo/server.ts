@@ -18,7 +18,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { extname, join, normalize, resolve } from 'node:path';
+import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { isClientId } from 'tidemark/protocol';
@@ -72,9 +72,9 @@ const json = (body: unknown, status = 200) =>
 
 /** A file of the built page; `/` is `index.html`. Paths never leave `dist`. */
 async function staticFile(pathname: string): Promise<Response> {
-  const file = normalize(join(dist, decodeURIComponent(pathname === '/' ? '/index.html' : pathname)));
-  if (!file.startsWith(dist)) return new Response('not found', { status: 404 });
   try {
+    const file = normalize(join(dist, decodeURIComponent(pathname === '/' ? '/index.html' : pathname)));
+    if (!file.startsWith(dist + sep)) return new Response('not found', { status: 404 });
     if (!(await stat(file)).isFile()) return new Response('not found', { status: 404 });
     // Hashed assets never change; the page itself is always fetched again.
     const cache = pathname.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache';

@@ -4,7 +4,7 @@
 // reconcile; the numbers the page shows are checked against the server's
 // export, and screenshots are saved in test-results/.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { from, lastValueFrom, toArray } from 'rxjs';
@@ -76,6 +76,22 @@ const uploaded = async (page: Page) => {
 };
 const eventually = (what: string, check: () => Promise<boolean>, timeoutMs = 30_000) =>
   until(what, check, { timeoutMs, everyMs: 100 });
+
+describe('the playground server', () => {
+  it('serves only the built page, and refuses bad input on its own routes', async () => {
+    mkdirSync(join(dir, 'dist-private'), { recursive: true });
+    writeFileSync(join(dir, 'dist-private/secret.txt'), 'private');
+    for (const path of ['/..%2fdist-private/secret.txt', '/%2e%2e/dist-private/secret.txt', '/..%2f..%2fetc/passwd', '/%E0%A4%A'])
+      expect((await fetch(`${url}${path}`)).status, path).toBe(404);
+    expect((await fetch(`${url}/`)).headers.get('content-type')).toMatch(/^text\/html/);
+    expect((await fetch(`${url}/demo/token?clientId=..%2fx`)).status).toBe(400);
+    expect((await fetch(`${url}/demo/export?clientId=a.%3E`)).status).toBe(400);
+    const bad = await fetch(`${url}/demo/reconcile`, { method: 'POST', body: '{"clientId":' });
+    expect([bad.status, ((await bad.json()) as { error: string }).error]).toEqual([400, 'expected a JSON body { clientId, config }']);
+    expect((await fetch(`${url}/demo/nothing`)).status).toBe(404);
+    expect((await fetch(`${url}/`, { method: 'POST' })).status).toBe(405);
+  });
+});
 
 describe('the playground in Chromium', () => {
   it('generate, offline, reload, online, crash, reconcile: the page shows what the server holds', async () => {
