@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // One config for the library build (`npm run build`) and the unit tests.
@@ -25,6 +26,12 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // `tidemark/*` imports (the playground's modules) resolve to the sources, as in
+    // tsconfig.json's `paths`: tests run before `dist/` is built.
+    alias: [
+      { find: /^tidemark$/, replacement: fileURLToPath(new URL('src/index.ts', import.meta.url)) },
+      { find: /^tidemark\/(browser|worker|testing|protocol|server|edge)$/, replacement: fileURLToPath(new URL('src/$1/index.ts', import.meta.url)) },
+    ],
     testTimeout: 30_000,
     typecheck: { enabled: true, include: ['test/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
   },

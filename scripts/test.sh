@@ -58,7 +58,9 @@ node scripts/size-report.mjs
 # A closing line CI can read: "N passed, N failed".
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  console.log(`\ntests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+  // A test file that fails to load counts as one failure (it has no tests to count).
+  const broken = r.testResults.filter((f) => f.status === "failed" && f.assertionResults.length === 0).length;
+  console.log(`\ntests: ${r.numPassedTests} passed, ${r.numFailedTests + broken} failed`);
 ' "$report"
 rm -f "$report"
 exit "$status"
