@@ -62,7 +62,7 @@ async function start(next: PlaygroundConfig): Promise<void> {
   timeline.clear();
   timeline.setBands(
     config.window === 'session'
-      ? { kind: 'spans', spans: () => view.map((v) => [v.start, v.end] as [number, number]) }
+      ? { kind: 'spans', spans: () => latestSessions(view) }
       : { kind: 'grid', step: config.window === 'sliding' ? config.slide : config.size },
   );
   rt = await createRuntime<Click, WindowResult<string, number>>({
@@ -85,6 +85,16 @@ async function start(next: PlaygroundConfig): Promise<void> {
     renderStatus();
   });
   unsubscribe.push(() => results.unsubscribe(), () => views.unsubscribe(), () => statuses.unsubscribe());
+}
+
+/** Each user's latest session span (the view also keeps the early panes of spans that merged since). */
+function latestSessions(entries: readonly ViewEntry[]): [number, number][] {
+  const latest = new Map<unknown, [number, number]>();
+  for (const e of entries) {
+    const seen = latest.get(e.key);
+    if (!seen || e.end > seen[1]) latest.set(e.key, [e.start, e.end]);
+  }
+  return [...latest.values()];
 }
 
 function emit(clicks: Click[]): void {

@@ -147,7 +147,7 @@ export class Timeline {
       const step = this.bands.step;
       for (let s = Math.floor(lo / step) * step; s < hi; s += step)
         band(s, s + step, Math.floor(s / step) % 2 === 0 ? 'rgba(14,116,144,0.07)' : 'rgba(14,116,144,0.02)');
-    } else for (const [start, end] of this.bands.spans()) band(start, end, 'rgba(14,116,144,0.06)');
+    } else for (const [start, end] of this.bands.spans()) band(start, end, 'rgba(14,116,144,0.035)');
     ctx.restore();
   }
 }
