@@ -293,24 +293,27 @@ function renderCorrections(list: readonly Correction[]): void {
 }
 
 // ── Rendering ────────────────────────────────────────────────────────────
-const shown = new Map<string, string>();
+/** What each row showed last time (its pane, source and value), to flash the rows that changed. */
+let shown = new Map<string, string>();
 function renderView(): void {
   const rows = [...view].sort((a, b) => b.end - a.end || b.start - a.start || String(a.key).localeCompare(String(b.key)));
   const batch = rows.filter((r) => r.source === 'batch').length;
   $('view-count').textContent = `${rows.length} windows${batch ? ` · ${batch} corrected by the batch layer` : ''}`;
   const body = $('rows');
+  const next = new Map<string, string>();
   body.replaceChildren(
     ...rows.slice(0, 300).map((r) => {
       const tr = document.createElement('tr');
       const id = `${r.key}|${r.start}|${r.end}`;
-      const sig = `${r.pane}|${r.source}|${JSON.stringify(r.value)}`;
+      const value = JSON.stringify(r.value);
+      const sig = `${r.pane}|${r.source}|${value}`;
       if (shown.has(id) && shown.get(id) !== sig) tr.classList.add('changed');
-      shown.set(id, sig);
+      next.set(id, sig);
       if (r.source === 'batch') tr.classList.add('batch');
       tr.dataset['key'] = String(r.key);
       tr.dataset['start'] = String(r.start);
       tr.dataset['end'] = String(r.end);
-      tr.dataset['value'] = JSON.stringify(r.value);
+      tr.dataset['value'] = value;
       tr.dataset['source'] = r.source;
       const cells = [
         String(r.key),
@@ -331,6 +334,7 @@ function renderView(): void {
       return tr;
     }),
   );
+  shown = next; // only the rows on screen: the map stays as small as the table
 }
 
 function renderStatus(): void {
@@ -377,8 +381,7 @@ function renderStatus(): void {
   } else drain.hidden = true;
 }
 
-setInterval(() => timeline.draw(), 200);
-setInterval(renderStatus, 500);
+setInterval(() => timeline.draw(), 200); // the axes move with the clock; the status bar renders on each status$ (every 250 ms)
 
 await start(config);
 if (saved('generating') !== 'false') setGenerating(true);

@@ -12,7 +12,7 @@ import type { Timing } from 'tidemark';
 const SPAN_MS = 40_000;
 const COLORS = {
   event: '#0e7490',
-  late: '#dc2626',
+  behind: '#dc2626',
   watermark: '#111827',
   early: '#d97706',
   'on-time': '#16a34a',
@@ -80,7 +80,7 @@ export class Timeline {
         series: [
           {},
           series('event', COLORS.event, 4),
-          series('behind watermark', COLORS.late, 6),
+          series('behind watermark', COLORS.behind, 6),
           series('watermark', COLORS.watermark, 0, true),
           marker('early', COLORS.early),
           marker('on-time', COLORS['on-time']),

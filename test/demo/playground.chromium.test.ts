@@ -121,6 +121,8 @@ describe('the playground in Chromium', () => {
       const u = await uploaded(page);
       return u.acked > held + 400 && u.appended - u.acked < 400;
     });
+    // The drain bar counts the events that were waiting when the switch went back.
+    await eventually('drain shown', async () => /^drained \d/.test(await page.locator('#drain-text').innerText()));
 
     // Crash the worker mid-stream: nothing lost, nothing counted twice.
     await page.getByTestId('crash').click();
