@@ -15,8 +15,7 @@
  * Options: `--port` (default 8787, or `$PORT`), `--host` (127.0.0.1),
  * `--data` (default `./tidemark-data/playground`), `--dist` (default `demo/dist`).
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +30,7 @@ import {
   listen,
   type ResultStore,
   reconcile,
+  secretIn,
   tokenFor,
 } from 'tidemark/server';
 import { parseConfig, pipelineFor } from './src/pipeline.js';
@@ -47,10 +47,7 @@ if (!existsSync(join(dist, 'index.html'))) {
   console.error(`playground: ${join(dist, 'index.html')} is missing; build the page first (npm run build:demo)`);
   process.exit(1);
 }
-mkdirSync(dataDir, { recursive: true });
-const secretFile = join(dataDir, 'secret');
-if (!existsSync(secretFile)) writeFileSync(secretFile, randomBytes(32).toString('base64url'), { mode: 0o600 });
-const secret = readFileSync(secretFile, 'utf8').trim();
+const { secret } = secretIn(dataDir);
 
 const log = await fileLog(join(dataDir, 'log'));
 const results = await fileResults(join(dataDir, 'results'));

@@ -6,8 +6,7 @@
  *
  * @module
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorParts } from '../errors.js';
@@ -21,6 +20,7 @@ import { listen } from './node-adapter.js';
 import { loadPipeline } from './load-pipeline.js';
 import { reconcile } from './reconcile.js';
 import { replay } from './replay.js';
+import { secretIn } from './secret-file.js';
 import { fileResults } from './results-store.js';
 
 const USAGE = `Usage: tidemark <command> [options]
@@ -69,13 +69,9 @@ function dataDir(flags: Flags): string {
 function secretOf(flags: Flags): string {
   if (flags.secret) return flags.secret;
   if (process.env['TIDEMARK_SECRET']) return process.env['TIDEMARK_SECRET'];
-  const file = join(dataDir(flags), 'secret');
-  if (!existsSync(file)) {
-    writeFileSync(file, randomBytes(32).toString('base64url'), { flag: 'wx', mode: 0o600 });
-    chmodSync(file, 0o600);
-    console.error(`tidemark: created a signing secret in ${file} (keep it private; tokens depend on it)`);
-  }
-  return readFileSync(file, 'utf8').trim();
+  const { secret, created, file } = secretIn(dataDir(flags));
+  if (created) console.error(`tidemark: created a signing secret in ${file} (keep it private; tokens depend on it)`);
+  return secret;
 }
 
 async function openLog(flags: Flags): Promise<EventLog> {

@@ -9,6 +9,7 @@ export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log
 export { memoryLog } from './memory-log.js';
 export type { Secret } from './auth.js';
 export { tokenFor } from './auth.js';
+export { secretIn } from './secret-file.js';
 export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from './handler.js';
 export { createHandler } from './handler.js';
 export type { Listening } from './node-adapter.js';
