@@ -175,17 +175,13 @@ export async function openDurableObjectStore(storage: DurableObjectStorageLike):
     let c = coverage.get(clientId);
     if (c) return c;
     const stored = (await storage.get([`c:${clientId}`])).get(`c:${clientId}`) as StoredCoverage | undefined;
-    c = new Coverage();
-    if (stored) {
-      c.through = stored.through;
-      c.above = stored.above.map(([a, b]) => [a, b]);
-      c.count = stored.count;
-    }
+    c = stored ? copy(stored) : new Coverage();
     coverage.set(clientId, c);
     return c;
   }
 
-  const copy = (c: Coverage): Coverage => {
+  /** A coverage with its own ranges, from a stored one or one in use (an append works on copies until it commits). */
+  const copy = (c: StoredCoverage): Coverage => {
     const out = new Coverage();
     out.through = c.through;
     out.above = c.above.map(([a, b]) => [a, b]);
