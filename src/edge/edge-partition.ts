@@ -38,12 +38,11 @@ export interface PartitionObject {
 }
 
 /** Settings shared by every partition object of one edge. @internal */
-export interface PartitionConfig extends Omit<PartitionSettings, 'now'> {
+export interface PartitionConfig extends PartitionSettings {
   readonly pipeline: BatchPipeline;
   readonly secret: string | undefined;
   readonly upstream: string | false | undefined;
   readonly forwardTimeoutMs: number;
-  readonly now: () => number;
 }
 
 /** Reads the secret and upstream from the options or `env`, saying how to set them when missing. @internal */
