@@ -23,6 +23,21 @@ import * as esbuild from 'esbuild';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const inRepo = existsSync(join(root, 'src/edge/index.ts'));
 
+/**
+ * The esbuild options of an edge bundle (one ES module for workerd),
+ * without entry, output or minification; the workerd tests and the edge
+ * benchmark bundle with these too, so what they run is what this script builds.
+ */
+export const edgeBuildOptions: esbuild.BuildOptions = {
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: 'es2022',
+  mainFields: ['module', 'main'],
+  logLevel: 'silent',
+  ...(inRepo ? { alias: { tidemark: join(root, 'src') } } : {}),
+};
+
 /** Options of {@link buildEdge}. */
 export interface BuildEdgeOptions {
   /** A worker entry or a pipeline module (see above). */
@@ -53,17 +68,8 @@ export async function buildEdge(options: BuildEdgeOptions): Promise<BuiltEdge> {
   mkdirSync(outDir, { recursive: true });
   const partitions = options.partitions ?? 4;
   if (!Number.isSafeInteger(partitions) || partitions < 1) throw new Error(`build-edge: --partitions must be a whole number >= 1, got ${partitions}`);
-  const common: esbuild.BuildOptions = {
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    mainFields: ['module', 'main'],
-    logLevel: 'silent',
-    ...(inRepo ? { alias: { tidemark: join(root, 'src') } } : {}),
-  };
   // What does the module export? A worker entry exports its Durable Object class.
-  const probe = await esbuild.build({ ...common, entryPoints: [module], write: false, metafile: true });
+  const probe = await esbuild.build({ ...edgeBuildOptions, entryPoints: [module], write: false, metafile: true });
   const exported = Object.values(probe.metafile!.outputs)[0]!.exports;
   const generated = !exported.includes('EdgePartition');
   if (generated && !exported.includes('pipeline') && !exported.includes('default'))
@@ -86,7 +92,7 @@ export async function buildEdge(options: BuildEdgeOptions): Promise<BuiltEdge> {
       }
     : { entryPoints: [module] };
   const script = join(outDir, 'worker.mjs');
-  await esbuild.build({ ...common, ...entry, outfile: script, minify: options.minify ?? true, legalComments: 'none' });
+  await esbuild.build({ ...edgeBuildOptions, ...entry, outfile: script, minify: options.minify ?? true, legalComments: 'none' });
   const code = readFileSync(script);
   const wrangler = join(outDir, 'wrangler.toml');
   writeFileSync(wrangler, wranglerToml(options.name ?? 'tidemark-edge'));

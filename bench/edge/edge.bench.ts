@@ -30,7 +30,7 @@ import { Miniflare } from 'miniflare';
 import { createPipeline } from '../../src/checkpoint/pipeline.js';
 import type { EdgeResults } from '../../src/edge/index.js';
 import { createHandler, listen, memoryLog, tokenFor } from '../../src/server/index.js';
-import { buildEdge } from '../../scripts/build-edge.js';
+import { buildEdge, edgeBuildOptions } from '../../scripts/build-edge.js';
 import { pipeline } from '../../workers/edge-pipeline.js';
 
 const CLIENTS = 4;
@@ -67,16 +67,11 @@ await esbuild.build({
   logLevel: 'silent',
 });
 const rxjsOut = await esbuild.build({
+  ...edgeBuildOptions,
   entryPoints: [join(root, 'workers/edge.ts')],
-  bundle: true,
   minify: true,
-  format: 'esm',
-  platform: 'neutral',
-  target: 'es2022',
-  mainFields: ['module', 'main'],
   external: ['rxjs', 'rxjs/*'],
   write: false,
-  logLevel: 'silent',
 });
 const noRx = rxjsOut.outputFiles[0]!.contents;
 

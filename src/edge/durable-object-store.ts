@@ -149,7 +149,10 @@ export async function openDurableObjectStore(storage: DurableObjectStorageLike):
   const head = await guard('read the partition counters', () => storage.get(['m:next', 'm:acked', 'k:meta']));
   let next = (head.get('m:next') as number | undefined) ?? 0;
   let acked = (head.get('m:acked') as number | undefined) ?? 0;
-  let checkpointed = (head.get('k:meta') as CheckpointHeader | undefined)?.seq ?? 0;
+  const meta = head.get('k:meta') as CheckpointHeader | undefined;
+  let checkpointed = meta?.seq ?? 0;
+  /** Chunks of the stored checkpoint: this store is its only writer, so it need not read them back. */
+  let checkpointChunks = meta?.chunks ?? 0;
   let pruned = 0;
   const coverage = new Map<string, Coverage>();
 
@@ -175,17 +178,13 @@ export async function openDurableObjectStore(storage: DurableObjectStorageLike):
     let c = coverage.get(clientId);
     if (c) return c;
     const stored = (await storage.get([`c:${clientId}`])).get(`c:${clientId}`) as StoredCoverage | undefined;
-    c = new Coverage();
-    if (stored) {
-      c.through = stored.through;
-      c.above = stored.above.map(([a, b]) => [a, b]);
-      c.count = stored.count;
-    }
+    c = stored ? copy(stored) : new Coverage();
     coverage.set(clientId, c);
     return c;
   }
 
-  const copy = (c: Coverage): Coverage => {
+  /** A coverage with its own ranges, from a stored one or one in use (an append works on copies until it commits). */
+  const copy = (c: StoredCoverage): Coverage => {
     const out = new Coverage();
     out.through = c.through;
     out.above = c.above.map(([a, b]) => [a, b]);
@@ -303,15 +302,15 @@ export async function openDurableObjectStore(storage: DurableObjectStorageLike):
 
     writeCheckpoint: (checkpoint) =>
       guard('write the checkpoint', async () => {
-        const old = ((await storage.get(['k:meta'])).get('k:meta') as CheckpointHeader | undefined)?.chunks ?? 0;
         const entries: Record<string, unknown> = {};
         const chunks = chunksOf(JSON.stringify({ snapshot: checkpoint.snapshot, view: checkpoint.view }), (i) => `k:${i}`, entries);
         entries['k:meta'] = { seq: checkpoint.seq, at: checkpoint.at, chunks } satisfies CheckpointHeader;
-        const stale = Array.from({ length: Math.max(0, old - chunks) }, (_, i) => `k:${chunks + i}`);
+        const stale = Array.from({ length: Math.max(0, checkpointChunks - chunks) }, (_, i) => `k:${chunks + i}`);
         // Snapshot, view and position in one commit: a restart restores a
         // snapshot exactly as far as the position says.
         await write(entries, stale);
         checkpointed = checkpoint.seq;
+        checkpointChunks = chunks;
         await prune();
       }),
 

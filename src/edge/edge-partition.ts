@@ -12,7 +12,9 @@ import { signingKey } from '../server/auth.js';
 import type { BatchPipeline } from '../server/reconcile.js';
 import { type DurableObjectStorageLike, openDurableObjectStore } from './durable-object-store.js';
 import { upstreamSender } from './forward.js';
-import { type PartitionSettings, PartitionRunner } from './partition.js';
+import { type ForwardBatch, type ForwardOutcome, type PartitionSettings, PartitionRunner } from './partition.js';
+
+type Send = (batch: ForwardBatch) => Promise<ForwardOutcome>;
 
 /** The part of a Durable Object's `state` (`ctx`) the partition uses. */
 export interface DurableObjectStateLike {
@@ -36,12 +38,11 @@ export interface PartitionObject {
 }
 
 /** Settings shared by every partition object of one edge. @internal */
-export interface PartitionConfig extends Omit<PartitionSettings, 'now'> {
+export interface PartitionConfig extends PartitionSettings {
   readonly pipeline: BatchPipeline;
   readonly secret: string | undefined;
   readonly upstream: string | false | undefined;
   readonly forwardTimeoutMs: number;
-  readonly now: () => number;
 }
 
 /** Reads the secret and upstream from the options or `env`, saying how to set them when missing. @internal */
@@ -66,6 +67,7 @@ export function partitionClass(config: PartitionConfig): new (state: DurableObje
   return class EdgePartition implements PartitionObject {
     private ready: Promise<PartitionRunner> | undefined;
     private alarmSet = false;
+    private sending: Promise<Send> | undefined;
 
     constructor(
       private readonly state: DurableObjectStateLike,
@@ -87,6 +89,26 @@ export function partitionClass(config: PartitionConfig): new (state: DurableObje
           throw e;
         });
       return this.ready;
+    }
+
+    /**
+     * The upstream sender, made once per object (an object's `env` does not
+     * change): the key is imported once and client tokens stay cached across
+     * alarms. A configuration error is not kept: the next alarm checks again.
+     */
+    private sender(): Promise<Send> {
+      if (!this.sending) {
+        const made = (async (): Promise<Send> => {
+          const { secret, upstream } = configured(config, this.env);
+          if (upstream === false) return async () => ({ kind: 'acked' });
+          return upstreamSender({ upstream, key: await signingKey(secret), timeoutMs: config.forwardTimeoutMs });
+        })();
+        made.catch(() => {
+          if (this.sending === made) this.sending = undefined;
+        });
+        this.sending = made;
+      }
+      return this.sending;
     }
 
     private async schedule(runner: PartitionRunner, inMs: number): Promise<void> {
@@ -117,12 +139,7 @@ export function partitionClass(config: PartitionConfig): new (state: DurableObje
       const runner = await this.runner();
       let next: number | undefined;
       try {
-        const { secret, upstream } = configured(config, this.env);
-        const send =
-          upstream === false
-            ? async () => ({ kind: 'acked' }) as const
-            : upstreamSender({ upstream, key: await signingKey(secret), timeoutMs: config.forwardTimeoutMs });
-        next = await runner.forward(send);
+        next = await runner.forward(await this.sender());
       } catch {
         next = config.maxBackoffMs; // storage or configuration trouble: try again later
       }

@@ -122,7 +122,9 @@ describe('createEdge', () => {
   it('answers a missing secret, upstream or binding with what to set', async () => {
     const edge = createEdge({ pipeline });
     const req = () => new Request('http://edge/v1/ingest', { method: 'POST', body: '{}' });
-    let body = (await (await edge.fetch(req(), {})).json()) as { error: { name: string; message: string } };
+    const res = await edge.fetch(req(), {});
+    expect(res.status).toBe(500); // docs/edge.md: "answered as a `500` whose message says what to set"
+    let body = (await res.json()) as { error: { name: string; message: string } };
     expect(body.error).toMatchObject({ name: 'InvalidOptionError', message: expect.stringMatching(/wrangler secret put TIDEMARK_SECRET/) });
     body = (await (await edge.fetch(req(), { TIDEMARK_SECRET: 'a secret of at least 16 bytes' })).json()) as typeof body;
     expect(body.error.message).toMatch(/TIDEMARK_UPSTREAM/);

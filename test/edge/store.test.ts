@@ -17,7 +17,7 @@ storeConformance('in-memory storage', {
   },
 });
 
-describe('edge store failures', () => {
+describe('edge store, in memory', () => {
   it('a failed write is a StorageError and changes nothing: the batch is not taken for a duplicate afterwards', async () => {
     const storage = memoryStorage();
     let fail = true;
@@ -33,6 +33,23 @@ describe('edge store failures', () => {
     const [r] = await store.append([batch]);
     expect(r!.outcome.appended).toBe(1);
     expect(store.lastSeq()).toBe(1);
+  });
+
+  it('a smaller checkpoint deletes the chunks the bigger one left, also after a restart', async () => {
+    const storage = memoryStorage();
+    const snapshot = { format: 'tidemark.snapshot', version: 1, operators: {} } as never;
+    const big = { seq: 1, at: 0, snapshot, view: Array.from({ length: 3 }, () => 'x'.repeat(70_000)) };
+    const small = { seq: 2, at: 0, snapshot, view: [] };
+    const chunkKeys = async () => [...(await storage.list({ prefix: 'k:' })).keys()];
+    await (await openDurableObjectStore(storage)).writeCheckpoint(big);
+    expect((await chunkKeys()).length).toBe(5); // k:0..k:3 and k:meta
+    const store = await openDurableObjectStore(storage); // a restart: it knows the stored checkpoint's chunks
+    await store.writeCheckpoint(small);
+    expect(await chunkKeys()).toEqual(['k:0', 'k:meta']);
+    await store.writeCheckpoint(big);
+    await store.writeCheckpoint(small);
+    expect(await chunkKeys()).toEqual(['k:0', 'k:meta']);
+    expect(await store.loadCheckpoint()).toEqual(small);
   });
 
   it('the IndexedDB store (RuntimeStore) implements the same contract', () => {

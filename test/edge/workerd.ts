@@ -3,20 +3,12 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as esbuild from 'esbuild';
 import { Miniflare } from 'miniflare';
+import { edgeBuildOptions } from '../../scripts/build-edge.js';
 
-/** Bundles a worker module for workerd, as scripts/build-edge.ts does. */
+/** Bundles a worker module for workerd with scripts/build-edge.ts's options (unminified). */
 export async function bundle(entry: string, outfile: string): Promise<string> {
   mkdirSync(dirname(outfile), { recursive: true });
-  await esbuild.build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    format: 'esm',
-    platform: 'neutral',
-    target: 'es2022',
-    mainFields: ['module', 'main'],
-    logLevel: 'silent',
-  });
+  await esbuild.build({ ...edgeBuildOptions, entryPoints: [entry], outfile });
   return outfile;
 }
 
