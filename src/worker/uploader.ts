@@ -108,15 +108,24 @@ export function createUploader(deps: UploaderDeps): Uploader {
       wakeUp = done;
     });
 
+  /**
+   * Requests under way, aborted when the network goes away: a request cut
+   * off mid-flight often never fails by itself, and would hold the upload
+   * until its timeout. The server deduplicates whatever it had received.
+   */
+  const inflight = new Set<AbortController>();
+
   async function request(method: 'GET' | 'POST', path: string, body?: string, keepalive = false): Promise<Answer> {
     const url = new URL(path, endpoint!.endsWith('/') ? endpoint : `${endpoint}/`);
+    const cut = new AbortController();
+    if (!keepalive) inflight.add(cut); // the page is going away: nothing would retry it
     try {
       const res = await doFetch(url, {
         method,
         headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
         ...(body === undefined ? {} : { body }),
         keepalive,
-        signal: AbortSignal.timeout(settings.requestTimeoutMs),
+        signal: AbortSignal.any([cut.signal, AbortSignal.timeout(settings.requestTimeoutMs)]),
       });
       const text = await res.text();
       if (res.ok) return { ok: true, body: text ? JSON.parse(text) : null };
@@ -130,6 +139,8 @@ export function createUploader(deps: UploaderDeps): Uploader {
     } catch (err) {
       const { name, message } = errorParts(err);
       return { ok: false, status: 0, message: `${name}: ${message}` };
+    } finally {
+      inflight.delete(cut);
     }
   }
 
@@ -268,6 +279,8 @@ export function createUploader(deps: UploaderDeps): Uploader {
         if (!online) {
           set({ state: 'offline', nextAttemptAt: null });
           await sleep(settings.maxBackoffMs); // or until the 'online' event wakes us
+          // The events only wake us: a worker can miss one, so ask again each time.
+          online = deps.online?.() ?? online;
           continue;
         }
         const next = await upload();
@@ -307,6 +320,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
     },
     setOnline(value) {
       online = value;
+      if (!value) for (const request of inflight) request.abort(new DOMException('the network went away', 'AbortError'));
       if (value) {
         attempt = 0;
         lastCorrections = Number.NEGATIVE_INFINITY;

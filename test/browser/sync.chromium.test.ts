@@ -88,10 +88,14 @@ describe('uploader against the real server (Chromium)', () => {
     await chromium.context.setOffline(true);
     await page.evaluate(() => tm.emit(1, 4_000));
     await page.evaluate(() => tm.drain());
-    await new Promise((r) => setTimeout(r, 300));
+    // A request begun as the network went away may still be failing: wait for it to end.
+    await eventually('the uploader to notice', async () =>
+      ['offline', 'backoff'].includes((await page.evaluate(() => tm.status())).upload.state),
+    ).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${JSON.stringify((await page.evaluate(() => tm.status())).upload)}`);
+    });
     const offline = await page.evaluate(() => tm.status());
     expect(offline.online).toBe(false);
-    expect(['offline', 'backoff']).toContain(offline.upload.state);
     const before = (await contents(log)).events;
     expect(before).toBeLessThan(4_000);
 
@@ -167,9 +171,9 @@ describe('uploader against the real server (Chromium)', () => {
     });
     await page.evaluate(() => tm.emit(3, 3_000));
     await page.evaluate(() => tm.drain());
-    await new Promise((r) => setTimeout(r, 500));
+    // Attempts and backoffs alternate (at most 500 ms apart): wait for a backoff, not a fixed time.
+    await eventually('a backoff after a failed attempt', async () => (await page.evaluate(() => tm.status())).upload.state === 'backoff');
     const down = await page.evaluate(() => tm.status());
-    expect(down.upload.state).toBe('backoff');
     expect(down.upload.lastError).toMatch(/fetch/i);
     servers.push(await startServer(log, port));
     await eventually('delivered', async () => (await contents(log)).events === 3_000);

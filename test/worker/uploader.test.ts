@@ -59,6 +59,7 @@ async function setup(opts: {
   results?: WireResult[];
   corrections?: Correction[];
   maxBatchBytes?: number;
+  online?: () => boolean;
 }) {
   const log = memoryLog();
   const received: WireResult[] = [];
@@ -95,6 +96,7 @@ async function setup(opts: {
     onUnauthorized: () => unauthorized++,
     report: () => undefined,
     fetch: fetchFn,
+    ...(opts.online ? { online: opts.online } : {}),
   });
   up.connect('http://server.test/v1', await tokenFor(secret, 'c1'));
   return { log, up, mem, statuses, received, unauthorized: () => unauthorized, requests: () => requests, corrections: () => gotCorrections };
@@ -184,6 +186,41 @@ describe('uploader', () => {
     expect(t.received).toEqual(results);
     await until('corrections', () => t.corrections() !== undefined);
     expect(t.corrections()).toEqual({ cursor: 4, entries: corrections });
+    t.up.stop();
+  });
+
+  it('going offline aborts a request that hangs, instead of waiting for its timeout', async () => {
+    let hung = 0;
+    const t = await setup({
+      total: 1000,
+      // The first request never answers (a connection cut mid-flight); it only ends when aborted.
+      fault: (req, n) =>
+        n === 1
+          ? new Promise<Response>((_, reject) => {
+              hung++;
+              req.signal.addEventListener('abort', () => reject(req.signal.reason));
+            })
+          : undefined,
+    });
+    await until('the request under way', () => hung === 1);
+    const start = Date.now();
+    t.up.setOnline(false);
+    await until('offline', () => t.statuses.at(-1)?.state === 'offline', { timeoutMs: 500 });
+    expect(Date.now() - start).toBeLessThan(500); // the request timeout is 1 000 ms
+    t.up.setOnline(true);
+    await until('drained', () => t.mem.acked() === 1000);
+    expect(await seqs(t.log)).toEqual(Array.from({ length: 1000 }, (_, i) => i + 1));
+    t.up.stop();
+  });
+
+  it('resumes when the network is back even if the online event never comes', async () => {
+    let onLine = true;
+    const t = await setup({ total: 1000, online: () => onLine });
+    onLine = false;
+    t.up.setOnline(false);
+    await until('offline', () => t.statuses.at(-1)?.state === 'offline');
+    onLine = true; // navigator.onLine is true again, but no event tells the uploader
+    await until('drained', () => t.mem.acked() === 1000);
     t.up.stop();
   });
 
