@@ -15,7 +15,8 @@ import type { AppendOutcome } from '../server/log.js';
 import type { BatchPipeline } from '../server/reconcile.js';
 import { isRecord, isWatermark, type Timed } from '../time/timed.js';
 import type { WindowResult } from '../windows/window-result.js';
-import { LatestPanes } from '../worker/view.js';
+import { compareWindows } from '../windows/identity.js';
+import { LatestPanes } from '../windows/latest-panes.js';
 import type { EdgeRecord, EdgeStore } from './durable-object-store.js';
 
 /** Consecutive outbox records of one client, sent upstream as one `POST /v1/ingest`. */
@@ -175,9 +176,7 @@ export class PartitionRunner {
 
   /** The live view and progress. */
   async results(): Promise<PartitionResults> {
-    const windows = this.view.entries().sort((a, b) =>
-      a.key < b.key ? -1 : a.key > b.key ? 1 : a.start - b.start || a.end - b.end,
-    );
+    const windows = this.view.entries().sort(compareWindows);
     return {
       windows,
       processed: this.processed,

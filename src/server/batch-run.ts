@@ -9,7 +9,7 @@ import type { Observer } from 'rxjs';
 import type { Pipeline, PipelineInput } from '../checkpoint/pipeline.js';
 import { describe, TidemarkError } from '../errors.js';
 import type { WindowKey } from '../windows/window-result.js';
-import { compareWindows, WindowMap, type WindowValue } from './windows.js';
+import { compareWindows, WindowMap, type WindowValue } from '../windows/identity.js';
 
 /** A window's latest pane as a batch run keeps it. */
 export interface Pane extends WindowValue {
@@ -101,11 +101,7 @@ export class BatchRun {
       return;
     }
     const pane = typeof r.pane === 'number' ? r.pane : undefined;
-    if (pane !== undefined) {
-      const seen = this.windows.get(r.key, r.start, r.end);
-      if (seen && seen.pane !== undefined && pane < seen.pane) return;
-    }
-    this.windows.set({ key: r.key, start: r.start, end: r.end, value: r.value, pane, matched: false });
+    this.windows.offer({ key: r.key, start: r.start, end: r.end, value: r.value, pane, matched: false });
   }
 }
 

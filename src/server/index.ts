@@ -22,7 +22,7 @@ export type { ResultStore, StoredResult } from './results-store.js';
 export { fileResults, memoryResults } from './results-store.js';
 export type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 export { fileCorrections, memoryCorrections } from './corrections-store.js';
-export type { WindowValue } from './windows.js';
+export type { WindowValue } from '../windows/identity.js';
 export type { BatchPipeline, ReconcileFailure, ReconcileOptions, ReconcileReport } from './reconcile.js';
 export { reconcile } from './reconcile.js';
 export { loadPipeline } from './load-pipeline.js';

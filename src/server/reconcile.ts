@@ -16,7 +16,7 @@ import type { EventLog } from './log.js';
 import { type ClientEvents, clientGroups, DEFAULT_MAX_EVENTS, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
 import type { ResultStore } from './results-store.js';
 import { timeOrder } from './time-order.js';
-import { compareWindows, WindowMap, type WindowValue } from './windows.js';
+import { compareWindows, WindowMap, type WindowValue } from '../windows/identity.js';
 
 /**
  * A pipeline as clients run it: from the stream of events (each exactly the

@@ -12,7 +12,7 @@ import { clientGroups, DEFAULT_MAX_EVENTS, type ReadStats } from './log-passes.j
 import { sameJson } from '../protocol/json.js';
 import type { EventLog } from './log.js';
 import { type BatchPipeline, requireLog, requireMaxEvents } from './reconcile.js';
-import { compareWindows, type WindowValue } from './windows.js';
+import { compareWindows, type WindowValue } from '../windows/identity.js';
 
 /** Options of {@link replay}. */
 export interface ReplayOptions<E = any> {

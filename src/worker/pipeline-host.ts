@@ -11,7 +11,7 @@ import type { Pipeline, PipelineInput } from '../checkpoint/pipeline.js';
 import { isRecord, isWatermark, type Timed } from '../time/timed.js';
 import type { CheckpointInfo, Columns, LeaderStatus } from './contract.js';
 import { LeadershipLost, type OutboxLimits, type OutboxRecord, type RuntimeStore } from './outbox-store.js';
-import { LatestPanes } from './view.js';
+import { LatestPanes } from '../windows/latest-panes.js';
 
 /** What the host needs from its surroundings. */
 export interface HostHooks {

@@ -30,7 +30,8 @@ import { openRuntimeStore, type PendingBatch, type RuntimeStore } from './outbox
 import { PipelineHost } from './pipeline-host.js';
 import { estimateBytes, validate } from './settings.js';
 import { createUploader, initialUploadStatus, type Uploader } from './uploader.js';
-import { mergeView, windowId } from './view.js';
+import { windowId } from '../windows/identity.js';
+import { mergeView } from './view.js';
 
 const UPLOAD_DISABLED = initialUploadStatus('disabled');
 

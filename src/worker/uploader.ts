@@ -15,7 +15,7 @@ import type { Correction, CorrectionsResponse, IngestResponse, WireEvent, WireRe
 import { LIMITS, PATHS } from '../protocol/wire.js';
 import type { UploadStatus } from './contract.js';
 import type { DeadLetter, OutboxRecord, RuntimeStore, StoredCorrections } from './outbox-store.js';
-import { windowId } from './view.js';
+import { windowId } from '../windows/identity.js';
 
 /** What the uploader needs from the outbox store. */
 export type UploadStore = Pick<
