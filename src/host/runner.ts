@@ -265,6 +265,10 @@ export class Runner {
       return;
     }
     // Quiet input: make sure processed events are covered within everyMs.
+    this.armTimer();
+  }
+
+  private armTimer(): void {
     if (!this.cancelTimer && Number.isFinite(this.everyMs))
       this.cancelTimer = this.clock.timeout(() => {
         this.cancelTimer = undefined;
@@ -282,24 +286,26 @@ export class Runner {
     const snapshot = session.snapshot();
     const encoded = view?.encoding === 'entries' ? this.view.entries() : this.view.encode();
     const { openWindows } = session.counters();
-    this.writing = store
-      .writeCheckpoint({ seq, at: started, snapshot, view: encoded }, epoch)
-      .then(
-        () => {
-          this.checkpointedSeq = Math.max(this.checkpointedSeq, seq);
-          this.lastCheckpointAt = this.clock.now();
-          this.lastCheckpoint = { seq, at: started, durationMs: this.lastCheckpointAt - started, openWindows };
-        },
-        (err: unknown) => {
-          // Another leader took over: this runner must not write again.
-          if ((err as { name?: unknown } | null)?.name === 'LeadershipLost') void this.stop(false);
-          throw err;
-        },
-      )
-      .finally(() => {
+    this.writing = store.writeCheckpoint({ seq, at: started, snapshot, view: encoded }, epoch).then(
+      () => {
         this.writing = undefined;
+        this.checkpointedSeq = Math.max(this.checkpointedSeq, seq);
+        this.lastCheckpointAt = this.clock.now();
+        this.lastCheckpoint = { seq, at: started, durationMs: this.lastCheckpointAt - started, openWindows };
+        // Events processed while it was written may be due already.
         if (!this.stopped) this.maybeCheckpoint();
-      });
+      },
+      (err: unknown) => {
+        this.writing = undefined;
+        // Another leader took over: this runner must not write again.
+        if ((err as { name?: unknown } | null)?.name === 'LeadershipLost') void this.stop(false);
+        // Not again at once (a full disk would make that a busy loop): with
+        // the next batch processed, or everyMs from now.
+        this.lastCheckpointAt = this.clock.now();
+        if (!this.stopped) this.armTimer();
+        throw err;
+      },
+    );
     return this.writing;
   }
 }
