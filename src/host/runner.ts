@@ -53,9 +53,10 @@ export interface RunnerOptions {
   /**
    * The view of latest panes: how many windows it keeps (default 100 000), and
    * how checkpoints store it: `'columns'` (typed arrays, fast to clone) or
-   * `'entries'` (plain objects, for JSON storage).
+   * `'entries'` (plain objects, for JSON storage). `false`: no view (the
+   * host keeps results itself).
    */
-  readonly view?: { readonly maxWindows?: number; readonly encoding?: 'columns' | 'entries' };
+  readonly view?: { readonly maxWindows?: number; readonly encoding?: 'columns' | 'entries' } | false;
   readonly clock?: Clock;
   readonly hooks?: RunnerHooks;
 }
@@ -80,7 +81,7 @@ const CACHE_EVENTS = 1 << 20;
 /** The exactly-once loop over one store (see the module comment). */
 export class Runner {
   private session: PipelineSession | undefined;
-  private readonly view: LatestPanes;
+  private readonly view: LatestPanes | undefined;
   private readonly cache = new Map<number, RunnerBatch>();
   private cached = 0;
   private processedSeq = 0;
@@ -101,7 +102,7 @@ export class Runner {
     this.clock = options.clock ?? systemClock;
     this.everyEvents = options.checkpoint?.everyEvents ?? 100_000;
     this.everyMs = options.checkpoint?.everyMs ?? 1_000;
-    this.view = new LatestPanes(options.view?.maxWindows ?? 100_000);
+    this.view = options.view === false ? undefined : new LatestPanes(options.view?.maxWindows ?? 100_000);
   }
 
   /**
@@ -112,7 +113,7 @@ export class Runner {
   async start(): Promise<void> {
     const { store, pipeline, hooks } = this.options;
     const checkpoint = await store.loadCheckpoint();
-    this.view.restore(checkpoint?.view);
+    this.view?.restore(checkpoint?.view);
     this.session = new PipelineSession(pipeline, checkpoint?.snapshot, {
       view: this.view,
       result: (r) => this.fired.push(r),
@@ -140,6 +141,11 @@ export class Runner {
     return this.session?.failure;
   }
 
+  /** Marks the pipeline failed (a host that finds its results unusable); processing stops. */
+  fail(error: unknown): void {
+    this.session?.fail(error);
+  }
+
   /** Events up to `last` are stored: process them. */
   notify(last: number): void {
     if (last <= this.knownLast) return;
@@ -163,7 +169,7 @@ export class Runner {
 
   /** The latest pane of every window fired so far. */
   entries(): WindowResult<string | number, unknown>[] {
-    return this.view.entries();
+    return this.view?.entries() ?? [];
   }
 
   status(): RunnerStatus {
@@ -173,7 +179,7 @@ export class Runner {
       processed: this.processedSeq,
       checkpointed: this.checkpointedSeq,
       lastCheckpoint: this.lastCheckpoint,
-      viewWindows: this.view.size,
+      viewWindows: this.view?.size ?? 0,
       failed: this.failure !== undefined,
     };
   }
@@ -284,7 +290,7 @@ export class Runner {
     // goes on while the write runs.
     const seq = this.processedSeq;
     const snapshot = session.snapshot();
-    const encoded = view?.encoding === 'entries' ? this.view.entries() : this.view.encode();
+    const encoded = view && view.encoding === 'entries' ? this.view?.entries() : this.view?.encode();
     const { openWindows } = session.counters();
     this.writing = store.writeCheckpoint({ seq, at: started, snapshot, view: encoded }, epoch).then(
       () => {
