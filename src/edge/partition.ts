@@ -63,8 +63,8 @@ export interface PartitionResults {
   readonly trouble: { readonly lastError: string | null; readonly forwardAttempts: number };
 }
 
-/** The partition's outbox and checkpoint as the Runner's store; a failed checkpoint write is noted as trouble. */
-function partitionStore(store: EdgeStore, trouble: (message: string) => void): RunnerStore {
+/** The partition's outbox and checkpoint as the Runner's store; a failed checkpoint write is noted as trouble. @internal */
+export function partitionStore(store: EdgeStore, trouble: (message: string) => void): RunnerStore {
   return {
     loadCheckpoint: () => store.loadCheckpoint(),
     async readAfter(seq, maxBatches) {

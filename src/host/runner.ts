@@ -11,6 +11,7 @@
  * @module
  */
 import type { Pipeline } from '../checkpoint/pipeline.js';
+import { LeadershipLost } from '../errors.js';
 import { type Clock, systemClock } from '../time/clock.js';
 import { LatestPanes } from '../windows/latest-panes.js';
 import type { WindowResult } from '../windows/window-result.js';
@@ -304,7 +305,7 @@ export class Runner {
       (err: unknown) => {
         this.writing = undefined;
         // Another leader took over: this runner must not write again.
-        if ((err as { name?: unknown } | null)?.name === 'LeadershipLost') void this.stop(false);
+        if (err instanceof LeadershipLost) void this.stop(false);
         // Not again at once (a full disk would make that a busy loop): with
         // the next batch processed, or everyMs from now.
         this.lastCheckpointAt = this.clock.now();
