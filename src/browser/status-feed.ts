@@ -21,9 +21,6 @@ export function statusFeed<S>(poll: () => Promise<S | undefined>, intervalMs: nu
         if (status !== undefined && mine === round && !subscriber.closed) subscriber.next(status);
       });
     }, 0);
-    return () => {
-      round = Number.NaN; // no later answer is delivered
-      cancel();
-    };
+    return () => cancel(); // an answer still on its way is dropped: the subscriber is closed
   }).pipe(share());
 }
