@@ -26,7 +26,8 @@ import type {
 } from './contract.js';
 import type { Correction, WireResult } from '../protocol/wire.js';
 import { browserCoordination, type Coordination } from './coordination.js';
-import { openRuntimeStore, type PendingBatch, type RuntimeStore } from './outbox-store.js';
+import { openRuntimeStore } from './idb/runtime-store.js';
+import type { PendingBatch, RuntimeStore } from './outbox-store.js';
 import { Runner } from '../host/runner.js';
 import { type Clock, systemClock } from '../time/clock.js';
 import { batchEvents, outboxRunnerStore, type RowDecoder } from './runner-store.js';
