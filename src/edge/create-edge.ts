@@ -10,7 +10,7 @@ import { describe, errorParts, InvalidOptionError, ProtocolError, StorageError }
 import { requireFunction, requireObject, requirePositive, requirePositiveInteger, rejectUnknown } from '../options.js';
 import type { ErrorBody, WireEvent } from '../protocol/wire.js';
 import { PROTOCOL_VERSION } from '../protocol/wire.js';
-import { signingKey, verifyToken } from '../server/auth.js';
+import { signingKey, verifyToken } from '../protocol/tokens.js';
 import { createHandler, type Handler, type HandlerOptions } from '../server/handler.js';
 import type { AppendOutcome, EventLog } from '../server/log.js';
 import type { BatchPipeline } from '../server/reconcile.js';

@@ -8,7 +8,7 @@
  */
 import { errorParts, InvalidOptionError, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { signingKey } from '../server/auth.js';
+import { signingKey } from '../protocol/tokens.js';
 import type { BatchPipeline } from '../server/reconcile.js';
 import { type DurableObjectStorageLike, openDurableObjectStore } from './durable-object-store.js';
 import { upstreamSender } from './forward.js';

@@ -9,7 +9,7 @@
  */
 import { errorParts } from '../errors.js';
 import { PROTOCOL_VERSION } from '../protocol/wire.js';
-import { type SigningKey, tokenFor } from '../server/auth.js';
+import { type SigningKey, tokenFor } from '../protocol/tokens.js';
 import type { ForwardBatch, ForwardOutcome } from './partition.js';
 
 /** How to reach the upstream server. */

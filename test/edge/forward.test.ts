@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { upstreamSender } from '../../src/edge/forward.js';
 import type { ForwardBatch } from '../../src/edge/partition.js';
-import { signingKey, tokenFor } from '../../src/server/auth.js';
+import { signingKey, tokenFor } from '../../src/protocol/tokens.js';
 
 const secret = 'forward test secret, long enough';
 const batch = (clientId: string): ForwardBatch => ({ clientId, records: [], events: 1, body: `{"clientId":"${clientId}","events":[]}` });
