@@ -9,6 +9,8 @@
 import { expose } from 'comlink';
 import type { Observable } from 'rxjs';
 import { createPipeline } from '../checkpoint/pipeline.js';
+import { OnlineState } from '../host/online.js';
+import { type Clock, systemClock } from '../time/clock.js';
 import { describe, errorParts, PipelineError, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
 import type {
   AppendReceipt,
@@ -145,12 +147,14 @@ export function createWorkerApi<E, R, C extends Columns>(
     coordination?: (name: string, onError: (err: unknown) => void) => Coordination;
     /** Posts to this worker's page (default: `postMessage` on the worker scope). */
     toPage?: (message: PageMessage) => void;
-    now?: () => number;
+    /** Time and timers (default the platform's). */
+    clock?: Clock;
   } = {},
 ): WorkerApi {
   const settings = validate(options);
   const pipeline = createPipeline(options.pipeline as (events$: Observable<unknown>) => Observable<unknown>);
-  const now = platform.now ?? (() => Date.now());
+  const clock = platform.clock ?? systemClock;
+  const now = () => clock.now();
   const toPage =
     platform.toPage ??
     ((message: PageMessage) => (globalThis as unknown as Worker).postMessage({ tidemark: message }));
@@ -224,15 +228,11 @@ export function createWorkerApi<E, R, C extends Columns>(
       }
   };
 
-  /** `setOffline(true)` in any tab: uploads wait, events stay in the outbox. */
-  let forcedOffline = false;
-  const isOnline = () => !forcedOffline && (globalThis.navigator?.onLine ?? true);
+  /** The network, and `setOffline(true)` in any tab (uploads wait, events stay in the outbox); the uploader listens. */
+  const network = new OnlineState(() => globalThis.navigator?.onLine ?? true);
   /** Applies the switch here and tells the page, which applies it again to a replacement worker. */
   const applyOffline = (offline: boolean) => {
-    if (forcedOffline === offline) return;
-    forcedOffline = offline;
-    uploader?.setOnline(isOnline());
-    toPage({ type: 'offline', offline });
+    if (network.setForcedOffline(offline)) toPage({ type: 'offline', offline });
   };
 
   const onMessage = (message: ChannelMessage) => {
@@ -250,7 +250,7 @@ export function createWorkerApi<E, R, C extends Columns>(
         break;
       case 'hello':
         if (host) announce();
-        if (forcedOffline) coordination?.post({ type: 'offline', offline: true }); // a new tab holds uploads too
+        if (network.forcedOffline) coordination?.post({ type: 'offline', offline: true }); // a new tab holds uploads too
         break;
       case 'offline':
         applyOffline(message.offline);
@@ -293,10 +293,7 @@ export function createWorkerApi<E, R, C extends Columns>(
         viewMaxWindows: settings.viewMaxWindows,
         row: options.row as ((columns: Columns, index: number) => unknown) | undefined,
         now,
-        setTimer: (fn, ms) => {
-          const t = setTimeout(fn, ms);
-          return () => clearTimeout(t);
-        },
+        setTimer: (fn, ms) => clock.timeout(fn, ms),
       },
       {
         results: (results) => {
@@ -454,14 +451,14 @@ export function createWorkerApi<E, R, C extends Columns>(
       },
       onUnauthorized: () => toPage({ type: 'token?' }),
       report,
-      now,
-      online: isOnline,
+      clock,
+      network,
     });
     if (connection) up.connect(connection.endpoint, connection.token);
     return up;
   };
-  const onOnline = () => uploader?.setOnline(isOnline());
-  const onOffline = () => uploader?.setOnline(false);
+  const onOnline = () => network.setNetwork(true);
+  const onOffline = () => network.setNetwork(false);
   globalThis.addEventListener?.('online', onOnline);
   globalThis.addEventListener?.('offline', onOffline);
 
@@ -537,7 +534,7 @@ export function createWorkerApi<E, R, C extends Columns>(
       return {
         clientId: s.clientId,
         leader: holdsLock && !closed,
-        online: isOnline(),
+        online: network.online,
         outbox: { events: totals.events, bytes: totals.bytes, records: totals.records },
         appended,
         processed: processedSeen,
