@@ -2,7 +2,7 @@
  * The Durable Object class of one partition: it owns a
  * {@link PartitionRunner} over its storage, answers the edge entry's
  * internal requests (`POST /ingest`, `GET /results`) and drains its outbox
- * upstream from its alarm, with exponential backoff.
+ * upstream from its alarm, with the protocol's backoff (`docs/protocol.md`).
  *
  * @module
  */
