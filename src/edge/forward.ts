@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { type Answer, noAnswer, readAnswer } from '../protocol/client.js';
+import { exchange } from '../protocol/exchange.js';
 import { type SigningKey, tokenFor } from '../protocol/tokens.js';
 import { PROTOCOL_VERSION } from '../protocol/wire.js';
 import { type Clock, systemClock } from '../time/clock.js';
@@ -40,23 +40,11 @@ export function upstreamSender(options: UpstreamOptions): (batch: ForwardBatch) 
       if (tokens.size >= 10_000) tokens.clear();
       tokens.set(batch.clientId, (token = await tokenFor(options.key, batch.clientId)));
     }
-    const cut = new AbortController();
-    const ms = options.timeoutMs;
-    const cancelTimeout = clock.timeout(() => cut.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
-    let answer: Answer;
-    try {
-      const res = await doFetch(url, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: batch.body,
-        signal: cut.signal,
-      });
-      answer = await readAnswer(res, clock.now());
-    } catch (e) {
-      answer = noAnswer(e);
-    } finally {
-      cancelTimeout();
-    }
+    const answer = await exchange(
+      url,
+      { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: batch.body },
+      { fetch: doFetch, clock, timeoutMs: options.timeoutMs },
+    );
     if (answer.decision === 'delivered') return { kind: 'acked' };
     const reason = answer.status === 0 ? `${url}: ${answer.message}` : `${url} answered ${answer.status}: ${answer.message}`;
     // Refused for good (400, 413, 422, …): kept aside, and the outbox goes on.

@@ -30,3 +30,5 @@ export {
   RETRY_AFTER_CAP_MS,
   wantsNewToken,
 } from './client.js';
+export type { ExchangeOptions } from './exchange.js';
+export { exchange } from './exchange.js';

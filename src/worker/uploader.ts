@@ -15,13 +15,15 @@
  */
 import { errorParts } from '../errors.js';
 import { OnlineState } from '../host/online.js';
-import { type Answer, backoffDelay, encodeEvents, IngestBody, noAnswer, readAnswer, wantsNewToken } from '../protocol/client.js';
-import type { Correction, CorrectionsResponse, IngestResponse, WireEvent, WireResult } from '../protocol/wire.js';
+import { type Answer, backoffDelay, wantsNewToken } from '../protocol/client.js';
+import { exchange } from '../protocol/exchange.js';
+import type { IngestResponse, WireEvent, WireResult } from '../protocol/wire.js';
 import { LIMITS, PATHS } from '../protocol/wire.js';
 import { type Clock, sleep, systemClock } from '../time/clock.js';
-import { windowId } from '../windows/identity.js';
 import type { UploadStatus } from './contract.js';
-import type { DeadLetter, OutboxRecord, RuntimeStore, StoredCorrections } from './outbox-store.js';
+import { pullCorrections } from './corrections-pull.js';
+import type { DeadLetter, RuntimeStore, StoredCorrections } from './outbox-store.js';
+import { type BatchSource, nextBatch } from './upload-batch.js';
 
 /** What the uploader needs from the outbox store. */
 export type UploadStore = Pick<
@@ -38,14 +40,9 @@ export interface UploadSettings {
   readonly correctionsEveryMs: number;
 }
 
-export interface UploaderDeps {
+export interface UploaderDeps extends BatchSource {
   readonly store: UploadStore;
-  readonly clientId: string;
   readonly settings: UploadSettings;
-  /** The events of a record, as the pipeline sees them. */
-  readonly decode: (record: OutboxRecord) => readonly unknown[];
-  /** An event's time for the server log. */
-  readonly timestamp: (event: unknown, record: OutboxRecord) => number;
   /** The final results (on-time and late panes) to upload, changed since the last call that was acknowledged. */
   readonly results: () => { readonly pending: readonly WireResult[]; readonly sent: () => void };
   readonly onStatus: (status: UploadStatus) => void;
@@ -75,20 +72,13 @@ export interface Uploader {
   connect(endpoint: string, token: string): void;
   /** New events or results may be waiting. */
   wake(): void;
-  /**
-   * Best effort before the page goes away: one `keepalive` request with the
-   * oldest unacknowledged events, under 64 KiB. The outbox keeps them until
-   * a later acknowledgement.
-   */
+  /** Best effort before the page goes away: one `keepalive` request (under 64 KiB) with the oldest unacknowledged events, which the outbox keeps. */
   flushOnExit(): Promise<void>;
   stop(): void;
 }
 
 /** Where to upload, and as whom. */
-interface Connection {
-  readonly endpoint: string;
-  readonly token: string;
-}
+type Connection = { readonly endpoint: string; readonly token: string };
 
 export function createUploader(deps: UploaderDeps): Uploader {
   const { store, settings } = deps;
@@ -122,11 +112,8 @@ export function createUploader(deps: UploaderDeps): Uploader {
   };
   const rouse = () => napping?.abort();
 
-  /**
-   * Requests under way, aborted when the network goes away: a request cut
-   * off mid-flight often never fails by itself, and would hold the upload
-   * until its timeout. The server deduplicates whatever it had received.
-   */
+  // Requests under way, aborted when the network goes away: a request cut off mid-flight often never
+  // fails by itself, and would hold the upload until its timeout. The server deduplicates what it got.
   const inflight = new Set<AbortController>();
   const unsubscribe = network.subscribe((online) => {
     if (!online) for (const request of inflight) request.abort(new DOMException('the network went away', 'AbortError'));
@@ -140,50 +127,12 @@ export function createUploader(deps: UploaderDeps): Uploader {
   async function request(to: Connection, method: 'GET' | 'POST', path: string, body?: string, keepalive = false): Promise<Answer> {
     const url = new URL(path, to.endpoint.endsWith('/') ? to.endpoint : `${to.endpoint}/`);
     const cut = new AbortController();
-    const ms = settings.requestTimeoutMs;
-    const cancelTimeout = clock.timeout(() => cut.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
     if (!keepalive) inflight.add(cut); // the page is going away: nothing would retry it
-    try {
-      const res = await doFetch(url, {
-        method,
-        headers: { authorization: `Bearer ${to.token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body === undefined ? {} : { body }),
-        keepalive,
-        signal: cut.signal,
-      });
-      return await readAnswer(res, clock.now());
-    } catch (err) {
-      return noAnswer(err);
-    } finally {
-      cancelTimeout();
-      inflight.delete(cut);
-    }
-  }
-
-  /** The next ingest body from the outbox after `acked`: at most `maxChars` characters and `maxEvents` events. */
-  async function nextBatch(acked: number, maxChars: number, maxEvents: number) {
-    const body = new IngestBody(deps.clientId);
-    const events: WireEvent[] = [];
-    let from = acked;
-    outer: for (;;) {
-      const records = await store.readHolding(from, 16);
-      if (records.length === 0) break;
-      for (const r of records) {
-        const decoded = deps.decode(r);
-        for (let i = 0; i < decoded.length; i++) {
-          const seq = r.seq + i;
-          if (seq <= acked) continue;
-          const data = decoded[i];
-          const event: WireEvent = { seq, ts: deps.timestamp(data, r), data };
-          const part = encodeEvents([event]);
-          if (events.length > 0 && (body.lengthWith(part) > maxChars || events.length >= maxEvents)) break outer;
-          events.push(event);
-          body.add(part, 1);
-        }
-        from = r.last;
-      }
-    }
-    return { events, body };
+    const headers = { authorization: `Bearer ${to.token}`, ...(body ? { 'content-type': 'application/json' } : {}) };
+    const init = { method, headers, keepalive, ...(body === undefined ? {} : { body }) };
+    const answer = await exchange(url, init, { fetch: doFetch, clock, timeoutMs: settings.requestTimeoutMs, signal: cut.signal });
+    inflight.delete(cut);
+    return answer;
   }
 
   /** One ingest request: `more` or `idle` when answered `2xx` or refused for good, else the answer to back off from. */
@@ -191,7 +140,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
     wanted = false;
     // Read from storage when the loop starts; only this uploader moves it since.
     const acked = status.acked;
-    const { events, body } = await nextBatch(acked, settings.maxBatchBytes, limitEvents);
+    const { events, body } = await nextBatch(deps, acked, settings.maxBatchBytes, limitEvents);
     const results = deps.results();
     const sending = results.pending.slice(0, LIMITS.maxResultsPerRequest);
     // Results ride along while there is room; on their own otherwise.
@@ -256,29 +205,18 @@ export function createUploader(deps: UploaderDeps): Uploader {
     await nap(wait);
   }
 
-  /** Pulls corrections after the stored cursor: the corrections, or an answer to pause on. */
-  async function pullCorrections(to: Connection, current: StoredCorrections): Promise<StoredCorrections | Answer> {
-    let corrections = current;
-    let changed = false;
-    for (;;) {
-      const answer = await request(to, 'GET', `${PATHS.corrections}?clientId=${deps.clientId}&after=${corrections.cursor}`);
-      if (answer.decision !== 'delivered') {
-        // A wrong token or URL pauses as an upload would; anything else waits for the next round.
-        if (answer.decision === 'pause') return answer;
-        set({ lastError: `corrections: ${answer.status}: ${answer.message}` });
-        break;
-      }
-      const page = answer.body as CorrectionsResponse;
-      if (page.corrections.length === 0) break;
-      corrections = { cursor: page.cursor, entries: mergeCorrections(corrections.entries, page.corrections) };
-      changed = true;
-    }
+  /** Pulls corrections after the stored cursor, keeps them, and says so: the corrections, or an answer to pause on. */
+  async function corrections(to: Connection, current: StoredCorrections): Promise<StoredCorrections | Answer> {
+    const { corrections: pulled, changed, failed } = await pullCorrections((path) => request(to, 'GET', path), deps.clientId, current);
+    // A wrong token or URL pauses as an upload would; anything else waits for the next round.
+    if (failed?.decision === 'pause') return failed;
+    if (failed) set({ lastError: `corrections: ${failed.status}: ${failed.message}` });
     if (changed) {
-      await store.saveCorrections(corrections);
-      deps.onCorrections(corrections);
+      await store.saveCorrections(pulled);
+      deps.onCorrections(pulled);
     }
-    set({ correctionsCursor: corrections.cursor });
-    return corrections;
+    set({ correctionsCursor: pulled.cursor });
+    return pulled;
   }
 
   async function loop(): Promise<void> {
@@ -287,8 +225,8 @@ export function createUploader(deps: UploaderDeps): Uploader {
     try {
       const dead = await store.deadLetters();
       set({ acked: await store.acked(), deadLetters: dead.count, lastDeadLetter: dead.latest ?? null });
-      let corrections = (await store.loadCorrections()) ?? { cursor: 0, entries: [] };
-      if (corrections.entries.length > 0) deps.onCorrections(corrections);
+      let stored = (await store.loadCorrections()) ?? { cursor: 0, entries: [] };
+      if (stored.entries.length > 0) deps.onCorrections(stored);
       while (!stopped && connection) {
         const to = connection;
         if (!network.online) {
@@ -303,9 +241,9 @@ export function createUploader(deps: UploaderDeps): Uploader {
         else if (next === 'idle') {
           if (clock.now() - lastCorrections >= settings.correctionsEveryMs) {
             lastCorrections = clock.now();
-            const pulled = await pullCorrections(to, corrections);
+            const pulled = await corrections(to, stored);
             if ('decision' in pulled) await backOff(pulled, to);
-            else corrections = pulled;
+            else stored = pulled;
             continue;
           }
           if (wanted) continue;
@@ -340,7 +278,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
     async flushOnExit() {
       const to = connection;
       if (!to || !network.online) return;
-      const { body } = await nextBatch(status.acked, LIMITS.keepaliveBytes - 256, LIMITS.maxEventsPerRequest);
+      const { body } = await nextBatch(deps, status.acked, LIMITS.keepaliveBytes - 256, LIMITS.maxEventsPerRequest);
       if (body.events === 0) return;
       // Not awaited past the send: the page is going away. The outbox keeps
       // these events until an acknowledgement moves `acked`.
@@ -354,19 +292,6 @@ export function createUploader(deps: UploaderDeps): Uploader {
     },
   };
 }
-
-/** The latest correction per window, in cursor order. @internal */
-export function mergeCorrections(old: readonly Correction[], fresh: readonly Correction[]): Correction[] {
-  const byWindow = new Map<string, Correction>();
-  for (const c of old) byWindow.set(windowId(c), c);
-  for (const c of fresh) {
-    const id = windowId(c);
-    byWindow.delete(id);
-    byWindow.set(id, c);
-  }
-  return [...byWindow.values()];
-}
-
 
 /** The status before anything happened, in `state`. */
 export function initialUploadStatus(state: UploadStatus['state']): UploadStatus {

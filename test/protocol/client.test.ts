@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  type Answer,
   backoffDelay,
   classifyStatus,
   encodeEvents,
@@ -13,7 +14,9 @@ import {
   RETRY_AFTER_CAP_MS,
   wantsNewToken,
 } from '../../src/protocol/client.js';
+import { exchange } from '../../src/protocol/exchange.js';
 import { parseIngest } from '../../src/protocol/validate.js';
+import { virtualClock } from '../../src/testing/index.js';
 import type { WireEvent } from '../../src/protocol/wire.js';
 import { NOW, RETRY_AFTER_TABLE, STATUS_TABLE } from './status-table.js';
 
@@ -141,5 +144,40 @@ describe('readAnswer', () => {
     const cut = new Response(new ReadableStream({ start: (c) => c.error(new TypeError('terminated')) }), { status: 200 });
     expect(await readAnswer(cut, NOW)).toEqual({ status: 0, decision: 'retry', message: 'TypeError: terminated' });
     expect(noAnswer(new DOMException('no answer within 10 ms', 'TimeoutError'))).toEqual({ status: 0, decision: 'retry', message: 'TimeoutError: no answer within 10 ms' });
+  });
+});
+
+describe('exchange', () => {
+  const hanging = ((_url: string, init: RequestInit) =>
+    new Promise((_, reject) => init.signal!.addEventListener('abort', () => reject(init.signal!.reason)))) as typeof fetch;
+
+  it('reads the answer with the clock of the call', async () => {
+    const clock = virtualClock(NOW);
+    const answer = await exchange('https://x.test/v1/ingest', { method: 'POST' }, {
+      fetch: (async () => new Response('{}', { status: 503, headers: { 'retry-after': 'Wed, 01 Jan 2025 00:01:00 GMT' } })) as typeof fetch,
+      clock,
+      timeoutMs: 1_000,
+    });
+    expect(answer).toMatchObject({ status: 503, decision: 'retry', retryAfterMs: 60_000 });
+    expect(clock.pending).toBe(0); // the time limit is cancelled
+  });
+
+  it('no answer within the time limit (virtual time): status 0, TimeoutError', async () => {
+    const clock = virtualClock(NOW);
+    let answer: Answer | undefined;
+    void exchange('https://x.test/', {}, { fetch: hanging, clock, timeoutMs: 1_000 }).then((a) => (answer = a));
+    await clock.advance(999);
+    expect(answer).toBeUndefined();
+    await clock.advance(1);
+    expect(answer).toEqual({ status: 0, decision: 'retry', message: 'TimeoutError: no answer within 1000 ms' });
+  });
+
+  it('the caller’s signal aborts it early', async () => {
+    const clock = virtualClock(NOW);
+    const cut = new AbortController();
+    const pending = exchange('https://x.test/', {}, { fetch: hanging, clock, timeoutMs: 1_000, signal: cut.signal });
+    cut.abort(new DOMException('the network went away', 'AbortError'));
+    expect(await pending).toEqual({ status: 0, decision: 'retry', message: 'AbortError: the network went away' });
+    expect(clock.pending).toBe(0);
   });
 });
