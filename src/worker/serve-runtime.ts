@@ -89,9 +89,10 @@ export interface ServeRuntimeOptions<E = any, R = unknown, C extends Columns = a
   /**
    * The uploader, once the page gives an endpoint (`createRuntime({ endpoint, token })`):
    * `maxBatchBytes` per request (default 512 KiB); retry backoff with full
-   * jitter from `minBackoffMs` to `maxBackoffMs` (defaults 500 and 60 000);
-   * `requestTimeoutMs` (default 30 000); corrections pulled every
-   * `correctionsEveryMs` while idle (default 10 000).
+   * jitter from `minBackoffMs` to `maxBackoffMs` (defaults 500 and 60 000),
+   * and a pause of half to all of `maxBackoffMs` after a wrong token or URL
+   * (`docs/protocol.md`); `requestTimeoutMs` (default 30 000); corrections
+   * pulled every `correctionsEveryMs` while idle (default 10 000).
    */
   readonly upload?: {
     readonly maxBatchBytes?: number;
