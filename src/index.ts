@@ -16,6 +16,7 @@ export type { OperatorSnapshot, OperatorStats, PipelineSnapshot } from './checkp
 export {
   InvalidOptionError,
   InvalidRecordError,
+  LeadershipLost,
   OutboxFullError,
   PipelineError,
   RuntimeClosedError,

@@ -7,17 +7,17 @@
  *
  * @module
  */
-import { createPipeline, type Pipeline, type PipelineInput } from '../checkpoint/pipeline.js';
-import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
+import { createPipeline } from '../checkpoint/pipeline.js';
+import { Runner } from '../host/runner.js';
+import { systemClock } from '../time/clock.js';
+import type { RunnerBatch, RunnerStore } from '../host/store.js';
 import { errorParts } from '../errors.js';
 import { backoffDelay, encodeEvents, IngestBody } from '../protocol/client.js';
 import { LIMITS, type WireEvent } from '../protocol/wire.js';
 import type { AppendOutcome } from '../server/log.js';
 import type { BatchPipeline } from '../server/reconcile.js';
-import { isRecord, isWatermark, type Timed } from '../time/timed.js';
 import type { WindowResult } from '../windows/window-result.js';
 import { compareWindows } from '../windows/identity.js';
-import { LatestPanes } from '../windows/latest-panes.js';
 import type { EdgeRecord, EdgeStore } from './durable-object-store.js';
 
 /** Consecutive outbox records of one client, sent upstream as one `POST /v1/ingest`. */
@@ -70,74 +70,60 @@ export interface PartitionResults {
   readonly trouble: { readonly lastError: string | null; readonly forwardAttempts: number };
 }
 
-/** A partition's pipeline, view and outbox drain. Calls are serialised. */
+/** The partition's outbox and checkpoint as the Runner's store; a failed checkpoint write is noted as trouble. @internal */
+export function partitionStore(store: EdgeStore, trouble: (message: string) => void): RunnerStore {
+  return {
+    loadCheckpoint: () => store.loadCheckpoint(),
+    async readAfter(seq, maxBatches) {
+      const records = await store.readAfter(seq, maxBatches);
+      return records.map(runnerBatch);
+    },
+    async writeCheckpoint({ seq, at, snapshot, view }) {
+      try {
+        await store.writeCheckpoint({ seq, at, snapshot, view: view as unknown[] });
+      } catch (e) {
+        trouble(`checkpoint: ${errorParts(e).message}`);
+        throw e;
+      }
+    },
+    lastSeq: async () => store.lastSeq(),
+  };
+}
+
+/** An outbox record as the pipeline takes it: its events' `data`. */
+function runnerBatch(record: EdgeRecord): RunnerBatch {
+  return { seq: record.seq, last: record.last, events: record.events.map((e) => e.data) };
+}
+
+/** A partition's pipeline (on the shared {@link Runner}), view and outbox drain. Calls are serialised. */
 export class PartitionRunner {
-  private run!: PipelineInput<unknown>;
-  private readonly view: LatestPanes;
-  private readonly pipeline: Pipeline<unknown, unknown>;
-  private processed = 0;
-  private checkpointed = 0;
-  private sinceCheckpoint = 0;
-  private failed: { name: string; message: string } | null = null;
   private attempts = 0;
   private lastError: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly store: EdgeStore,
-    pipeline: BatchPipeline,
+    private readonly runner: Runner,
     private readonly settings: PartitionSettings,
-  ) {
-    this.pipeline = createPipeline(pipeline);
-    this.view = new LatestPanes(settings.viewMaxWindows);
-  }
+  ) {}
 
   /** Restores the latest checkpoint and replays the outbox records after it. */
   static async open(store: EdgeStore, pipeline: BatchPipeline, settings: PartitionSettings): Promise<PartitionRunner> {
-    const runner = new PartitionRunner(store, pipeline, settings);
-    const checkpoint = await store.loadCheckpoint();
-    runner.start(checkpoint?.snapshot);
-    if (checkpoint) {
-      for (const r of checkpoint.view) runner.view.add(r);
-      runner.processed = runner.checkpointed = checkpoint.seq;
-    }
-    for (;;) {
-      const records = await store.readAfter(runner.processed, 64);
-      if (records.length === 0) break;
-      for (const r of records) runner.process(r);
-    }
-    return runner;
-  }
-
-  private start(restore: PipelineSnapshot | undefined): void {
-    let timed: boolean | undefined;
-    this.run = this.pipeline.open(
-      {
-        next: (output) => {
-          timed ??= isRecord(output as Timed<unknown>) || isWatermark(output as Timed<unknown>);
-          if (timed && isWatermark(output as Timed<unknown>)) return;
-          this.view.add(timed && isRecord(output as Timed<unknown>) ? (output as { value: unknown }).value : output);
-        },
-        error: (e) => (this.failed ??= errorParts(e)),
-      },
-      restore ? { restore } : undefined,
-    );
-  }
-
-  /** Feeds one record's events (their `data`) to the pipeline; a throw marks the partition failed. */
-  private process(record: EdgeRecord): void {
-    if (!this.failed && !this.run.closed) {
-      try {
-        for (const e of record.events) {
-          this.run.push(e.data);
-          if (this.failed) break; // the pipeline errored (reported through its observer)
-        }
-      } catch (e) {
-        this.failed ??= errorParts(e);
-      }
-    }
-    this.processed = record.last;
-    this.sinceCheckpoint += record.events.length;
+    let partition: PartitionRunner | undefined;
+    const runner = new Runner({
+      store: partitionStore(store, (message) => {
+        if (partition) partition.lastError = message;
+      }),
+      pipeline: createPipeline(pipeline),
+      // One writer per partition (a Durable Object is single-threaded): no epochs.
+      checkpoint: { everyEvents: settings.checkpointEveryEvents, everyMs: Number.POSITIVE_INFINITY },
+      view: { maxWindows: settings.viewMaxWindows, encoding: 'entries' },
+      clock: { now: settings.now, timeout: systemClock.timeout },
+    });
+    partition = new PartitionRunner(store, runner, settings);
+    await runner.start();
+    await runner.idle();
+    return partition;
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {
@@ -157,40 +143,31 @@ export class PartitionRunner {
       const [receipt] = await this.store.append([{ clientId, events, receivedAt }]);
       const { outcome, record } = receipt!;
       if (!record) return { outcome, appended: false };
-      this.process(record);
-      if (this.sinceCheckpoint >= this.settings.checkpointEveryEvents) {
-        // The events are durable already: a failed checkpoint is retried with
-        // the next batch (a restart would replay a little more), not answered
-        // as a failed ingest that the client would have to send again.
-        await this.writeCheckpoint().catch((e) => (this.lastError = `checkpoint: ${errorParts(e).message}`));
-      }
+      // The events are durable already: a failed checkpoint is retried with
+      // the next batch (a restart would replay a little more), not answered
+      // as a failed ingest that the client would have to send again.
+      this.runner.offer(runnerBatch(record));
+      await this.runner.idle();
       return { outcome, appended: true };
     });
   }
 
   /** Writes a checkpoint now (snapshot + view + position, one commit). */
   checkpoint(): Promise<void> {
-    return this.serial(() => this.writeCheckpoint());
-  }
-
-  private async writeCheckpoint(): Promise<void> {
-    if (this.failed || this.run.closed || this.processed === this.checkpointed) return;
-    const seq = this.processed;
-    await this.store.writeCheckpoint({ seq, at: this.settings.now(), snapshot: this.run.snapshot(), view: this.view.entries() });
-    this.checkpointed = seq;
-    this.sinceCheckpoint = 0;
+    return this.serial(() => this.runner.checkpoint());
   }
 
   /** The live view and progress. */
   async results(): Promise<PartitionResults> {
-    const windows = this.view.entries().sort(compareWindows);
+    const windows = this.runner.entries().sort(compareWindows);
+    const failure = this.runner.failure;
     return {
       windows,
-      processed: this.processed,
-      checkpoint: this.checkpointed,
+      processed: this.runner.processed,
+      checkpoint: this.runner.checkpointed,
       forwarded: await this.store.acked(),
       outbox: await this.store.records(),
-      failed: this.failed,
+      failed: failure ? errorParts(failure.error) : null,
       trouble: { lastError: this.lastError, forwardAttempts: this.attempts },
     };
   }

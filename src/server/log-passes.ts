@@ -196,6 +196,6 @@ export async function feedInTimeOrder(
         }
       }
     }
-    if (!run.push(data, timeOrder(ts))) return;
+    if (!(await run.push(data, timeOrder(ts)))) return;
   }
 }

@@ -156,15 +156,15 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   for await (const group of clientGroups(log, progress, maxEvents, stats, sample && ((ts) => sample.add(ts)))) {
     if (single) {
       const { data, ts } = concat(group);
-      global.push(data, timeOrder(ts));
+      await global.push(data, timeOrder(ts));
     }
     const pending: CorrectionEntry[] = [];
     for (const c of group) {
       const run = new BatchRun(pipeline);
-      run.push(c.data, c.order());
+      await run.push(c.data, c.order());
       // Release the client's events before the next one is run.
       c.release();
-      const outcome = run.end();
+      const outcome = await run.end();
       if (!outcome.ok) {
         fail(c.clientId, outcome.error);
         continue;
@@ -184,7 +184,7 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   counts.written += await writeCorrections(corrections, pending);
 
   if (!single) await feedInTimeOrder(log, logged, sample!.boundaries(total, maxEvents), global, stats);
-  const outcome = global.end();
+  const outcome = await global.end();
   if (!outcome.ok) fail(undefined, outcome.error);
 
   const durationMs = performance.now() - started;

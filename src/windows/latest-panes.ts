@@ -97,10 +97,15 @@ export class LatestPanes {
     return view;
   }
 
-  /** Replaces the view with a stored one (`undefined`: empty); throws {@link SnapshotError} for anything else. */
+  /** Replaces the view with a stored one (`undefined`: empty; an array of results, or what `encode` gave); throws {@link SnapshotError} for anything else. */
   restore(encoded: unknown): void {
     this.panes.clear();
     if (encoded === undefined) return;
+    // A view stored as plain entries (JSON storage, such as the edge's).
+    if (Array.isArray(encoded)) {
+      for (const r of encoded) this.add(r);
+      return;
+    }
     const v = encoded as Partial<EncodedView> | null;
     if (
       v?.format !== 'tidemark.view' ||

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { CheckpointInfo } from '../host/runner.js';
 import type { ColumnBatch } from '../operators/event-time-columns.js';
 import type { WindowKey, WindowResult } from '../windows/window-result.js';
 
@@ -60,16 +61,7 @@ export interface RuntimeIssue {
 }
 
 /** The last checkpoint written: its outbox position, time, cost and size. */
-export interface CheckpointInfo {
-  /** Every event with a sequence number up to this one is covered. */
-  readonly seq: number;
-  /** When it was written (`Date.now()`). */
-  readonly at: number;
-  /** How long the IndexedDB transaction took, snapshot included, in ms. */
-  readonly durationMs: number;
-  /** Number of open windows in the snapshot. */
-  readonly openWindows: number;
-}
+export type { CheckpointInfo } from '../host/runner.js';
 
 /**
  * The uploader's state, on `status$`: what it is doing, how far the server

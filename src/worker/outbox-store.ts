@@ -9,7 +9,7 @@
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, openDB } from 'idb';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
 import type { CheckpointStore, EventStore } from '../checkpoint/storage.js';
-import { errorParts, StorageError, TimeoutError } from '../errors.js';
+import { errorParts, LeadershipLost, StorageError, TimeoutError } from '../errors.js';
 import type { Correction } from '../protocol/wire.js';
 import type { AppendReceipt, Encoding, Payload } from './contract.js';
 
@@ -125,10 +125,7 @@ const PRUNE_EVERY_MS = 30_000;
 const SCHEMA_VERSION = 2;
 const EMPTY_TOTALS: OutboxTotals = { events: 0, bytes: 0, records: 0, dropped: 0, expired: 0, refused: 0 };
 
-/** The checkpoint write found another leader's epoch: this worker lost leadership. */
-export class LeadershipLost extends Error {
-  override name = 'LeadershipLost';
-}
+export { LeadershipLost };
 
 /**
  * Storage operations the runtime needs (a small interface, so tests and other hosts can swap it):

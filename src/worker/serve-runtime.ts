@@ -10,7 +10,6 @@ import { expose } from 'comlink';
 import type { Observable } from 'rxjs';
 import { createPipeline } from '../checkpoint/pipeline.js';
 import { OnlineState } from '../host/online.js';
-import { type Clock, systemClock } from '../time/clock.js';
 import { describe, errorParts, PipelineError, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
 import type {
   AppendReceipt,
@@ -29,7 +28,9 @@ import type {
 import type { Correction, WireResult } from '../protocol/wire.js';
 import { browserCoordination, type Coordination } from './coordination.js';
 import { openRuntimeStore, type PendingBatch, type RuntimeStore } from './outbox-store.js';
-import { PipelineHost } from './pipeline-host.js';
+import { Runner } from '../host/runner.js';
+import { type Clock, systemClock } from '../time/clock.js';
+import { batchEvents, outboxRunnerStore, type RowDecoder } from './runner-store.js';
 import { estimateBytes, validate } from './settings.js';
 import { createUploader, initialUploadStatus, type Uploader } from './uploader.js';
 import { windowId } from '../windows/identity.js';
@@ -156,6 +157,7 @@ export function createWorkerApi<E, R, C extends Columns>(
   const pipeline = createPipeline(options.pipeline as (events$: Observable<unknown>) => Observable<unknown>);
   const clock = platform.clock ?? systemClock;
   const now = () => clock.now();
+  const row = options.row as RowDecoder | undefined;
   const toPage =
     platform.toPage ??
     ((message: PageMessage) => (globalThis as unknown as Worker).postMessage({ tidemark: message }));
@@ -168,7 +170,7 @@ export function createWorkerApi<E, R, C extends Columns>(
 
   let store: RuntimeStore | undefined;
   let coordination: Coordination | undefined;
-  let host: PipelineHost | undefined;
+  let host: Runner | undefined;
   let releaseLeadership: (() => void) | undefined;
   let starting: Promise<{ clientId: string }> | undefined;
   let closed = false;
@@ -275,7 +277,7 @@ export function createWorkerApi<E, R, C extends Columns>(
   const announce = () => {
     if (!host) return;
     progressed(host.processed); // a restored checkpoint may already cover what a waiter wants
-    leaderStatus = { ...host.status(), upload: uploadStatus };
+    leaderStatus = { ...leaderOf(host), upload: uploadStatus };
     coordination?.post({ type: 'processed', through: host.processed, status: leaderStatus });
   };
 
@@ -283,20 +285,14 @@ export function createWorkerApi<E, R, C extends Columns>(
     if (closed || !store) return;
     holdsLock = true;
     const epoch = await store.claimEpoch();
-    const leading = new PipelineHost(
-      store,
-      epoch,
+    const leading: Runner = new Runner({
+      store: outboxRunnerStore(store, settings.limits, clock, row),
       pipeline,
-      {
-        checkpointEveryEvents: settings.everyEvents,
-        checkpointEveryMs: settings.everyMs,
-        limits: settings.limits,
-        viewMaxWindows: settings.viewMaxWindows,
-        row: options.row as ((columns: Columns, index: number) => unknown) | undefined,
-        now,
-        setTimer: (fn, ms) => clock.timeout(fn, ms),
-      },
-      {
+      epoch,
+      checkpoint: { everyEvents: settings.everyEvents, everyMs: settings.everyMs },
+      view: { maxWindows: settings.viewMaxWindows },
+      clock,
+      hooks: {
         results: (results) => {
           noteFinal(results);
           uploader?.wake();
@@ -306,10 +302,10 @@ export function createWorkerApi<E, R, C extends Columns>(
         processed: announce, // announce() resolves this tab's waiters too
         error: (err) => {
           report(err);
-          if (leading.failed) failed(err);
+          if (leading.failure) failed(err);
         },
       },
-    );
+    });
     const held = new Promise<void>((resolve) => {
       releaseLeadership = resolve;
     });
@@ -367,8 +363,7 @@ export function createWorkerApi<E, R, C extends Columns>(
           host?.offer({
             seq: r.first,
             last: r.last,
-            events: g.decoded,
-            encoding: g.batch.encoding === 'columns' ? 'columns' : 'structured-clone',
+            events: g.batch.encoding === 'columns' ? batchEvents(g.decoded as Columns, 'columns', row) : (g.decoded as unknown[]),
           });
       } else if (!r.ok)
         report({ name: r.reason === 'limit' || r.reason === 'quota' ? 'OutboxFullError' : 'StorageError', message: r.message });
@@ -531,7 +526,7 @@ export function createWorkerApi<E, R, C extends Columns>(
     async status(): Promise<RuntimeStatus> {
       const s = requireStarted('status()');
       const totals = await s.totals();
-      const leader = host?.status() ?? leaderStatus;
+      const leader = (host && leaderOf(host)) ?? leaderStatus;
       return {
         clientId: s.clientId,
         leader: holdsLock && !closed,
@@ -590,6 +585,12 @@ export function createWorkerApi<E, R, C extends Columns>(
     },
   };
   return api;
+}
+
+/** What the leading tab tells the others of its runner. */
+function leaderOf(runner: Runner): LeaderStatus {
+  const { watermark, lastCheckpoint, openWindows, viewWindows, lateRecords, failed } = runner.status();
+  return { watermark, lastCheckpoint, openWindows, viewWindows, lateRecords, failed };
 }
 
 /** The events of a batch as the pipeline takes them, or why the batch is malformed. */
