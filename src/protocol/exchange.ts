@@ -38,12 +38,13 @@ export interface ExchangeOptions {
  * ```
  */
 export async function exchange(url: string | URL, init: Omit<RequestInit, 'signal'>, options: ExchangeOptions): Promise<Answer> {
-  const { clock, timeoutMs } = options;
+  // Called unbound: the platform's fetch throws "Illegal invocation" when called as a method of another object.
+  const { clock, timeoutMs, fetch: send } = options;
   const limit = new AbortController();
   const cancel = clock.timeout(() => limit.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
   try {
     const signal = options.signal ? AbortSignal.any([options.signal, limit.signal]) : limit.signal;
-    return await readAnswer(await options.fetch(url, { ...init, signal }), clock.now());
+    return await readAnswer(await send(url, { ...init, signal }), clock.now());
   } catch (err) {
     return noAnswer(err);
   } finally {

@@ -162,6 +162,15 @@ describe('exchange', () => {
     expect(clock.pending).toBe(0); // the time limit is cancelled
   });
 
+  it("calls fetch unbound, as the platform's fetch needs (workerd and browsers throw 'Illegal invocation' otherwise)", async () => {
+    const strict = function (this: unknown) {
+      if (this !== undefined && this !== globalThis) throw new TypeError('Illegal invocation');
+      return Promise.resolve(Response.json({ ackedThrough: 1 }));
+    } as unknown as typeof fetch;
+    const answer = await exchange('https://x.test/', {}, { fetch: strict, clock: virtualClock(NOW), timeoutMs: 1_000 });
+    expect(answer.decision).toBe('delivered');
+  });
+
   it('no answer within the time limit (virtual time): status 0, TimeoutError', async () => {
     const clock = virtualClock(NOW);
     let answer: Answer | undefined;
