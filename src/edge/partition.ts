@@ -12,6 +12,7 @@ import { Runner } from '../host/runner.js';
 import { systemClock } from '../time/clock.js';
 import type { RunnerBatch, RunnerStore } from '../host/store.js';
 import { errorParts } from '../errors.js';
+import { backoffDelay, encodeEvents, IngestBody } from '../protocol/client.js';
 import { LIMITS, type WireEvent } from '../protocol/wire.js';
 import type { AppendOutcome } from '../server/log.js';
 import type { BatchPipeline } from '../server/reconcile.js';
@@ -29,10 +30,14 @@ export interface ForwardBatch {
   readonly body: string;
 }
 
-/** What sending one batch upstream did. */
+/**
+ * What sending one batch upstream did, as the protocol's client policy
+ * decides (`src/protocol/client.ts`): `retry` and `pause` keep the batch and
+ * wait (`afterMs`: the upstream's `Retry-After`), `refused` sets it aside.
+ */
 export type ForwardOutcome =
   | { readonly kind: 'acked' }
-  | { readonly kind: 'retry'; readonly reason: string; readonly afterMs?: number }
+  | { readonly kind: 'retry' | 'pause'; readonly reason: string; readonly afterMs?: number }
   | { readonly kind: 'refused'; readonly status: number; readonly reason: string };
 
 /** How a partition runs. */
@@ -43,6 +48,8 @@ export interface PartitionSettings {
   readonly maxBackoffMs: number;
   readonly maxRecordsPerAlarm: number;
   readonly now: () => number;
+  /** Uniform in `[0, 1)`, for the backoff's jitter (default `Math.random`). */
+  readonly random?: () => number;
 }
 
 /** `GET /v1/results` for one partition: its live view and progress. */
@@ -169,19 +176,19 @@ export class PartitionRunner {
    * Sends outbox records after the forwarded position upstream, in order,
    * up to `maxRecordsPerAlarm`, consecutive records of one client merged into
    * one request (see {@link forwardBatches}). Answers when to call again (ms
-   * from now): `0` if records remain, a backoff after a failure, `undefined`
-   * when the outbox is drained.
+   * from now): `0` if records remain, the protocol's backoff after a failure
+   * (`backoffDelay`: full jitter after `retry`, half to all of `maxBackoffMs`
+   * after `pause`, never less than `Retry-After`), `undefined` when the
+   * outbox is drained.
    */
   async forward(send: (batch: ForwardBatch) => Promise<ForwardOutcome>): Promise<number | undefined> {
     let from = await this.store.acked();
     const records = await this.store.readAfter(from, this.settings.maxRecordsPerAlarm);
     for (const batch of forwardBatches(records)) {
       const out = await send(batch);
-      if (out.kind === 'retry') {
+      if (out.kind === 'retry' || out.kind === 'pause') {
         this.lastError = `forward: ${out.reason}`;
-        const { minBackoffMs, maxBackoffMs } = this.settings;
-        const backoff = Math.min(maxBackoffMs, minBackoffMs * 2 ** Math.min(this.attempts++, 30));
-        return Math.max(backoff, out.afterMs ?? 0);
+        return backoffDelay(out.kind, this.attempts++, this.settings, this.settings.random, out.afterMs);
       }
       this.attempts = 0;
       this.lastError = out.kind === 'refused' ? `forward: refused for good, kept aside: ${out.reason}` : null;
@@ -195,7 +202,7 @@ export class PartitionRunner {
   }
 }
 
-/** Most events and characters of events JSON in one forwarded request (the server takes 50 000 events and 4 MiB). */
+/** Most events and characters in one forwarded request (the server takes 50 000 events and 4 MiB, at most 3 bytes a character). */
 const FORWARD_EVENTS = LIMITS.maxEventsPerRequest;
 const FORWARD_CHARS = 1_000_000;
 
@@ -209,33 +216,26 @@ const FORWARD_CHARS = 1_000_000;
  */
 export function forwardBatches(records: readonly EdgeRecord[]): ForwardBatch[] {
   const out: ForwardBatch[] = [];
-  let group: { clientId: string; records: EdgeRecord[]; parts: string[]; events: number; chars: number; lastSeq: number } | undefined;
+  let group: { records: EdgeRecord[]; body: IngestBody; lastSeq: number } | undefined;
   const flush = () => {
     if (group)
-      out.push({
-        clientId: group.clientId,
-        records: group.records,
-        events: group.events,
-        body: `{"clientId":${JSON.stringify(group.clientId)},"events":[${group.parts.join(',')}]}`,
-      });
+      out.push({ clientId: group.body.clientId, records: group.records, events: group.body.events, body: group.body.encode() });
   };
   for (const r of records) {
-    const part = JSON.stringify(r.events).slice(1, -1);
+    const part = encodeEvents(r.events);
     const first = r.events[0]?.seq ?? 0;
     if (
       !group ||
-      group.clientId !== r.clientId ||
+      group.body.clientId !== r.clientId ||
       first <= group.lastSeq ||
-      group.events + r.events.length > FORWARD_EVENTS ||
-      group.chars + part.length > FORWARD_CHARS
+      group.body.events + r.events.length > FORWARD_EVENTS ||
+      group.body.lengthWith(part) > FORWARD_CHARS
     ) {
       flush();
-      group = { clientId: r.clientId, records: [], parts: [], events: 0, chars: 0, lastSeq: 0 };
+      group = { records: [], body: new IngestBody(r.clientId), lastSeq: 0 };
     }
     group.records.push(r);
-    group.parts.push(part);
-    group.events += r.events.length;
-    group.chars += part.length;
+    group.body.add(part, r.events.length);
     group.lastSeq = r.events[r.events.length - 1]?.seq ?? group.lastSeq;
   }
   flush();

@@ -22,9 +22,17 @@ export class OnlineState {
     this.network = probe?.() ?? true;
   }
 
-  /** Uploads may go out: the network is up and nobody forced offline. */
+  /**
+   * Uploads may go out: the network is up and nobody forced offline. A
+   * change the probe shows is a change like any other: subscribers hear of
+   * it (else an `online` event arriving after a read that saw the network
+   * back would change nothing, and wake nobody).
+   */
   get online(): boolean {
-    if (this.probe) this.network = this.probe();
+    if (this.probe) {
+      const network = this.probe();
+      if (network !== this.network) this.setNetwork(network);
+    }
     return this.network && !this.forced;
   }
 

@@ -1,6 +1,8 @@
 /**
  * `tidemark/protocol`: the versioned wire protocol shared by the client's
- * uploader and the server. See {@link IngestRequest} and {@link parseIngest}.
+ * uploader and the server. See {@link IngestRequest} and {@link parseIngest};
+ * for a client, {@link IngestBody}, {@link readAnswer}, {@link classifyStatus}
+ * and {@link backoffDelay} (the policy: `docs/protocol.md`).
  *
  * @module
  */
@@ -16,3 +18,17 @@ export type {
 export { LIMITS, PATHS, PROTOCOL_VERSION } from './wire.js';
 export { isClientId, parseIngest, requireClientId } from './validate.js';
 export { ProtocolError } from '../errors.js';
+export type { Answer, BackoffPolicy, Decision } from './client.js';
+export {
+  backoffDelay,
+  classifyStatus,
+  encodeEvents,
+  IngestBody,
+  noAnswer,
+  parseRetryAfter,
+  readAnswer,
+  RETRY_AFTER_CAP_MS,
+  wantsNewToken,
+} from './client.js';
+export type { ExchangeOptions } from './exchange.js';
+export { exchange } from './exchange.js';

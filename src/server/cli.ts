@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorParts } from '../errors.js';
-import { tokenFor } from './auth.js';
+import { tokenFor } from '../protocol/tokens.js';
 import { fileCorrections } from './corrections-store.js';
 import { fileLog } from './file-log.js';
 import { createHandler } from './handler.js';

@@ -11,7 +11,7 @@ import { requireNonNegative, requireObject, requirePositive, requirePositiveInte
 import { parseIngest, requireClientId } from '../protocol/validate.js';
 import type { CorrectionsResponse, ErrorBody, IngestResponse, WireResult } from '../protocol/wire.js';
 import { LIMITS, PROTOCOL_VERSION } from '../protocol/wire.js';
-import { type Secret, signingKey, verifyToken } from './auth.js';
+import { type Secret, signingKey, verifyToken } from '../protocol/tokens.js';
 import type { EventLog } from './log.js';
 import { createMetrics } from './metrics.js';
 

@@ -7,8 +7,8 @@
  */
 export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
 export { memoryLog } from './memory-log.js';
-export type { Secret } from './auth.js';
-export { tokenFor } from './auth.js';
+export type { Secret } from '../protocol/tokens.js';
+export { tokenFor } from '../protocol/tokens.js';
 export { secretIn } from './secret-file.js';
 export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from './handler.js';
 export { createHandler } from './handler.js';

@@ -9,6 +9,7 @@
 import { expose } from 'comlink';
 import type { Observable } from 'rxjs';
 import { createPipeline } from '../checkpoint/pipeline.js';
+import { OnlineState } from '../host/online.js';
 import { describe, errorParts, PipelineError, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
 import type {
   AppendReceipt,
@@ -90,9 +91,10 @@ export interface ServeRuntimeOptions<E = any, R = unknown, C extends Columns = a
   /**
    * The uploader, once the page gives an endpoint (`createRuntime({ endpoint, token })`):
    * `maxBatchBytes` per request (default 512 KiB); retry backoff with full
-   * jitter from `minBackoffMs` to `maxBackoffMs` (defaults 500 and 60 000);
-   * `requestTimeoutMs` (default 30 000); corrections pulled every
-   * `correctionsEveryMs` while idle (default 10 000).
+   * jitter from `minBackoffMs` to `maxBackoffMs` (defaults 500 and 60 000),
+   * and a pause of half to all of `maxBackoffMs` after a wrong token or URL
+   * (`docs/protocol.md`); `requestTimeoutMs` (default 30 000); corrections
+   * pulled every `correctionsEveryMs` while idle (default 10 000).
    */
   readonly upload?: {
     readonly maxBatchBytes?: number;
@@ -148,6 +150,7 @@ export function createWorkerApi<E, R, C extends Columns>(
     coordination?: (name: string, onError: (err: unknown) => void) => Coordination;
     /** Posts to this worker's page (default: `postMessage` on the worker scope). */
     toPage?: (message: PageMessage) => void;
+    /** Time and timers (default the platform's). */
     clock?: Clock;
   } = {},
 ): WorkerApi {
@@ -229,15 +232,11 @@ export function createWorkerApi<E, R, C extends Columns>(
       }
   };
 
-  /** `setOffline(true)` in any tab: uploads wait, events stay in the outbox. */
-  let forcedOffline = false;
-  const isOnline = () => !forcedOffline && (globalThis.navigator?.onLine ?? true);
+  /** The network, and `setOffline(true)` in any tab (uploads wait, events stay in the outbox); the uploader listens. */
+  const network = new OnlineState(() => globalThis.navigator?.onLine ?? true);
   /** Applies the switch here and tells the page, which applies it again to a replacement worker. */
   const applyOffline = (offline: boolean) => {
-    if (forcedOffline === offline) return;
-    forcedOffline = offline;
-    uploader?.setOnline(isOnline());
-    toPage({ type: 'offline', offline });
+    if (network.setForcedOffline(offline)) toPage({ type: 'offline', offline });
   };
 
   const onMessage = (message: ChannelMessage) => {
@@ -255,7 +254,7 @@ export function createWorkerApi<E, R, C extends Columns>(
         break;
       case 'hello':
         if (host) announce();
-        if (forcedOffline) coordination?.post({ type: 'offline', offline: true }); // a new tab holds uploads too
+        if (network.forcedOffline) coordination?.post({ type: 'offline', offline: true }); // a new tab holds uploads too
         break;
       case 'offline':
         applyOffline(message.offline);
@@ -449,14 +448,14 @@ export function createWorkerApi<E, R, C extends Columns>(
       },
       onUnauthorized: () => toPage({ type: 'token?' }),
       report,
-      now,
-      online: isOnline,
+      clock,
+      network,
     });
     if (connection) up.connect(connection.endpoint, connection.token);
     return up;
   };
-  const onOnline = () => uploader?.setOnline(isOnline());
-  const onOffline = () => uploader?.setOnline(false);
+  const onOnline = () => network.setNetwork(true);
+  const onOffline = () => network.setNetwork(false);
   globalThis.addEventListener?.('online', onOnline);
   globalThis.addEventListener?.('offline', onOffline);
 
@@ -532,7 +531,7 @@ export function createWorkerApi<E, R, C extends Columns>(
       return {
         clientId: s.clientId,
         leader: holdsLock && !closed,
-        online: isOnline(),
+        online: network.online,
         outbox: { events: totals.events, bytes: totals.bytes, records: totals.records },
         appended,
         processed: processedSeen,

@@ -1,11 +1,14 @@
 /**
  * Client tokens: `base64url(HMAC-SHA256(secret, clientId))`. WebCrypto only,
- * so the same code runs in Node, a browser and an edge runtime.
+ * so the same code runs in Node, a browser and an edge runtime. Part of the
+ * protocol because two hosts share it: the server checks tokens, and the
+ * edge both checks them and signs its own to forward as its clients.
+ * `tokenFor` and `Secret` are public through `tidemark/server`.
  *
  * @module
  */
 import { InvalidOptionError } from '../errors.js';
-import { requireClientId } from '../protocol/validate.js';
+import { requireClientId } from './validate.js';
 
 const encoder = new TextEncoder();
 
