@@ -17,8 +17,8 @@
 import type { CheckpointStore, EventStore, Checkpoint } from '../checkpoint/storage.js';
 import { errorParts, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage } from '../server/coverage.js';
-import type { AppendOutcome } from '../server/log.js';
+import { Coverage } from '../host/ingest/coverage.js';
+import type { AppendOutcome } from '../host/ingest/log.js';
 
 /**
  * The part of a Durable Object's `state.storage` this store uses (the

@@ -46,7 +46,7 @@ import {
 } from '@nats-io/transport-node';
 import { errorParts, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage, progress } from './coverage.js';
+import { Coverage, progress } from '../host/ingest/coverage.js';
 import {
   clientOf,
   COVERAGE_HEADER,
@@ -64,7 +64,7 @@ import {
   subjectCovers,
 } from './jetstream-format.js';
 import { type JetStreamLogOptions, type Settings, validate } from './jetstream-options.js';
-import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from './log.js';
+import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from '../host/ingest/log.js';
 
 /**
  * An {@link EventLog} on NATS JetStream, plus {@link JetStreamLog.refresh}.
