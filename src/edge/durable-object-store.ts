@@ -12,6 +12,10 @@
  * events as JSON, in chunks · `k:meta` checkpoint header · `k:<i>` its
  * JSON chunks · `d:<seq>` events the upstream refused for good.
  *
+ * Why one file over 300 lines: it is the only file touching the Durable
+ * Object storage API, and its chunking, keys and transactions are shared by
+ * every method.
+ *
  * @module
  */
 import type { CheckpointStore, EventStore, Checkpoint } from '../checkpoint/storage.js';

@@ -6,6 +6,10 @@
  * `reference types` line says so to type-checkers that leave Node's types
  * out by default (the doc-example check does).
  *
+ * Why one file of ~500 lines: appending (group commit, fsync, recovery of a
+ * torn tail) and reading share the open segment handle and its in-memory
+ * index; split apart, each half would need the other's private state.
+ *
  * @module
  */
 import { mkdir, open } from 'node:fs/promises';

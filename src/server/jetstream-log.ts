@@ -19,6 +19,10 @@
  * Appends of one client are serialized inside a process; different clients
  * append concurrently.
  *
+ * Why one file of ~600 lines: it is the only file that talks to NATS (the
+ * rule for platform seams), and stream checks, appends and reads share one
+ * connection, the per-subject sequence cache and the error mapping.
+ *
  * @module
  */
 import {
