@@ -88,6 +88,11 @@ export class PipelineSession {
     this.input = pipeline.open({ next, error: (e) => this.fail(e) }, restore ? { restore } : undefined);
   }
 
+  /** The event time the pipeline gives an input event (see `PipelineRun.timestamp`). */
+  get timestamp(): ((event: never) => number) | undefined {
+    return this.input.timestamp;
+  }
+
   /** Why the run failed, or `undefined`. */
   get failure(): { readonly error: unknown } | undefined {
     return this.failedWith;

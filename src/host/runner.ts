@@ -139,6 +139,11 @@ export class Runner {
     return this.checkpointedSeq;
   }
 
+  /** The event time the pipeline gives an input event (see `PipelineRun.timestamp`), once started. */
+  get timestamp(): ((event: never) => number) | undefined {
+    return this.session?.timestamp;
+  }
+
   /** Why the pipeline failed, or `undefined`; a failed runner stops processing (its events stay stored). */
   get failure(): { readonly error: unknown } | undefined {
     return this.session?.failure;

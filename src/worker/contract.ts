@@ -87,6 +87,11 @@ export interface UploadStatus {
   readonly nextAttemptAt: number | null;
   /** The position in the server's corrections feed. */
   readonly correctionsCursor: number;
+  /**
+   * Events uploaded (since this worker started) whose time the pipeline could
+   * not read: sent with `ts: null`, never stamped with another time.
+   */
+  readonly untimed: number;
 }
 
 /**

@@ -16,6 +16,7 @@ import type { LeaderStatus, UploadStatus, ViewEntry } from './contract.js';
 import type { OutboxRecord, RuntimeStore } from './outbox-store.js';
 import { batchEvents, outboxRunnerStore, type RowDecoder } from './runner-store.js';
 import type { Settings } from './settings.js';
+import { wireTime } from './upload-batch.js';
 import { createUploader, initialUploadStatus, type Uploader } from './uploader.js';
 import { mergeView } from './view.js';
 
@@ -138,12 +139,8 @@ export class Leader {
       clientId: store.clientId,
       settings: settings.upload,
       decode: (record) => recordEvents(record, row),
-      timestamp: (event, record) => {
-        if (timestamp) return timestamp(event);
-        const e = event as { ts?: unknown; timestamp?: unknown; time?: unknown } | null;
-        for (const t of [e?.ts, e?.timestamp, e?.time]) if (typeof t === 'number' && Number.isFinite(t)) return t;
-        return record.at;
-      },
+      // The app's own, or the pipeline's (known once the runner started).
+      timestamp: wireTime(timestamp ?? (this.runner.timestamp as ((e: unknown) => number) | undefined)),
       results: () => {
         const pending = [...this.finalResults.values()];
         return {

@@ -81,7 +81,7 @@ export interface StoredCorrections {
 /** An event the server refused for good, kept with the reason. */
 export interface DeadLetter {
   readonly seq: number;
-  readonly ts: number;
+  readonly ts: number | null;
   readonly data: unknown;
   /** The HTTP status and the server's message. */
   readonly status: number;

@@ -51,9 +51,13 @@ export interface ServeRuntimeOptions<E = any, R = unknown, C extends Columns = a
   readonly openTimeoutMs?: number;
   /**
    * An event's time for the server log (the wire's `ts`). Default: the
-   * event's `ts`, `timestamp` or `time` field when it is a finite number,
-   * else the time the event was appended. The batch layer re-runs the
-   * pipeline over the events themselves; `ts` is for export and analysis.
+   * pipeline's own event time, the `timestamp` of its first `eventTime`
+   * (when that reads the events directly). An event whose time cannot be
+   * read (no such `eventTime`, or a timestamp that throws or is not finite)
+   * is uploaded with `ts: null` and counted in `status$`'s `upload.untimed`;
+   * it is never stamped with another time. The batch layer re-runs the
+   * pipeline over the events themselves and never reads `ts`: it is for
+   * export and analysis.
    */
   readonly timestamp?: (event: E) => number;
   /**

@@ -16,8 +16,25 @@ export interface BatchSource {
   readonly clientId: string;
   /** The events of a record, as the pipeline sees them. */
   readonly decode: (record: OutboxRecord) => readonly unknown[];
-  /** An event's time for the server log. */
-  readonly timestamp: (event: unknown, record: OutboxRecord) => number;
+  /** An event's time for the server log, as the pipeline reads it; `null` when it cannot. */
+  readonly timestamp: (event: unknown) => number | null;
+}
+
+/**
+ * The wire time of an event: what `read` (the app's `timestamp` option, or
+ * the pipeline's own event time) answers when it is a finite number, else
+ * `null`. Never a guess from field names, never the time of the append.
+ */
+export function wireTime(read: ((event: unknown) => number) | undefined): (event: unknown) => number | null {
+  return (event) => {
+    if (!read) return null;
+    try {
+      const t = read(event);
+      return typeof t === 'number' && Number.isFinite(t) ? t : null;
+    } catch {
+      return null;
+    }
+  };
 }
 
 /**
@@ -38,7 +55,7 @@ export async function nextBatch(source: BatchSource, acked: number, maxChars: nu
         const seq = r.seq + i;
         if (seq <= acked) continue;
         const data = decoded[i];
-        const event: WireEvent = { seq, ts: source.timestamp(data, r), data };
+        const event: WireEvent = { seq, ts: source.timestamp(data), data };
         const part = encodeEvents([event]);
         if (events.length > 0 && (body.lengthWith(part) > maxChars || events.length >= maxEvents)) break outer;
         events.push(event);

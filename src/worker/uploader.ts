@@ -158,7 +158,9 @@ export function createUploader(deps: UploaderDeps): Uploader {
       const through = events.length > 0 ? events[events.length - 1]!.seq : acked;
       if (through > acked) await store.ack(through);
       if (resultsJson) results.sent();
-      set({ acked: through, lastError: null, nextAttemptAt: null, serverAckedThrough: ack?.ackedThrough });
+      let untimed = 0;
+      for (const e of events) if (e.ts === null) untimed++;
+      set({ acked: through, lastError: null, nextAttemptAt: null, serverAckedThrough: ack?.ackedThrough, untimed: status.untimed + untimed });
       return 'more';
     }
     if (answer.decision !== 'refuse') return answer;
@@ -295,5 +297,5 @@ export function createUploader(deps: UploaderDeps): Uploader {
 
 /** The status before anything happened, in `state`. */
 export function initialUploadStatus(state: UploadStatus['state']): UploadStatus {
-  return { state, acked: 0, deadLetters: 0, lastDeadLetter: null, lastError: null, nextAttemptAt: null, correctionsCursor: 0 };
+  return { state, acked: 0, deadLetters: 0, lastDeadLetter: null, lastError: null, nextAttemptAt: null, correctionsCursor: 0, untimed: 0 };
 }

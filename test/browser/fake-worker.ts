@@ -86,7 +86,7 @@ export const status = (over: Partial<RuntimeStatus> = {}): RuntimeStatus => ({
   expired: 0,
   failed: false,
   errors: [],
-  upload: { state: 'disabled', acked: 0, deadLetters: 0, lastDeadLetter: null, lastError: null, nextAttemptAt: null, correctionsCursor: 0 },
+  upload: { state: 'disabled', acked: 0, deadLetters: 0, lastDeadLetter: null, lastError: null, nextAttemptAt: null, correctionsCursor: 0, untimed: 0 },
   ...over,
 });
 
