@@ -54,12 +54,16 @@ export interface RunCounters {
   readonly watermark: number;
   readonly openWindows: number;
   readonly lateRecords: number;
+  /** The largest `allowedLateness` of the pipeline's `windowBy` stages (0 without one). */
+  readonly allowedLateness: number;
 }
 
 /** How a session reports. */
 export interface SessionOptions {
   /** The view to keep latest panes in, if any. */
   readonly view?: LatestPanes | undefined;
+  /** `'batch'` for a bounded, complete input (see `RunOptions.mode`); default `'stream'`. */
+  readonly mode?: 'stream' | 'batch';
   /** Each result, in order (after the view took it). */
   readonly result?: (result: unknown) => void;
   /** The pipeline failed (called once). */
@@ -85,7 +89,7 @@ export class PipelineSession {
       view?.add(r);
       result?.(r);
     });
-    this.input = pipeline.open({ next, error: (e) => this.fail(e) }, restore ? { restore } : undefined);
+    this.input = pipeline.open({ next, error: (e) => this.fail(e) }, { ...(restore ? { restore } : {}), mode: options.mode ?? 'stream' });
   }
 
   /** The event time the pipeline gives an input event (see `PipelineRun.timestamp`). */
@@ -142,9 +146,10 @@ export class PipelineSession {
   }
 
   counters(): RunCounters {
-    const c = { watermark: Number.NEGATIVE_INFINITY, openWindows: 0, lateRecords: 0 };
+    const c = { watermark: Number.NEGATIVE_INFINITY, openWindows: 0, lateRecords: 0, allowedLateness: 0 };
     if (this.input.closed) return c;
     for (const s of Object.values(this.input.stats())) {
+      if (typeof s.allowedLateness === 'number') c.allowedLateness = Math.max(c.allowedLateness, s.allowedLateness);
       if (typeof s.watermark === 'number' && s.kind.startsWith('eventTime')) c.watermark = Math.max(c.watermark, s.watermark);
       if (typeof s.openWindows === 'number') c.openWindows += s.openWindows;
       if (typeof s.lateRecords === 'number') c.lateRecords += s.lateRecords;

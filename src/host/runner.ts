@@ -62,6 +62,8 @@ export interface RunnerOptions {
   readonly view?: { readonly maxWindows?: number; readonly encoding?: 'columns' | 'entries' } | false;
   readonly clock?: Clock;
   readonly hooks?: RunnerHooks;
+  /** `'batch'` for a bounded, complete input (the batch layer): see `RunOptions.mode`. Default `'stream'`. */
+  readonly mode?: 'stream' | 'batch';
 }
 
 /** A runner's progress, state size and health. */
@@ -118,6 +120,7 @@ export class Runner {
     const checkpoint = await store.loadCheckpoint();
     this.view?.restore(checkpoint?.view);
     this.session = new PipelineSession(pipeline, checkpoint?.snapshot, {
+      mode: this.options.mode,
       view: this.view,
       result: (r) => this.fired.push(r),
       error: (e) => hooks?.error?.(e),
@@ -181,7 +184,7 @@ export class Runner {
   }
 
   status(): RunnerStatus {
-    const counters = this.session?.counters() ?? { watermark: Number.NEGATIVE_INFINITY, openWindows: 0, lateRecords: 0 };
+    const counters = this.session?.counters() ?? { watermark: Number.NEGATIVE_INFINITY, openWindows: 0, lateRecords: 0, allowedLateness: 0 };
     return {
       ...counters,
       processed: this.processedSeq,

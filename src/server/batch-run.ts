@@ -19,15 +19,16 @@ export interface Pane extends WindowValue {
   matched: boolean;
 }
 
-/** What a finished batch run gives: its windows by id, or why it failed. */
+/** What a finished batch run gives: its windows by id and the pipeline's largest allowed lateness, or why it failed. */
 export type BatchOutcome =
-  | { readonly ok: true; readonly windows: WindowMap<Pane> }
+  | { readonly ok: true; readonly windows: WindowMap<Pane>; readonly allowedLateness: number }
   | { readonly ok: false; readonly error: unknown };
 
 /**
  * One run of a pipeline over a bounded input, on the shared {@link Runner}
- * over an in-memory store of the input: push events (in an order in which
- * none is late), then `end()` fires every open window, and the outcome is
+ * over an in-memory store of the input, in batch mode (`RunOptions.mode`):
+ * push events in any order (watermarks are held, so none is late), then
+ * `end()` fires every open window once, complete, and the outcome is
  * the latest pane of each window by the one rule of `paneWins` (the highest
  * pane; the later one for equal or missing pane numbers). The pipeline may
  * end in `windowBy` (timed results) or in `records()`.
@@ -46,6 +47,7 @@ export class BatchRun {
       // A batch run is re-run whole: it never checkpoints, and keeps its own windows.
       checkpoint: { everyEvents: Number.POSITIVE_INFINITY, everyMs: Number.POSITIVE_INFINITY },
       view: false,
+      mode: 'batch',
       hooks: {
         results: (results) => {
           for (const r of results) this.add(r);
@@ -57,19 +59,23 @@ export class BatchRun {
     });
   }
 
-  /** Pushes `data[order[0]]`, `data[order[1]]`, …; `false` once the run has failed. */
-  async push(data: readonly unknown[], order: Uint32Array): Promise<boolean> {
+  /** Pushes `events` (in any order); `false` once the run has failed. */
+  async push(events: readonly unknown[]): Promise<boolean> {
     if (!(await this.start())) return false;
-    this.runner.notify(this.store.add(data, order));
+    this.runner.notify(this.store.add(events));
     await this.runner.idle();
     return !this.failed;
   }
 
   /** Ends the input (every open window fires) and answers the windows. */
   async end(): Promise<BatchOutcome> {
-    if (await this.start()) await this.runner.end();
+    let allowedLateness = 0;
+    if (await this.start()) {
+      ({ allowedLateness } = this.runner.status());
+      await this.runner.end();
+    }
     await this.runner.stop(false);
-    return this.failed ? { ok: false, error: this.failed.error } : { ok: true, windows: this.windows };
+    return this.failed ? { ok: false, error: this.failed.error } : { ok: true, windows: this.windows, allowedLateness };
   }
 
   private get failed(): { error: unknown } | undefined {
@@ -99,16 +105,16 @@ export class BatchRun {
   }
 }
 
-/** The batch run's input as a Runner store: each push is one batch, its events read through `order`. */
+/** The batch run's input as a Runner store: each push is one batch. */
 class BoundedInput implements RunnerStore {
   private readonly batches: RunnerBatch[] = [];
   private last = 0;
 
-  /** Appends `data` in `order` as one batch; answers the last sequence. */
-  add(data: readonly unknown[], order: Uint32Array): number {
+  /** Appends `events` as one batch; answers the last sequence. */
+  add(events: readonly unknown[]): number {
     const seq = this.last + 1;
-    this.last += order.length;
-    if (order.length > 0) this.batches.push({ seq, last: this.last, events: { length: order.length, row: (i) => data[order[i]!] } });
+    this.last += events.length;
+    if (events.length > 0) this.batches.push({ seq, last: this.last, events });
     return this.last;
   }
 

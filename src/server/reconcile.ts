@@ -12,10 +12,9 @@ import { BatchRun, type Pane, pairWindows, sortedWindows } from './batch-run.js'
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from '../protocol/json.js';
 import type { EventLog } from '../host/ingest/log.js';
-import { type ClientEvents, clientGroups, DEFAULT_MAX_EVENTS, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
-import type { ResultStore } from './results-store.js';
-import { timeOrder } from './time-order.js';
-import { compareWindows, WindowMap, type WindowValue } from '../windows/identity.js';
+import { clientGroups, DEFAULT_MAX_EVENTS, type ReadStats } from './log-passes.js';
+import type { ClientReport, ResultStore } from './results-store.js';
+import { compareWindows, WindowMap, type WindowRef, type WindowValue } from '../windows/identity.js';
 
 export type { BatchPipeline } from '../host/pipeline-session.js';
 import type { BatchPipeline } from '../host/pipeline-session.js';
@@ -35,10 +34,19 @@ export interface ReconcileOptions<E = any> {
   /**
    * Most events held in memory at once (default 2 000 000), except that one
    * client's events are always held together. Above it the log is read in
-   * several passes: see {@link ReconcileReport.passes}.
+   * several passes, one per group of clients: see {@link ReconcileReport.passes}.
    */
   readonly maxEventsInMemory?: number;
+  /**
+   * A client silent this long (ms since its last upload reached the server)
+   * has every window treated as final (default 7 days): a device that never
+   * comes back still gets its windows corrected.
+   */
+  readonly silenceHorizonMs?: number;
 }
+
+/** The default {@link ReconcileOptions.silenceHorizonMs}: 7 days. */
+export const DEFAULT_SILENCE_HORIZON_MS = 7 * 24 * 3_600_000;
 
 /** A client (or the global run) whose pipeline failed; its windows were left alone. */
 export interface ReconcileFailure {
@@ -64,6 +72,12 @@ export interface ReconcileReport {
   readonly written: number;
   /** Differences not written again: the latest correction of that window already says the same. */
   readonly skipped: number;
+  /**
+   * Differences left for a later run: the window is not final for its
+   * client yet (its watermark has not reached `end + allowedLateness`, and
+   * it was heard of within `silenceHorizonMs`), so the client may still fire it.
+   */
+  readonly pending: number;
   /** Every window of one run over all clients' events together, sorted by key, then start. */
   readonly global: readonly WindowValue[];
   /** Clients (or the global run) whose pipeline failed. */
@@ -80,24 +94,25 @@ export interface ReconcileReport {
  * compares the result (the batch view) with the results the client
  * uploaded (the speed view), and writes a correction
  * `{ key, start, end, speed, batch }` for each window whose values differ
- * as JSON, including windows the client never uploaded (`speed: null`) and
- * uploaded windows the batch view lacks (`batch: null`). A correction equal
+ * as JSON and that is **final for the client** (its uploaded watermark has
+ * reached `end + allowedLateness`, the largest of the pipeline's `windowBy`
+ * stages, or it has been silent for `silenceHorizonMs`): windows the client
+ * never uploaded (`speed: null`) and uploaded windows the batch view lacks
+ * (`batch: null`) included. A difference in a window not final yet is left
+ * for a later run (`pending`): the client may still fire it. A correction equal
  * to the latest one stored for its window is skipped, so a second run over
  * the same inputs writes nothing; a window whose uploaded value now equals
  * the batch value needs none. Also runs the pipeline once over all clients'
  * events together: the report's `global` view (the caller decides where it
  * goes).
  *
- * Batch runs see each client's events sorted by the wire event time `ts`
- * (ties by sequence number), so that none is late, whatever order the
- * client saw them in; the pipeline's completion fires every open window.
- * This assumes the pipeline's `eventTime` reads the same time as `ts`; an
- * event whose pipeline time differs from it by more than the pipeline's
- * `maxOutOfOrderness` can be late in the batch run too.
+ * Batch runs use the pipeline's own event time and hold its watermarks
+ * until the input ends (`RunOptions.mode: 'batch'`, as Flink's batch
+ * execution mode): no event is late in a batch run, whatever the order of
+ * the log or the wire's `ts`, and every window fires once, complete.
  *
  * Memory: at most `maxEventsInMemory` events are held (one client's always
- * are, however many); with a larger log, one pass per group of clients and
- * one per range of event times.
+ * are, however many); with a larger log, one pass per group of clients.
  *
  * @param options - see {@link ReconcileOptions}
  * @throws {@link InvalidOptionError} for invalid options
@@ -109,7 +124,8 @@ export interface ReconcileReport {
  * await log.append('c1', [{ seq: 1, ts: 1_000, data: { page: '/', ts: 1_000 } },
  *                         { seq: 2, ts: 500, data: { page: '/', ts: 500 } }], Date.now());
  * const results = memoryResults();
- * await results.put('c1', [{ key: '/', start: 0, end: 60_000, value: 1, pane: 0 }], Date.now());
+ * // The client counted 1 (the event at 500 came too late for it), and its watermark passed the window.
+ * await results.put('c1', [{ key: '/', start: 0, end: 60_000, value: 1, pane: 0 }], Date.now(), 90_000);
  * const corrections = memoryCorrections();
  * const report = await reconcile({ log, results, corrections,
  *   pipeline: (events$) => events$.pipe(
@@ -128,25 +144,20 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   const pipeline = createPipeline(options.pipeline as BatchPipeline) as Pipeline<unknown, unknown>;
 
   const progress = log.clients();
-  const total = progress.reduce((n, c) => n + c.events, 0);
-  // When the log fits, the one pass that loads it feeds the global run too.
-  const single = total <= maxEvents;
-  const sample = single ? undefined : new TimeSample(total);
   const stats: ReadStats = { passes: 0, events: 0 };
   const global = new BatchRun(pipeline);
   const failures: ReconcileFailure[] = [];
-  const counts = { windows: 0, uploaded: 0, written: 0, skipped: 0 };
+  const counts = { windows: 0, uploaded: 0, written: 0, skipped: 0, pending: 0 };
   const fail = (clientId: string | undefined, error: unknown) => failures.push({ clientId, ...errorParts(error) });
+  const horizon = options.silenceHorizonMs ?? DEFAULT_SILENCE_HORIZON_MS;
 
-  for await (const group of clientGroups(log, progress, maxEvents, stats, sample && ((ts) => sample.add(ts)))) {
-    if (single) {
-      const { data, ts } = concat(group);
-      await global.push(data, timeOrder(ts));
-    }
+  for await (const group of clientGroups(log, progress, maxEvents, stats)) {
     const pending: CorrectionEntry[] = [];
     for (const c of group) {
+      // Batch runs hold their watermarks: the log's order is as good as any.
+      await global.push(c.data);
       const run = new BatchRun(pipeline);
-      await run.push(c.data, c.order());
+      await run.push(c.data);
       // Release the client's events before the next one is run.
       c.release();
       const outcome = await run.end();
@@ -155,20 +166,22 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
         continue;
       }
       counts.windows += outcome.windows.size;
-      for (const e of clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts)) pending.push(e);
+      const final = finality(results.report(c.clientId), outcome.allowedLateness, startedAt, horizon);
+      for (const e of clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts, final)) pending.push(e);
     }
     counts.written += await writeCorrections(corrections, pending);
   }
 
-  // Clients that uploaded results but have no events in the log: every window is wrong.
+  // Clients that uploaded results but have no events in the log: every final window is wrong.
   const logged = new Set(progress.map((c) => c.clientId));
   const orphans = results.clients().filter((id) => !logged.has(id));
   const pending: CorrectionEntry[] = [];
-  for (const clientId of orphans)
-    for (const e of clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts)) pending.push(e);
+  for (const clientId of orphans) {
+    const final = finality(results.report(clientId), 0, startedAt, horizon);
+    for (const e of clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts, final)) pending.push(e);
+  }
   counts.written += await writeCorrections(corrections, pending);
 
-  if (!single) await feedInTimeOrder(log, logged, sample!.boundaries(total, maxEvents), global, stats);
   const outcome = await global.end();
   if (!outcome.ok) fail(undefined, outcome.error);
 
@@ -196,17 +209,18 @@ async function writeCorrections(store: CorrectionStore, entries: readonly Correc
   return (await Promise.all(writes)).reduce((n, w) => n + w.length, 0);
 }
 
-/** All clients' events in one pair of arrays (client after client). */
-function concat(group: readonly ClientEvents[]): { data: unknown[]; ts: Float64Array } {
-  const n = group.reduce((sum, c) => sum + c.length, 0);
-  const data = new Array<unknown>(n);
-  const ts = new Float64Array(n);
-  let at = 0;
-  for (const c of group) {
-    ts.set(c.times(), at);
-    for (let i = 0; i < c.length; i++) data[at++] = c.data[i];
-  }
-  return { data, ts };
+/**
+ * Whether a window of a client is final for it: the client's uploaded
+ * watermark has reached `end + allowedLateness` (it will never fire that
+ * window again), or the client has been silent for `horizon` ms. A client
+ * that never uploaded (no Tidemark runtime reports for it: a custom client,
+ * or events forwarded by an edge worker) has nothing that could still fire:
+ * every window of it is final.
+ */
+function finality(report: ClientReport | undefined, allowedLateness: number, now: number, horizon: number): (w: WindowRef) => boolean {
+  if (!report || now - report.lastSeen >= horizon) return () => true;
+  const { watermark } = report;
+  return (w) => watermark >= w.end + allowedLateness;
 }
 
 /** The corrections one client needs, less those its latest stored ones already say. */
@@ -216,14 +230,18 @@ function clientCorrections(
   results: ResultStore,
   store: CorrectionStore,
   at: number,
-  counts: { uploaded: number; skipped: number },
+  counts: { uploaded: number; skipped: number; pending: number },
+  final: (w: WindowRef) => boolean,
 ): CorrectionEntry[] {
   const speed = results.get(clientId);
   counts.uploaded += speed.length;
   const differences: CorrectionEntry[] = [];
   pairWindows(speed, batch, (s, b) => {
     const w = (s ?? b)!;
-    if (!sameJson(b ? b.value : null, s ? s.value : null))
+    if (sameJson(b ? b.value : null, s ? s.value : null)) return;
+    // Not final for the client yet: it may still fire it; a later run decides.
+    if (!final(w)) counts.pending++;
+    else
       differences.push({ clientId, key: w.key, start: w.start, end: w.end, speed: s ? s.value : null, batch: b ? toJson(b.value) : null, at });
   });
   if (differences.length === 0) return [];
@@ -248,6 +266,8 @@ function validate(o: ReconcileOptions): void {
     throw new InvalidOptionError('reconcile.corrections', 'expected a CorrectionStore, e.g. memoryCorrections() or await fileCorrections(dir)');
   if (o.now !== undefined) requireFunction('reconcile.now', o.now, 'omit it or pass () => Date.now()');
   requireMaxEvents('reconcile.maxEventsInMemory', o.maxEventsInMemory);
+  if (o.silenceHorizonMs !== undefined && (typeof o.silenceHorizonMs !== 'number' || !(o.silenceHorizonMs > 0)))
+    throw new InvalidOptionError('reconcile.silenceHorizonMs', `must be a number of ms > 0 (or Infinity: only watermarks make windows final), got ${describe(o.silenceHorizonMs)}`);
 }
 
 /** @internal */

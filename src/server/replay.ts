@@ -108,10 +108,9 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
 
   for await (const group of clientGroups(options.log, clients, options.maxEventsInMemory ?? DEFAULT_MAX_EVENTS, stats)) {
     for (const c of group) {
-      const order = c.order();
       const views = { baseline: new BatchRun(baseline), candidate: new BatchRun(candidate) };
-      await views.baseline.push(c.data, order);
-      await views.candidate.push(c.data, order);
+      await views.baseline.push(c.data);
+      await views.candidate.push(c.data);
       c.release();
       const b = await views.baseline.end();
       const k = await views.candidate.end();

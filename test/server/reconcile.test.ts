@@ -57,6 +57,8 @@ async function append(log: EventLog, clientId: string, arrival: readonly Click[]
 }
 
 const key = (w: { key: unknown; start: number }) => `${String(w.key)}@${w.start}`;
+/** A client's watermark past every window of these tests: all of them are final for it. */
+const FINISHED = 1e15;
 
 describe('reconcile', () => {
   it('the batch view is the plain batch answer, events late on the client included; corrections exactly where speed differs', async () => {
@@ -66,7 +68,7 @@ describe('reconcile', () => {
     const arrival = clicks(1, 400, 25);
     await append(log, 'c1', arrival);
     const speed = speedOf(arrival);
-    await results.put('c1', speed, 0);
+    await results.put('c1', speed, 0, FINISHED);
 
     const report = await reconcile({ log, pipeline, results, corrections, now: () => 42 });
 
@@ -109,6 +111,7 @@ describe('reconcile', () => {
         { key: '/ghost', start: 0, end: 60_000, value: 4, pane: 0 },
       ],
       0,
+      FINISHED,
     );
     const report = await reconcile({ log, pipeline, results, corrections });
     expect(corrections.since('c1', 0).corrections.map((c) => [c.key, c.speed, c.batch])).toEqual([
@@ -125,7 +128,7 @@ describe('reconcile', () => {
     for (let c = 0; c < 4; c++) {
       const arrival = clicks(10 + c, 200, 10);
       await append(log, `c${c}`, arrival);
-      await results.put(`c${c}`, speedOf(arrival), 0);
+      await results.put(`c${c}`, speedOf(arrival), 0, FINISHED);
     }
     const first = await reconcile({ log, pipeline, results, corrections });
     expect(first.written).toBeGreaterThan(0);
@@ -144,9 +147,9 @@ describe('reconcile', () => {
       { page: '/a', ts: 1_000 },
       { page: '/a', ts: 2_000 },
     ]);
-    await results.put('c1', [{ key: '/a', start: 0, end: 60_000, value: 1, pane: 0 }], 0);
+    await results.put('c1', [{ key: '/a', start: 0, end: 60_000, value: 1, pane: 0 }], 0, FINISHED);
     expect((await reconcile({ log, pipeline, results, corrections })).written).toBe(1);
-    await results.put('c1', [{ key: '/a', start: 0, end: 60_000, value: 2, pane: 1 }], 1);
+    await results.put('c1', [{ key: '/a', start: 0, end: 60_000, value: 2, pane: 1 }], 1, FINISHED);
     const report = await reconcile({ log, pipeline, results, corrections });
     expect([report.written, report.skipped]).toEqual([0, 0]);
   });
@@ -157,7 +160,7 @@ describe('reconcile', () => {
     const corrections = memoryCorrections();
     const arrival = clicks(3, 400, 10);
     await append(log, 'c1', arrival);
-    await results.put('c1', speedOf(arrival), 0);
+    await results.put('c1', speedOf(arrival), 0, FINISHED);
     const first = await reconcile({ log, pipeline, results, corrections });
     const corrected = new Set(corrections.since('c1', 0).corrections.map(key));
     const before = new Map(batchOf(arrival).map((w) => [key(w), w.value]));
@@ -202,7 +205,7 @@ describe('reconcile', () => {
     for (let c = 0; c < 6; c++) {
       const arrival = clicks(30 + c, 120, 8);
       await append(inner, `c${c}`, arrival);
-      await results.put(`c${c}`, speedOf(arrival), 0);
+      await results.put(`c${c}`, speedOf(arrival), 0, FINISHED);
     }
     // The same log, read back with clients interleaved in every chunk.
     const interleaved: EventLog = {
@@ -223,7 +226,7 @@ describe('reconcile', () => {
     const multi = await reconcile({ log: interleaved, pipeline, results, corrections: many, maxEventsInMemory: 300, now: () => 1 });
     expect(single.passes).toBe(1);
     expect(single.written).toBeGreaterThan(0);
-    expect(multi.passes).toBeGreaterThan(4);
+    expect(multi.passes).toBe(3); // 6 clients of ~128 events, 300 at a time: one pass per pair
     expect(multi.global).toEqual(single.global);
     const strip = (s: typeof one) =>
       ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'].flatMap((c) => s.since(c, 0).corrections.map(({ cursor, ...rest }) => rest));
@@ -264,7 +267,7 @@ describe('reconcile', () => {
 
   it('corrects clients that uploaded results but have no events in the log', async () => {
     const results = memoryResults();
-    await results.put('orphan', [{ key: '/a', start: 0, end: 60_000, value: 3, pane: 0 }], 0);
+    await results.put('orphan', [{ key: '/a', start: 0, end: 60_000, value: 3, pane: 0 }], 0, FINISHED);
     const corrections = memoryCorrections();
     const report = await reconcile({ log: memoryLog(), pipeline, results, corrections });
     expect(report.clients).toBe(1);
@@ -278,7 +281,7 @@ describe('reconcile', () => {
       const arrival = clicks(5, 300, 20);
       await append(log, 'c1', arrival);
       const results = await fileResults(dir);
-      await results.put('c1', speedOf(arrival), 0);
+      await results.put('c1', speedOf(arrival), 0, FINISHED);
       const corrections = await fileCorrections(dir);
       const first = await reconcile({ log, pipeline, results, corrections });
       expect(first.written).toBeGreaterThan(0);
@@ -307,10 +310,74 @@ describe('reconcile', () => {
     expect(all.map((c) => c.start)).toEqual(events.slice(0, 10_000).map((e) => e.ts));
   });
 
+  it('corrects a window only once it is final for the client: its watermark passed end + allowedLateness, or it went silent', async () => {
+    const log = memoryLog();
+    const results = memoryResults();
+    const corrections = memoryCorrections();
+    // In order, nothing late: the client's values are right, but it has fired only the first window.
+    const events = [
+      { page: '/a', ts: 1_000 },
+      { page: '/a', ts: 61_000 },
+      { page: '/a', ts: 62_000 },
+    ];
+    await append(log, 'c1', events);
+    const fired = [{ key: '/a', start: 0, end: 60_000, value: 1, pane: 0 }];
+    await results.put('c1', fired, 1_000, 62_000 - BOUND - 1);
+    const first = await reconcile({ log, pipeline, results, corrections, now: () => 2_000 });
+    // [60 000, 120 000) is not final for the client (watermark 59 999): nothing spurious.
+    expect(first.written).toBe(0);
+    expect(first.pending).toBe(1);
+
+    // A late event the client dropped, then its watermark passes the second window without it firing with it.
+    await append(log, 'c1', [{ page: '/a', ts: 30_000 }], 4);
+    await results.put('c1', [{ key: '/a', start: 60_000, end: 120_000, value: 2, pane: 0 }], 3_000, 125_000);
+    const second = await reconcile({ log, pipeline, results, corrections, now: () => 4_000 });
+    expect(corrections.since('c1', 0).corrections.map((c) => [c.start, c.speed, c.batch])).toEqual([[0, 1, 2]]);
+    expect([second.written, second.pending]).toEqual([1, 0]);
+    expect((await reconcile({ log, pipeline, results, corrections, now: () => 5_000 })).written).toBe(0);
+  });
+
+  it('a client silent beyond the horizon has every window corrected; allowedLateness delays finality', async () => {
+    const late = (events$: Observable<Click>) =>
+      events$.pipe(
+        eventTime({ timestamp: (e: Click) => e.ts, maxOutOfOrderness: 0 }),
+        windowBy({ key: (e: Click) => e.page, window: tumbling(60_000), aggregate: count(), allowedLateness: 30_000 }),
+      );
+    const log = memoryLog();
+    await append(log, 'c1', [{ page: '/a', ts: 1_000 }, { page: '/a', ts: 2_000 }]);
+    const results = memoryResults();
+    await results.put('c1', [{ key: '/a', start: 0, end: 60_000, value: 1, pane: 0 }], 0, 80_000);
+    const corrections = memoryCorrections();
+    // 80 000 < 60 000 + 30 000: the client may still fire the window late.
+    const early = await reconcile({ log, pipeline: late, results, corrections, now: () => 1_000 });
+    expect([early.written, early.pending]).toEqual([0, 1]);
+    // A week of silence: final whatever its watermark.
+    const silent = await reconcile({ log, pipeline: late, results, corrections, now: () => 7 * 86_400_000 });
+    expect([silent.written, silent.pending]).toEqual([1, 0]);
+    const horizon = await reconcile({ log, pipeline: late, results, corrections: memoryCorrections(), now: () => 1_000, silenceHorizonMs: 500 });
+    expect(horizon.written).toBe(1);
+  });
+
+  it("uses the pipeline's own event time, not the wire ts nor the log's order: nothing is late in a batch run", async () => {
+    type Ev = { page: string; occurredAt: number };
+    const byOccurred = (events$: Observable<Ev>) =>
+      events$.pipe(
+        eventTime({ timestamp: (e: Ev) => e.occurredAt, maxOutOfOrderness: 0 }),
+        windowBy({ key: (e: Ev) => e.page, window: tumbling(60_000), aggregate: count() }),
+      );
+    const log = memoryLog();
+    // Far out of order in the log, and a wire ts that is null or unrelated.
+    const events: Ev[] = [{ page: '/a', occurredAt: 500_000 }, { page: '/a', occurredAt: 1_000 }, { page: '/a', occurredAt: 2_000 }];
+    await log.append('c1', events.map((data, i) => ({ seq: i + 1, ts: i === 0 ? null : 9e12, data })), 0);
+    const report = await reconcile({ log, pipeline: byOccurred, results: memoryResults(), corrections: memoryCorrections() });
+    expect(report.global.map((w) => [w.start, w.value])).toEqual([[0, 2], [480_000, 1]]);
+  });
+
   it('validates its options', async () => {
     const base = { log: memoryLog(), pipeline, results: memoryResults(), corrections: memoryCorrections() };
     await expect(reconcile({ ...base, log: {} as EventLog })).rejects.toThrow(InvalidOptionError);
     await expect(reconcile({ ...base, pipeline: 3 as never })).rejects.toThrow(/reconcile.pipeline/);
     await expect(reconcile({ ...base, maxEventsInMemory: 0 })).rejects.toThrow(/maxEventsInMemory/);
+    await expect(reconcile({ ...base, silenceHorizonMs: -1 })).rejects.toThrow(/silenceHorizonMs: must be a number of ms > 0/);
   });
 });
