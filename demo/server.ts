@@ -131,7 +131,7 @@ async function demoRoute(request: Request, url: URL): Promise<Response | undefin
     // One run at a time: the correction store numbers what each run writes.
     const run = reconciling.then(async () => {
       const before = corrections.since(id, 0, 10_000).cursor;
-      const report = await reconcile({ ...onlyClient(id), pipeline: pipelineFor(config, { batch: true }), corrections });
+      const report = await reconcile({ ...onlyClient(id), pipeline: pipelineFor(config), corrections });
       const { global: _global, ...summary } = report;
       return { report: summary, corrections: corrections.since(id, before, 10_000).corrections };
     });

@@ -3,8 +3,8 @@
  * as a URL query: the worker runs `pipelineFor(config)` live, and the
  * playground server runs the same function over the log to reconcile.
  */
-import { defer, filter, type Observable, tap } from 'rxjs';
-import { count, eventTime, isRecord, max, session, sliding, sum, tumbling, windowBy } from 'tidemark';
+import type { Observable } from 'rxjs';
+import { count, eventTime, max, session, sliding, sum, tumbling, windowBy } from 'tidemark';
 
 /** One generated click: a page view by a user, with its event time. */
 export interface Click {
@@ -98,21 +98,17 @@ export function describeConfig(c: PlaygroundConfig): string {
 
 /**
  * The pipeline: event time from `ts`, a watermark `bound` behind, windows
- * per page (sessions per user), late records counted by the runtime.
- *
- * `batch: true` is the server's version, for reconcile: no early firings
- * (reconcile compares final panes), and only windows the client's own
- * watermark has passed. A batch run fires every window when the log ends,
- * but the client has not fired the newest ones yet (the generator may
- * still be running): a correction for them would compare a partial count
- * with nothing.
+ * per page (sessions per user), late records counted by the runtime. The
+ * worker runs it, and the server's batch layer runs the same function: its
+ * batch mode and its finality rule (only windows the client's watermark
+ * has passed) are the product's, not the playground's.
  */
-export function pipelineFor(config: PlaygroundConfig, options: { batch?: boolean } = {}) {
+export function pipelineFor(config: PlaygroundConfig) {
   const c = config;
   const window = c.window === 'tumbling' ? tumbling(c.size) : c.window === 'sliding' ? sliding(c.size, c.slide) : session(c.size);
   const aggregate = c.aggregate === 'count' ? count() : c.aggregate === 'sum' ? sum((e: Click) => e.dwell) : max((e: Click) => e.dwell);
   const key = c.window === 'session' ? (e: Click) => e.user : (e: Click) => e.page;
-  const windows = (events$: Observable<Click>) =>
+  return (events$: Observable<Click>) =>
     events$.pipe(
       eventTime({ timestamp: (e: Click) => e.ts, maxOutOfOrderness: c.bound }),
       windowBy({
@@ -120,17 +116,7 @@ export function pipelineFor(config: PlaygroundConfig, options: { batch?: boolean
         window,
         aggregate: aggregate as ReturnType<typeof count>,
         allowedLateness: c.lateness,
-        ...(c.early > 0 && !options.batch ? { early: { count: c.early } } : {}),
+        ...(c.early > 0 ? { early: { count: c.early } } : {}),
       }),
     );
-  if (!options.batch) return windows;
-  return (events$: Observable<Click>) =>
-    defer(() => {
-      // The watermark the client reached, as the core computes it (newest - bound - 1);
-      // a window fires once the watermark reaches its last millisecond (end - 1).
-      let newest = Number.NEGATIVE_INFINITY;
-      return windows(events$.pipe(tap((e) => (newest = Math.max(newest, e.ts))))).pipe(
-        filter((r) => !isRecord(r) || r.value.end - 1 <= newest - c.bound - 1),
-      );
-    });
 }

@@ -147,7 +147,7 @@ describe('the playground in Chromium', () => {
     expect(seqs.length).toBe((await uploaded(page)).appended);
     const sorted = [...exported.events].sort((a, b) => a.ts - b.ts || a.seq - b.seq).map((e) => e.data);
     const batch = new Map<string, number>();
-    const out = await lastValueFrom(pipelineFor(DEFAULT_CONFIG, { batch: true })(from(sorted)).pipe(toArray()));
+    const out = await lastValueFrom(pipelineFor(DEFAULT_CONFIG)(from(sorted)).pipe(toArray()));
     for (const r of out) if (isRecord(r)) batch.set(`${r.value.key}|${r.value.start}|${r.value.end}`, r.value.value);
 
     const differing = async () =>
