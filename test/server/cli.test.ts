@@ -45,7 +45,7 @@ describe('tidemark CLI', () => {
     await log.append('c1', events, 1234);
     await log.close();
     const results = await fileResults(join(data, 'results'));
-    await results.put('c1', [{ key: '/p0', start: 0, end: 100, value: 1, pane: 0 }], 1);
+    await results.put('c1', [{ key: '/p0', start: 0, end: 100, value: 1, pane: 0 }], 1, 1_000);
     await results.close();
 
     const lines = (await cli('export', '--data', data)).stdout.trim().split('\n').map((l) => JSON.parse(l));
