@@ -11,9 +11,9 @@ import { requireFunction, requireObject, requirePositive, requirePositiveInteger
 import type { ErrorBody, WireEvent } from '../protocol/wire.js';
 import { PROTOCOL_VERSION } from '../protocol/wire.js';
 import { signingKey, verifyToken } from '../protocol/tokens.js';
-import { createHandler, type Handler, type HandlerOptions } from '../server/handler.js';
-import type { AppendOutcome, EventLog } from '../server/log.js';
-import type { BatchPipeline } from '../server/reconcile.js';
+import { createHandler, type Handler, type HandlerOptions } from '../host/ingest/handler.js';
+import type { AppendOutcome, EventLog } from '../host/ingest/log.js';
+import type { BatchPipeline } from '../host/pipeline-session.js';
 import { configured, type DurableObjectStateLike, type EdgeEnv, type PartitionObject, partitionClass } from './edge-partition.js';
 import type { PartitionResults } from './partition.js';
 

@@ -9,7 +9,7 @@
 import { errorParts, InvalidOptionError, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
 import { signingKey } from '../protocol/tokens.js';
-import type { BatchPipeline } from '../server/reconcile.js';
+import type { BatchPipeline } from '../host/pipeline-session.js';
 import { type DurableObjectStorageLike, openDurableObjectStore } from './durable-object-store.js';
 import { upstreamSender } from './forward.js';
 import { type ForwardBatch, type ForwardOutcome, type PartitionSettings, PartitionRunner } from './partition.js';

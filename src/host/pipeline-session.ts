@@ -7,11 +7,29 @@
  *
  * @module
  */
+import type { Observable } from 'rxjs';
 import type { Pipeline, PipelineInput } from '../checkpoint/pipeline.js';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
 import { TidemarkError } from '../errors.js';
 import type { LatestPanes } from '../windows/latest-panes.js';
 import type { RowSource } from './store.js';
+
+/**
+ * A pipeline as clients run it: from the stream of events (each exactly the
+ * `data` the log holds) to window results, ending in `windowBy(...)`,
+ * optionally followed by `records()`.
+ *
+ * @example
+ * ```ts
+ * import { eventTime, windowBy, tumbling, count } from 'tidemark';
+ * import type { BatchPipeline } from 'tidemark/server';
+ * type Click = { page: string; ts: number };
+ * export const pipeline: BatchPipeline<Click> = (events$) => events$.pipe(
+ *   eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 2_000 }),
+ *   windowBy({ key: (e) => e.page, window: tumbling(60_000), aggregate: count() }));
+ * ```
+ */
+export type BatchPipeline<E = any> = (events$: Observable<E>) => Observable<unknown>;
 
 /**
  * Calls `result` with each result of a pipeline's output: a pipeline ending

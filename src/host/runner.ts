@@ -7,6 +7,8 @@
  * class over their own {@link RunnerStore}.
  *
  * Platform-free: storage comes in as a store, time as a {@link Clock}.
+ * Slightly over 300 lines, on purpose: the loop's positions, its cache of
+ * offered batches and the write in flight are one state machine.
  *
  * @module
  */

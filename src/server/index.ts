@@ -5,13 +5,13 @@
  *
  * @module
  */
-export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
+export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from '../host/ingest/log.js';
 export { memoryLog } from './memory-log.js';
 export type { Secret } from '../protocol/tokens.js';
 export { tokenFor } from '../protocol/tokens.js';
 export { secretIn } from './secret-file.js';
-export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from './handler.js';
-export { createHandler } from './handler.js';
+export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from '../host/ingest/handler.js';
+export { createHandler } from '../host/ingest/handler.js';
 export type { Listening } from './node-adapter.js';
 export { listen } from './node-adapter.js';
 export { type JetStreamLog, jetStreamLog } from './jetstream-log.js';

@@ -15,7 +15,7 @@
  * @module
  */
 import type { BatchRun } from './batch-run.js';
-import type { ClientProgress, EventLog } from './log.js';
+import type { ClientProgress, EventLog } from '../host/ingest/log.js';
 import { timeOrder } from './time-order.js';
 
 /** The default `maxEventsInMemory` of reconcile and replay. */

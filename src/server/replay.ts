@@ -10,7 +10,7 @@ import { requireFunction, requireObject } from '../options.js';
 import { BatchRun, pairWindows } from './batch-run.js';
 import { clientGroups, DEFAULT_MAX_EVENTS, type ReadStats } from './log-passes.js';
 import { sameJson } from '../protocol/json.js';
-import type { EventLog } from './log.js';
+import type { EventLog } from '../host/ingest/log.js';
 import { type BatchPipeline, requireLog, requireMaxEvents } from './reconcile.js';
 import { compareWindows, type WindowValue } from '../windows/identity.js';
 

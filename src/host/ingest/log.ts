@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { describe, ProtocolError } from '../errors.js';
-import { requireClientId } from '../protocol/validate.js';
-import type { WireEvent } from '../protocol/wire.js';
+import { describe, ProtocolError } from '../../errors.js';
+import { requireClientId } from '../../protocol/validate.js';
+import type { WireEvent } from '../../protocol/wire.js';
 
 /** One event as the log holds it: who sent it, its sequence, event time, arrival time and data. */
 export interface LoggedEvent {

@@ -4,7 +4,7 @@
  * @internal
  * @module
  */
-import type { WireEvent } from '../protocol/wire.js';
+import type { WireEvent } from '../../protocol/wire.js';
 import type { AppendOutcome, EventLog } from './log.js';
 
 /** At most this many clients get their own series (the most lagging first): bounded cardinality. */
