@@ -43,7 +43,7 @@ export interface RuntimeOptions {
   /**
    * This client's token for `endpoint` (required with it). A function gets
    * the runtime's `clientId` and is called again when the server refuses the
-   * token (401), e.g. `(id) => fetch('/my-token?clientId=' + id).then((r) => r.text())`.
+   * token (401 or 403), e.g. `(id) => fetch('/my-token?clientId=' + id).then((r) => r.text())`.
    */
   readonly token?: string | ((clientId: string) => string | Promise<string>);
   /**

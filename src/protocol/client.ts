@@ -1,9 +1,10 @@
 /**
- * The client side of the protocol, once: how a client builds an ingest body,
- * reads an answer, and decides what to do next. The browser runtime's
- * uploader and the edge's forwarder both use it, so they cannot drift apart;
- * a third-party client that follows it behaves as they do. The policy, in
- * full, with the reasons for it: `docs/protocol.md`.
+ * The client side of the protocol, once: how a client builds an ingest body
+ * and decides what to do after an answer (`exchange.ts` sends a request and
+ * reads its answer with this policy). The browser runtime's uploader and the
+ * edge's forwarder both use it, so they cannot drift apart; a third-party
+ * client that follows it behaves as they do. The policy, in full, with the
+ * reasons for it: `docs/protocol.md`.
  *
  * | Answer | {@link Decision} | What the client does |
  * | --- | --- | --- |
@@ -16,7 +17,6 @@
  *
  * @module
  */
-import { errorParts } from '../errors.js';
 import { parseHttpDate } from './http-date.js';
 import type { WireEvent } from './wire.js';
 
@@ -144,12 +144,12 @@ export function backoffDelay(
 /**
  * Serialises events for an {@link IngestBody}: each `JSON.stringify`'d once,
  * joined by commas. A body is assembled from these parts and never parsed
- * again on the client.
+ * again on the client. One event: {@link encodeEvent}.
  *
  * @example
  * ```ts
  * import { encodeEvents } from 'tidemark/protocol';
- * console.log(encodeEvents([{ seq: 1, ts: 5, data: 'a' }])); // {"seq":1,"ts":5,"data":"a"}
+ * console.log(encodeEvents([{ seq: 1, ts: 5, data: 'a' }, { seq: 2, ts: 6, data: 'b' }]).length); // 55
  * ```
  */
 export function encodeEvents(events: readonly WireEvent[]): string {
@@ -157,8 +157,23 @@ export function encodeEvents(events: readonly WireEvent[]): string {
 }
 
 /**
+ * Serialises one event for an {@link IngestBody}, as {@link encodeEvents}
+ * does (without the array it would allocate: a client measuring a body
+ * event by event calls this once per event).
+ *
+ * @example
+ * ```ts
+ * import { encodeEvent } from 'tidemark/protocol';
+ * console.log(encodeEvent({ seq: 1, ts: 5, data: 'a' })); // {"seq":1,"ts":5,"data":"a"}
+ * ```
+ */
+export function encodeEvent(event: WireEvent): string {
+  return JSON.stringify(event);
+}
+
+/**
  * A `POST /v1/ingest` body under construction, from parts made by
- * {@link encodeEvents}, with its exact length at every step, so a client
+ * {@link encodeEvents} or {@link encodeEvent}, with its exact length at every step, so a client
  * fills a request up to a budget without serialising twice. Lengths are in
  * characters (UTF-16 code units); the server's limit
  * (`LIMITS.maxBodyBytes`) is in UTF-8 bytes, up to three per character: keep
@@ -224,79 +239,3 @@ export class IngestBody {
 }
 
 const RESULTS = ',"results":';
-
-/** A server's answer as a client acts on it (see {@link readAnswer}). */
-export interface Answer {
-  /** The HTTP status; `0` when there was no answer (network error, timeout, abort). */
-  readonly status: number;
-  readonly decision: Decision;
-  /** The server's error message (`error.message` of its JSON body), or the status text and the body's start, or the network error. `''` when delivered. */
-  readonly message: string;
-  /** From `Retry-After`, when the answer had a valid one ({@link parseRetryAfter}). */
-  readonly retryAfterMs?: number;
-  /** The parsed JSON body of a `2xx` (`null` if empty). */
-  readonly body?: unknown;
-}
-
-/**
- * Reads a `fetch` response into an {@link Answer}: the body in full (a body
- * cut off is no answer: `retry`), the decision for its status, the message
- * and `Retry-After`.
- *
- * @param now - when the answer arrived, for a `Retry-After` date
- * @example
- * ```ts
- * import { readAnswer } from 'tidemark/protocol';
- * const answer = await readAnswer(new Response('{"error":{"name":"ProtocolError","message":"busy"}}', {
- *   status: 503, headers: { 'retry-after': '3' } }), Date.now());
- * console.log(answer.decision, answer.message, answer.retryAfterMs); // retry busy 3000
- * ```
- */
-export async function readAnswer(response: Response, now: number): Promise<Answer> {
-  let text: string;
-  try {
-    text = await response.text();
-  } catch (err) {
-    return noAnswer(err);
-  }
-  const { status } = response;
-  const decision = classifyStatus(status);
-  const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), now);
-  const after = retryAfterMs === undefined ? {} : { retryAfterMs };
-  if (decision === 'delivered') {
-    try {
-      return { status, decision, message: '', body: text ? (JSON.parse(text) as unknown) : null };
-    } catch {
-      // A captive portal or a proxy answered, not Tidemark: nothing is known to be durable.
-      return { status, decision: 'retry', message: `the answer is not JSON, so not Tidemark's (a proxy or a captive portal?): ${snippet(text)}`, ...after };
-    }
-  }
-  let message = '';
-  try {
-    message = String((JSON.parse(text) as { error: { message: unknown } }).error.message ?? '');
-  } catch {
-    // Not a Tidemark error body (a proxy's page): the status line and the body's start.
-  }
-  message ||= [response.statusText, snippet(text)].filter(Boolean).join(': ') || 'no message';
-  return { status, decision, message, ...after };
-}
-
-/**
- * The {@link Answer} for a request that got none (`fetch` threw: a network
- * error, a timeout, an abort): status `0`, `retry`.
- *
- * @example
- * ```ts
- * import { noAnswer } from 'tidemark/protocol';
- * console.log(noAnswer(new TypeError('Failed to fetch')).message); // TypeError: Failed to fetch
- * ```
- */
-export function noAnswer(error: unknown): Answer {
-  const { name, message } = errorParts(error);
-  return { status: 0, decision: 'retry', message: `${name}: ${message}` };
-}
-
-function snippet(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
-}

@@ -1,12 +1,14 @@
 /**
  * One request of a protocol client, with its time limit on the client's
- * clock, read into an {@link Answer}. `fetch` is passed in: the caller stays
- * the one file of its host that touches the network.
+ * clock, read into an {@link Answer} that carries the policy's decision
+ * (`client.ts`). `fetch` is passed in: the caller stays the one file of its
+ * host that touches the network.
  *
  * @module
  */
+import { errorParts } from '../errors.js';
 import type { Clock } from '../time/clock.js';
-import { type Answer, noAnswer, readAnswer } from './client.js';
+import { classifyStatus, type Decision, parseRetryAfter } from './client.js';
 
 /** How {@link exchange} sends. */
 export interface ExchangeOptions {
@@ -50,4 +52,80 @@ export async function exchange(url: string | URL, init: Omit<RequestInit, 'signa
   } finally {
     cancel();
   }
+}
+
+/** A server's answer as a client acts on it (see {@link readAnswer}). */
+export interface Answer {
+  /** The HTTP status; `0` when there was no answer (network error, timeout, abort). */
+  readonly status: number;
+  readonly decision: Decision;
+  /** The server's error message (`error.message` of its JSON body), or the status text and the body's start, or the network error. `''` when delivered. */
+  readonly message: string;
+  /** From `Retry-After`, when the answer had a valid one ({@link parseRetryAfter}). */
+  readonly retryAfterMs?: number;
+  /** The parsed JSON body of a `2xx` (`null` if empty). */
+  readonly body?: unknown;
+}
+
+/**
+ * Reads a `fetch` response into an {@link Answer}: the body in full (a body
+ * cut off is no answer: `retry`), the decision for its status, the message
+ * and `Retry-After`.
+ *
+ * @param now - when the answer arrived, for a `Retry-After` date
+ * @example
+ * ```ts
+ * import { readAnswer } from 'tidemark/protocol';
+ * const answer = await readAnswer(new Response('{"error":{"name":"ProtocolError","message":"busy"}}', {
+ *   status: 503, headers: { 'retry-after': '3' } }), Date.now());
+ * console.log(answer.decision, answer.message, answer.retryAfterMs); // retry busy 3000
+ * ```
+ */
+export async function readAnswer(response: Response, now: number): Promise<Answer> {
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (err) {
+    return noAnswer(err);
+  }
+  const { status } = response;
+  const decision = classifyStatus(status);
+  const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), now);
+  const after = retryAfterMs === undefined ? {} : { retryAfterMs };
+  if (decision === 'delivered') {
+    try {
+      return { status, decision, message: '', body: text ? (JSON.parse(text) as unknown) : null };
+    } catch {
+      // A captive portal or a proxy answered, not Tidemark: nothing is known to be durable.
+      return { status, decision: 'retry', message: `the answer is not JSON, so not Tidemark's (a proxy or a captive portal?): ${snippet(text)}`, ...after };
+    }
+  }
+  let message = '';
+  try {
+    message = String((JSON.parse(text) as { error: { message: unknown } }).error.message ?? '');
+  } catch {
+    // Not a Tidemark error body (a proxy's page): the status line and the body's start.
+  }
+  message ||= [response.statusText, snippet(text)].filter(Boolean).join(': ') || 'no message';
+  return { status, decision, message, ...after };
+}
+
+/**
+ * The {@link Answer} for a request that got none (`fetch` threw: a network
+ * error, a timeout, an abort): status `0`, `retry`.
+ *
+ * @example
+ * ```ts
+ * import { noAnswer } from 'tidemark/protocol';
+ * console.log(noAnswer(new TypeError('Failed to fetch')).message); // TypeError: Failed to fetch
+ * ```
+ */
+export function noAnswer(error: unknown): Answer {
+  const { name, message } = errorParts(error);
+  return { status: 0, decision: 'retry', message: `${name}: ${message}` };
+}
+
+function snippet(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
 }

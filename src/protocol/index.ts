@@ -1,7 +1,7 @@
 /**
  * `tidemark/protocol`: the versioned wire protocol shared by the client's
  * uploader and the server. See {@link IngestRequest} and {@link parseIngest};
- * for a client, {@link IngestBody}, {@link readAnswer}, {@link classifyStatus}
+ * for a client, {@link IngestBody}, {@link exchange}, {@link classifyStatus}
  * and {@link backoffDelay} (the policy: `docs/protocol.md`).
  *
  * @module
@@ -18,17 +18,16 @@ export type {
 export { LIMITS, PATHS, PROTOCOL_VERSION } from './wire.js';
 export { isClientId, parseIngest, requireClientId } from './validate.js';
 export { ProtocolError } from '../errors.js';
-export type { Answer, BackoffPolicy, Decision } from './client.js';
+export type { BackoffPolicy, Decision } from './client.js';
 export {
   backoffDelay,
   classifyStatus,
+  encodeEvent,
   encodeEvents,
   IngestBody,
-  noAnswer,
   parseRetryAfter,
-  readAnswer,
   RETRY_AFTER_CAP_MS,
   wantsNewToken,
 } from './client.js';
-export type { ExchangeOptions } from './exchange.js';
-export { exchange } from './exchange.js';
+export type { Answer, ExchangeOptions } from './exchange.js';
+export { exchange, noAnswer, readAnswer } from './exchange.js';

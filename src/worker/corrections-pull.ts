@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import type { Answer } from '../protocol/client.js';
+import type { Answer } from '../protocol/exchange.js';
 import { type Correction, type CorrectionsResponse, PATHS } from '../protocol/wire.js';
 import { windowId } from '../windows/identity.js';
 import type { StoredCorrections } from './outbox-store.js';

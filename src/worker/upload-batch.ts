@@ -6,7 +6,7 @@
  * @internal
  * @module
  */
-import { encodeEvents, IngestBody } from '../protocol/client.js';
+import { encodeEvent, IngestBody } from '../protocol/client.js';
 import type { WireEvent } from '../protocol/wire.js';
 import type { OutboxRecord, RuntimeStore } from './outbox-store.js';
 
@@ -56,7 +56,7 @@ export async function nextBatch(source: BatchSource, acked: number, maxChars: nu
         if (seq <= acked) continue;
         const data = decoded[i];
         const event: WireEvent = { seq, ts: source.timestamp(data), data };
-        const part = encodeEvents([event]);
+        const part = encodeEvent(event);
         if (events.length > 0 && (body.lengthWith(part) > maxChars || events.length >= maxEvents)) break outer;
         events.push(event);
         body.add(part, 1);

@@ -15,8 +15,8 @@
  */
 import { errorParts } from '../errors.js';
 import { OnlineState } from '../host/online.js';
-import { type Answer, backoffDelay, wantsNewToken } from '../protocol/client.js';
-import { exchange } from '../protocol/exchange.js';
+import { backoffDelay, wantsNewToken } from '../protocol/client.js';
+import { type Answer, exchange } from '../protocol/exchange.js';
 import type { IngestResponse, WireEvent, WireResult } from '../protocol/wire.js';
 import { LIMITS, PATHS } from '../protocol/wire.js';
 import { type Clock, sleep, systemClock } from '../time/clock.js';

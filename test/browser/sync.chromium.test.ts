@@ -236,7 +236,9 @@ describe('uploader against the real server (Chromium)', () => {
     const before = refused;
     await new Promise((r) => setTimeout(r, 3_000));
     expect(refused - before).toBeLessThanOrEqual(7);
-    expect((await page.evaluate(() => tm.status())).upload).toMatchObject({ state: 'paused', acked: 0, deadLetters: 0 });
+    const held = (await page.evaluate(() => tm.status())).upload;
+    expect(held).toMatchObject({ acked: 0, deadLetters: 0, lastError: expect.stringMatching(/^401: /) });
+    expect(['paused', 'uploading']).toContain(held.state); // between pauses, one try at a time
     tokenSecret = secret; // fixed: the next token the page fetches differs, and is used at once
     await eventually('delivered', async () => (await contents(log)).events === 1_000, 5_000);
     await page.evaluate(() => tm.close());

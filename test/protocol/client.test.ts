@@ -2,19 +2,8 @@
 // Retry-After, backoff with jitter, the ingest body and reading answers.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  type Answer,
-  backoffDelay,
-  classifyStatus,
-  encodeEvents,
-  IngestBody,
-  noAnswer,
-  parseRetryAfter,
-  readAnswer,
-  RETRY_AFTER_CAP_MS,
-  wantsNewToken,
-} from '../../src/protocol/client.js';
-import { exchange } from '../../src/protocol/exchange.js';
+import { backoffDelay, classifyStatus, encodeEvents, IngestBody, parseRetryAfter, RETRY_AFTER_CAP_MS, wantsNewToken } from '../../src/protocol/client.js';
+import { type Answer, exchange, noAnswer, readAnswer } from '../../src/protocol/exchange.js';
 import { parseIngest } from '../../src/protocol/validate.js';
 import { virtualClock } from '../../src/testing/index.js';
 import type { WireEvent } from '../../src/protocol/wire.js';
