@@ -27,13 +27,16 @@ import { existingSecret, secretIn } from './secret-file.js';
 const USAGE = `Usage: tidemark <command> [options]
 
   serve       --port 8787 --host 127.0.0.1 --data ./tidemark-data [--nats nats://127.0.0.1:4222] [--secret S]
-              Serves POST /v1/ingest, GET /v1/corrections and GET /metrics.
+              [--pipeline ./pipeline.js [--reconcile-every 60]]
+              Serves POST /v1/ingest, GET /v1/corrections and GET /metrics; with --pipeline, also
+              reconciles every --reconcile-every seconds, in this process.
   token       <clientId> --data ./tidemark-data [--secret S]
               Prints the client's token, signed with the server's secret.
   export      --data ./tidemark-data [--nats URL] [--client ID]
               Prints the log as NDJSON: clientId, seq, ts, receivedAt, data.
   reconcile   --pipeline ./pipeline.js --data ./tidemark-data [--nats URL] [--json]
               Re-runs the pipeline over the log, writes corrections, prints a summary (--json: the report).
+              The file log has one process at a time: run it on a stopped server's data, or use serve --pipeline.
   replay      --pipeline ./new.js --baseline ./old.js --data ./tidemark-data [--nats URL]
               Runs both pipeline versions over the log and prints the windows that differ.
   build-edge  <pipeline-or-worker-entry> <out-dir> [--partitions 4] [--no-minify] [--name tidemark-edge]
@@ -64,6 +67,7 @@ const OPTIONS = {
   baseline: { type: 'string' },
   json: { type: 'boolean' },
   partitions: { type: 'string' },
+  'reconcile-every': { type: 'string' },
   'no-minify': { type: 'boolean' },
   name: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -119,6 +123,10 @@ async function openLog(flags: Flags): Promise<EventLog> {
 async function serve(flags: Flags): Promise<void> {
   const port = Number(flags.port ?? 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${flags.port}`);
+  const every = Number(flags['reconcile-every'] ?? 60);
+  if (flags['reconcile-every'] !== undefined && !flags.pipeline) throw new UsageError('--reconcile-every needs --pipeline ./pipeline.js');
+  if (!(every > 0 && every <= 2_147_483)) throw new UsageError(`--reconcile-every must be a number of seconds > 0, got ${flags['reconcile-every']}`);
+  const pipeline = flags.pipeline ? await loadPipeline(flags.pipeline) : undefined;
   const dir = dataDir(flags);
   const secret = serverSecret(flags);
   const log = await openLog(flags);
@@ -129,7 +137,24 @@ async function serve(flags: Flags): Promise<void> {
   const where = flags.nats ? `JetStream at ${flags.nats}` : `file log in ${join(dir, 'log')}`;
   console.log(`tidemark: serving ${server.url}/v1 (${where}); metrics at ${server.url}/metrics`);
   console.log(`tidemark: tokens are checked with the secret of key id ${await keyIdOf(secret)}`);
+  // The batch layer in this process: it shares the log (one process per file log) and the
+  // corrections store that GET /v1/corrections answers from. One run at a time.
+  let reconciling: Promise<void> | undefined;
+  const batch = pipeline
+    ? setInterval(() => {
+        reconciling ??= reconcile({ log, pipeline, results, corrections })
+          .then((r) => {
+            if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
+            for (const f of r.failures) console.error(`tidemark: reconcile FAILED for ${f.clientId ?? 'all clients'}: ${f.name}: ${f.message}`);
+          })
+          .catch((err: unknown) => console.error(`tidemark: reconcile failed: ${errorParts(err).name}: ${errorParts(err).message}`))
+          .finally(() => (reconciling = undefined));
+      }, every * 1000)
+    : undefined;
+  if (pipeline) console.log(`tidemark: reconciling with ${flags.pipeline} every ${every} s`);
   const stop = async () => {
+    clearInterval(batch);
+    await reconciling;
     await server.close();
     await log.close();
     process.exit(0);

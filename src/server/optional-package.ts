@@ -25,8 +25,8 @@ export async function loadOptional<T>(what: string, packages: readonly string[],
     const names = packages.map((p) => p.slice(0, p.lastIndexOf('@')));
     if (code === 'ERR_MODULE_NOT_FOUND' && typeof message === 'string' && names.some((n) => message.includes(`'${n}'`)))
       throw new MissingDependencyError(
-        `${what} needs ${names.join(' and ')}, an optional peer dependency of tidemark that is not installed: ` +
-          `run \`npm install ${packages.join(' ')}\``,
+        `${what} needs ${names.join(' and ')} (${names.length > 1 ? 'optional peer dependencies' : 'an optional peer dependency'} ` +
+          `of tidemark, not installed): run \`npm install ${packages.join(' ')}\``,
         { cause: err },
       );
     throw err;

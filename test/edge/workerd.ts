@@ -18,6 +18,8 @@ export async function startWorkerd(options: {
   persist: string;
   durableObjects: Record<string, string>;
   bindings?: Record<string, string>;
+  /** KV namespace bindings (in memory). */
+  kvNamespaces?: string[];
 }): Promise<{ mf: Miniflare; url: URL }> {
   const mf = new Miniflare({
     modules: true,
@@ -29,6 +31,7 @@ export async function startWorkerd(options: {
     ),
     durableObjectsPersist: options.persist,
     bindings: options.bindings ?? {},
+    kvNamespaces: options.kvNamespaces ?? [],
     host: '127.0.0.1',
     port: 0,
   });
