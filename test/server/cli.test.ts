@@ -66,6 +66,7 @@ describe('tidemark CLI', () => {
     expect((await cli('help')).stdout).toMatch(/^Usage: tidemark <command>/);
     expect((await failure(['frobnicate'])).stderr).toMatch(/unknown command "frobnicate"/);
     expect((await failure(['serve', '--port', 'x', '--data', join(dir, 'u')])).stderr).toMatch(/--port/);
+    expect((await failure(['serve', '--reconcile-every', '5', '--data', join(dir, 'u')])).stderr).toMatch(/--reconcile-every needs --pipeline/);
   });
 
   it('token never creates a secret: it says what to run; serve creates it, and the tokens it signs are accepted there', async () => {
