@@ -148,6 +148,23 @@ export class TimeoutError extends TidemarkError {
 }
 
 /**
+ * A checkpoint write found a newer leader's epoch: this writer lost
+ * leadership (another tab or process took over) and must stop writing.
+ * The Runner stops when it sees it; nothing is lost, the new leader goes on
+ * from the last checkpoint.
+ *
+ * @example
+ * ```ts
+ * import { LeadershipLost } from 'tidemark';
+ * const e = new LeadershipLost('epoch 3 was superseded by 4');
+ * console.log(e.name); // LeadershipLost
+ * ```
+ */
+export class LeadershipLost extends TidemarkError {
+  override name = 'LeadershipLost';
+}
+
+/**
  * The runtime's Web Worker failed to start, threw while loading, or died;
  * calls pending at that moment reject with this error. The runtime starts a
  * new worker and re-sends every batch that was not yet durable.

@@ -16,6 +16,7 @@ export type { OperatorSnapshot, OperatorStats, PipelineSnapshot } from './checkp
 export {
   InvalidOptionError,
   InvalidRecordError,
+  LeadershipLost,
   OutboxFullError,
   PipelineError,
   RuntimeClosedError,
@@ -38,6 +39,8 @@ export { topN } from './operators/top-n.js';
 export { watermarks } from './operators/watermarks.js';
 export type { EarlyFirings, WindowByOptions } from './operators/window-by.js';
 export { windowBy } from './operators/window-by.js';
+export type { Clock } from './time/clock.js';
+export { sleep, systemClock } from './time/clock.js';
 export type { Timed, TimedRecord, Watermark } from './time/timed.js';
 export { isRecord, isWatermark, timedRecord, watermark } from './time/timed.js';
 export type {
@@ -48,4 +51,6 @@ export type {
   WindowSpan,
 } from './windows/assigners.js';
 export { session, sliding, tumbling } from './windows/assigners.js';
+export type { WindowRef } from './windows/identity.js';
+export { compareWindows, paneWins, windowId } from './windows/identity.js';
 export type { Timing, WindowKey, WindowResult } from './windows/window-result.js';

@@ -6,6 +6,7 @@
  *
  * @module tidemark/browser
  */
-export type { DrainReceipt, PageStatus, Runtime, RuntimeOptions } from './create-runtime.js';
+export type { RuntimeOptions } from './runtime-options.js';
+export type { DrainReceipt, PageStatus, Runtime } from './runtime.js';
 export { createRuntime } from './create-runtime.js';
 export type { CheckpointInfo, Columns, RuntimeIssue, RuntimeStatus, ViewEntry } from '../worker/contract.js';

@@ -8,12 +8,12 @@
  */
 import { type Remote, releaseProxy, wrap } from 'comlink';
 import { InvalidOptionError, TimeoutError, WorkerError } from '../errors.js';
+import { type Clock, systemClock } from '../time/clock.js';
 import type { PageMessage, WorkerApi } from '../worker/contract.js';
+import type { Method, Sender } from './sender.js';
 
-type Method = Exclude<keyof WorkerApi, symbol>;
-
-/** One started worker. Create another to restart. */
-export class WorkerLink {
+/** One started worker, the page client's {@link Sender} in a browser. Create another to restart. */
+export class WorkerLink implements Sender {
   private readonly worker: Worker;
   private readonly remote: Remote<WorkerApi>;
   private readonly pending = new Set<(err: Error) => void>();
@@ -24,6 +24,8 @@ export class WorkerLink {
     factory: () => Worker,
     onIssue: (err: Error) => void,
     onMessage: (message: PageMessage) => void,
+    /** Times each call's limit. */
+    private readonly clock: Clock = systemClock,
   ) {
     const worker = factory();
     if (typeof (worker as Partial<Worker> | null)?.postMessage !== 'function')
@@ -63,11 +65,11 @@ export class WorkerLink {
         return;
       }
       const fail = (err: Error) => {
-        clearTimeout(timer);
+        cancel();
         this.pending.delete(fail);
         reject(err);
       };
-      const timer = setTimeout(
+      const cancel = this.clock.timeout(
         () => fail(new TimeoutError(`${method}() got no answer from the runtime's worker within ${timeoutMs} ms`)),
         timeoutMs,
       );
@@ -75,7 +77,7 @@ export class WorkerLink {
       const fn = this.remote[method] as unknown as (...a: unknown[]) => Promise<unknown>;
       fn(...args).then(
         (value) => {
-          clearTimeout(timer);
+          cancel();
           this.pending.delete(fail);
           if (method === 'start') this.started = true;
           resolve(value);

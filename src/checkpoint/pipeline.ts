@@ -17,6 +17,15 @@ export type PipelineObserver<R> = Partial<Observer<R>> | ((value: R) => void);
 export interface RunOptions {
   /** A snapshot taken from an earlier run of the same pipeline; the run continues from it. */
   readonly restore?: PipelineSnapshot;
+  /**
+   * `'stream'` (default): an unbounded input in arrival order. `'batch'`: the
+   * input is bounded and complete (the batch layer re-running a log, as
+   * Flink's batch execution mode): every `eventTime` holds its watermark
+   * until `end()`, so no record is late whatever the order of the input,
+   * `windowBy` fires no early panes, and every window fires once, complete,
+   * when the input ends.
+   */
+  readonly mode?: 'stream' | 'batch';
 }
 
 /** A started pipeline. */
@@ -33,6 +42,12 @@ export interface PipelineRun {
   unsubscribe(): void;
   /** `true` once the pipeline completed, errored or was unsubscribed. */
   readonly closed: boolean;
+  /**
+   * The event time the pipeline gives an input event: the `timestamp` of its
+   * first `eventTime` when that reads the input directly (`events$.pipe(eventTime(…), …)`);
+   * `undefined` when the pipeline transforms events before stamping them.
+   */
+  readonly timestamp: ((event: never) => number) | undefined;
 }
 
 /** A started pipeline you push events into. */
@@ -122,7 +137,10 @@ function start<T, R>(
   observer: PipelineObserver<R>,
   options: RunOptions | undefined,
 ) {
-  const scope = new CheckpointScope(options?.restore);
+  const mode = options?.mode ?? 'stream';
+  if (mode !== 'stream' && mode !== 'batch')
+    throw new InvalidOptionError('RunOptions.mode', `must be 'stream' or 'batch', got ${String(mode)}`);
+  const scope = new CheckpointScope(options?.restore, mode);
   const target: Partial<Observer<R>> = typeof observer === 'function' ? { next: observer } : observer;
   if (typeof target !== 'object' || target === null)
     throw new InvalidOptionError('observer', 'expected an observer object or a function receiving each result');
@@ -131,6 +149,7 @@ function start<T, R>(
     if (gate) throw new TidemarkError('a pipeline may subscribe to its input only once per run; use share() to fan out');
     gate = subscriber;
   });
+  scope.input = input$;
   let depth = 0;
   let starting = true;
   const output$ = build(input$);
@@ -162,6 +181,7 @@ function start<T, R>(
     },
     stats: () => scope.stats(),
     unsubscribe: () => subscription.unsubscribe(),
+    timestamp: scope.inputTimestamp,
   };
   // Everything enters through `feed`, which tracks when an event is being
   // processed so that snapshot() can refuse to run in the middle of one.

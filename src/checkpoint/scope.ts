@@ -27,14 +27,28 @@ export interface StateHandle {
 
 let active: CheckpointScope | undefined;
 
+/**
+ * How a run's input behaves: `'stream'`, unbounded, in arrival order;
+ * `'batch'`, bounded and complete (the batch layer re-running a log), so
+ * watermarks are held until the end. @internal
+ */
+export type RunMode = 'stream' | 'batch';
+
 /** @internal */
 export class CheckpointScope {
   private readonly handles = new Map<string, { kind: string; handle: StateHandle }>();
   private readonly perKind = new Map<string, number>();
   private readonly pending: Map<string, OperatorSnapshot>;
   failure: unknown;
+  /** The pipeline's input stream, so that an operator can tell it reads the raw events. */
+  input: unknown;
+  /** The event time of an input event, from the first `eventTime` that reads the input directly. */
+  inputTimestamp: ((event: never) => number) | undefined;
 
-  constructor(restore?: PipelineSnapshot) {
+  constructor(
+    restore?: PipelineSnapshot,
+    readonly mode: RunMode = 'stream',
+  ) {
     this.pending = new Map(restore ? Object.entries(validateSnapshot(restore).operators) : []);
   }
 
@@ -102,6 +116,16 @@ export class CheckpointScope {
       active = previous;
     }
   }
+}
+
+/** The mode of the run being subscribed (`'stream'` outside a scope). @internal */
+export function activeMode(): RunMode {
+  return active?.mode ?? 'stream';
+}
+
+/** An `eventTime` subscribing to `source` with `timestamp`: if `source` is the pipeline's input, that is the input's event time. @internal */
+export function noteEventTime(source: unknown, timestamp: (event: never) => number): void {
+  if (active && source === active.input) active.inputTimestamp ??= timestamp;
 }
 
 /** Registers a stateful operator with the active scope, if there is one. @internal */

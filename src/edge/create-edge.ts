@@ -10,10 +10,10 @@ import { describe, errorParts, InvalidOptionError, ProtocolError, StorageError }
 import { requireFunction, requireObject, requirePositive, requirePositiveInteger, rejectUnknown } from '../options.js';
 import type { ErrorBody, WireEvent } from '../protocol/wire.js';
 import { PROTOCOL_VERSION } from '../protocol/wire.js';
-import { signingKey, verifyToken } from '../server/auth.js';
-import { createHandler, type Handler, type HandlerOptions } from '../server/handler.js';
-import type { AppendOutcome, EventLog } from '../server/log.js';
-import type { BatchPipeline } from '../server/reconcile.js';
+import { signingKey, verifyToken } from '../protocol/tokens.js';
+import { createHandler, type Handler, type HandlerOptions } from '../host/ingest/handler.js';
+import type { AppendOutcome, EventLog } from '../host/ingest/log.js';
+import type { BatchPipeline } from '../host/pipeline-session.js';
 import { configured, type DurableObjectStateLike, type EdgeEnv, type PartitionObject, partitionClass } from './edge-partition.js';
 import type { PartitionResults } from './partition.js';
 
@@ -33,7 +33,13 @@ export interface EdgeOptions<E = any> {
   readonly checkpoint?: { readonly everyEvents?: number };
   /** The live view keeps the latest pane of up to `maxWindows` windows per partition (default 100 000). */
   readonly view?: { readonly maxWindows?: number };
-  /** Forwarding: backoff after a failure doubles from `minBackoffMs` (1 000) to `maxBackoffMs` (60 000); `timeoutMs` (10 000) per request; `maxRecordsPerAlarm` (64). */
+  /**
+   * Forwarding, with the protocol's backoff (`docs/protocol.md`): after a
+   * failure, a random wait under a ceiling that doubles from `minBackoffMs`
+   * (1 000) to `maxBackoffMs` (60 000); after a wrong secret or URL, half to
+   * all of `maxBackoffMs`. `timeoutMs` (10 000) per request;
+   * `maxRecordsPerAlarm` (64).
+   */
   readonly forward?: {
     readonly minBackoffMs?: number;
     readonly maxBackoffMs?: number;
@@ -99,8 +105,8 @@ const KNOWN = ['pipeline', 'partitions', 'binding', 'secret', 'upstream', 'check
  * `checkpoint.everyEvents`. A restarted object restores the checkpoint and
  * replays the outbox after it: results are exact. Its alarm forwards the
  * outbox to the upstream server as the clients that sent it, retrying with
- * exponential backoff; the upstream de-duplicates, so each event is logged
- * there once.
+ * the protocol's backoff (exponential, with jitter; see `docs/protocol.md`);
+ * the upstream de-duplicates, so each event is logged there once.
  *
  * | Request | Answer |
  * | --- | --- |

@@ -12,13 +12,17 @@
  * events as JSON, in chunks · `k:meta` checkpoint header · `k:<i>` its
  * JSON chunks · `d:<seq>` events the upstream refused for good.
  *
+ * Why one file over 300 lines: it is the only file touching the Durable
+ * Object storage API, and its chunking, keys and transactions are shared by
+ * every method.
+ *
  * @module
  */
 import type { CheckpointStore, EventStore, Checkpoint } from '../checkpoint/storage.js';
 import { errorParts, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage } from '../server/coverage.js';
-import type { AppendOutcome } from '../server/log.js';
+import { Coverage } from '../host/ingest/coverage.js';
+import type { AppendOutcome } from '../host/ingest/log.js';
 
 /**
  * The part of a Durable Object's `state.storage` this store uses (the

@@ -2,14 +2,14 @@
  * The Durable Object class of one partition: it owns a
  * {@link PartitionRunner} over its storage, answers the edge entry's
  * internal requests (`POST /ingest`, `GET /results`) and drains its outbox
- * upstream from its alarm, with exponential backoff.
+ * upstream from its alarm, with the protocol's backoff (`docs/protocol.md`).
  *
  * @module
  */
 import { errorParts, InvalidOptionError, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { signingKey } from '../server/auth.js';
-import type { BatchPipeline } from '../server/reconcile.js';
+import { signingKey } from '../protocol/tokens.js';
+import type { BatchPipeline } from '../host/pipeline-session.js';
 import { type DurableObjectStorageLike, openDurableObjectStore } from './durable-object-store.js';
 import { upstreamSender } from './forward.js';
 import { type ForwardBatch, type ForwardOutcome, type PartitionSettings, PartitionRunner } from './partition.js';

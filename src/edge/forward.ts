@@ -2,14 +2,16 @@
  * Forwarding to the upstream Tidemark server: one `POST /v1/ingest` per
  * batch of outbox records, as the client that sent them (its id, its
  * sequence numbers, its token), so the upstream de-duplicates a batch sent
- * twice. The only
- * file of the edge runtime that calls `fetch`.
+ * twice. The only file of the edge runtime that calls `fetch`. What an
+ * answer means is the protocol's client policy (`src/protocol/client.ts`,
+ * `docs/protocol.md`), the same as the browser runtime's uploader.
  *
  * @module
  */
-import { errorParts } from '../errors.js';
+import { exchange } from '../protocol/exchange.js';
+import { type SigningKey, tokenFor } from '../protocol/tokens.js';
 import { PROTOCOL_VERSION } from '../protocol/wire.js';
-import { type SigningKey, tokenFor } from '../server/auth.js';
+import { type Clock, systemClock } from '../time/clock.js';
 import type { ForwardBatch, ForwardOutcome } from './partition.js';
 
 /** How to reach the upstream server. */
@@ -22,12 +24,15 @@ export interface UpstreamOptions {
   readonly timeoutMs: number;
   /** The `fetch` to use (default the global one). */
   readonly fetch?: typeof fetch;
+  /** Time and timers (default the platform's): the request's time limit, a `Retry-After` date. */
+  readonly clock?: Clock;
 }
 
 /** Answers a function sending one batch upstream and saying what happened. */
 export function upstreamSender(options: UpstreamOptions): (batch: ForwardBatch) => Promise<ForwardOutcome> {
   const url = `${options.upstream.replace(/\/+$/, '')}/v${PROTOCOL_VERSION}/ingest`;
   const doFetch = options.fetch ?? fetch;
+  const clock = options.clock ?? systemClock;
   const tokens = new Map<string, string>();
   return async (batch) => {
     let token = tokens.get(batch.clientId);
@@ -35,25 +40,19 @@ export function upstreamSender(options: UpstreamOptions): (batch: ForwardBatch) 
       if (tokens.size >= 10_000) tokens.clear();
       tokens.set(batch.clientId, (token = await tokenFor(options.key, batch.clientId)));
     }
-    let res: Response;
-    try {
-      res = await doFetch(url, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: batch.body,
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
-    } catch (e) {
-      return { kind: 'retry', reason: `${url}: ${errorParts(e).message}` };
-    }
-    const text = await res.text().catch(() => '');
-    if (res.ok) return { kind: 'acked' };
-    const reason = `${url} answered ${res.status}: ${text.slice(0, 300)}`;
-    // 400 and 413 say this batch will never be taken: keep it aside and go
-    // on. Anything else (401 from a wrong secret, 404 from a wrong URL,
-    // 429, 5xx) can be fixed or passes: keep the batch and retry.
-    if (res.status === 400 || res.status === 413) return { kind: 'refused', status: res.status, reason };
-    const after = Number(res.headers.get('retry-after'));
-    return Number.isFinite(after) && after > 0 ? { kind: 'retry', reason, afterMs: after * 1000 } : { kind: 'retry', reason };
+    const answer = await exchange(
+      url,
+      { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: batch.body },
+      { fetch: doFetch, clock, timeoutMs: options.timeoutMs },
+    );
+    if (answer.decision === 'delivered') return { kind: 'acked' };
+    const reason = answer.status === 0 ? `${url}: ${answer.message}` : `${url} answered ${answer.status}: ${answer.message}`;
+    // Refused for good (400, 413, 422, …): kept aside, and the outbox goes on.
+    if (answer.decision === 'refuse') return { kind: 'refused', status: answer.status, reason };
+    // A wrong secret (401) or URL (404) pauses; the partition's next alarm tries
+    // again after the pause (a redeploy with the fix starts afresh).
+    return answer.retryAfterMs === undefined
+      ? { kind: answer.decision, reason }
+      : { kind: answer.decision, reason, afterMs: answer.retryAfterMs };
   };
 }

@@ -23,7 +23,4 @@ export type {
 } from './durable-object-store.js';
 export { openDurableObjectStore } from './durable-object-store.js';
 export { memoryStorage } from './memory-storage.js';
-// The token of a client, for an edge worker that issues tokens itself (tidemark/server's
-// entry imports Node APIs; this one runs anywhere).
-export { tokenFor } from '../server/auth.js';
 export type { Checkpoint, CheckpointStore, EventStore } from '../checkpoint/storage.js';

@@ -7,15 +7,17 @@
  *
  * @module
  */
-import { createPipeline, type Pipeline, type PipelineInput } from '../checkpoint/pipeline.js';
-import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
+import { createPipeline } from '../checkpoint/pipeline.js';
+import { Runner } from '../host/runner.js';
+import { systemClock } from '../time/clock.js';
+import type { RunnerBatch, RunnerStore } from '../host/store.js';
 import { errorParts } from '../errors.js';
+import { backoffDelay, encodeEvents, IngestBody } from '../protocol/client.js';
 import { LIMITS, type WireEvent } from '../protocol/wire.js';
-import type { AppendOutcome } from '../server/log.js';
-import type { BatchPipeline } from '../server/reconcile.js';
-import { isRecord, isWatermark, type Timed } from '../time/timed.js';
+import type { AppendOutcome } from '../host/ingest/log.js';
+import type { BatchPipeline } from '../host/pipeline-session.js';
 import type { WindowResult } from '../windows/window-result.js';
-import { LatestPanes } from '../worker/view.js';
+import { compareWindows } from '../windows/identity.js';
 import type { EdgeRecord, EdgeStore } from './durable-object-store.js';
 
 /** Consecutive outbox records of one client, sent upstream as one `POST /v1/ingest`. */
@@ -28,10 +30,14 @@ export interface ForwardBatch {
   readonly body: string;
 }
 
-/** What sending one batch upstream did. */
+/**
+ * What sending one batch upstream did, as the protocol's client policy
+ * decides (`src/protocol/client.ts`): `retry` and `pause` keep the batch and
+ * wait (`afterMs`: the upstream's `Retry-After`), `refused` sets it aside.
+ */
 export type ForwardOutcome =
   | { readonly kind: 'acked' }
-  | { readonly kind: 'retry'; readonly reason: string; readonly afterMs?: number }
+  | { readonly kind: 'retry' | 'pause'; readonly reason: string; readonly afterMs?: number }
   | { readonly kind: 'refused'; readonly status: number; readonly reason: string };
 
 /** How a partition runs. */
@@ -42,6 +48,8 @@ export interface PartitionSettings {
   readonly maxBackoffMs: number;
   readonly maxRecordsPerAlarm: number;
   readonly now: () => number;
+  /** Uniform in `[0, 1)`, for the backoff's jitter (default `Math.random`). */
+  readonly random?: () => number;
 }
 
 /** `GET /v1/results` for one partition: its live view and progress. */
@@ -62,74 +70,60 @@ export interface PartitionResults {
   readonly trouble: { readonly lastError: string | null; readonly forwardAttempts: number };
 }
 
-/** A partition's pipeline, view and outbox drain. Calls are serialised. */
+/** The partition's outbox and checkpoint as the Runner's store; a failed checkpoint write is noted as trouble. @internal */
+export function partitionStore(store: EdgeStore, trouble: (message: string) => void): RunnerStore {
+  return {
+    loadCheckpoint: () => store.loadCheckpoint(),
+    async readAfter(seq, maxBatches) {
+      const records = await store.readAfter(seq, maxBatches);
+      return records.map(runnerBatch);
+    },
+    async writeCheckpoint({ seq, at, snapshot, view }) {
+      try {
+        await store.writeCheckpoint({ seq, at, snapshot, view: view as unknown[] });
+      } catch (e) {
+        trouble(`checkpoint: ${errorParts(e).message}`);
+        throw e;
+      }
+    },
+    lastSeq: async () => store.lastSeq(),
+  };
+}
+
+/** An outbox record as the pipeline takes it: its events' `data`. */
+function runnerBatch(record: EdgeRecord): RunnerBatch {
+  return { seq: record.seq, last: record.last, events: record.events.map((e) => e.data) };
+}
+
+/** A partition's pipeline (on the shared {@link Runner}), view and outbox drain. Calls are serialised. */
 export class PartitionRunner {
-  private run!: PipelineInput<unknown>;
-  private readonly view: LatestPanes;
-  private readonly pipeline: Pipeline<unknown, unknown>;
-  private processed = 0;
-  private checkpointed = 0;
-  private sinceCheckpoint = 0;
-  private failed: { name: string; message: string } | null = null;
   private attempts = 0;
   private lastError: string | null = null;
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(
     readonly store: EdgeStore,
-    pipeline: BatchPipeline,
+    private readonly runner: Runner,
     private readonly settings: PartitionSettings,
-  ) {
-    this.pipeline = createPipeline(pipeline);
-    this.view = new LatestPanes(settings.viewMaxWindows);
-  }
+  ) {}
 
   /** Restores the latest checkpoint and replays the outbox records after it. */
   static async open(store: EdgeStore, pipeline: BatchPipeline, settings: PartitionSettings): Promise<PartitionRunner> {
-    const runner = new PartitionRunner(store, pipeline, settings);
-    const checkpoint = await store.loadCheckpoint();
-    runner.start(checkpoint?.snapshot);
-    if (checkpoint) {
-      for (const r of checkpoint.view) runner.view.add(r);
-      runner.processed = runner.checkpointed = checkpoint.seq;
-    }
-    for (;;) {
-      const records = await store.readAfter(runner.processed, 64);
-      if (records.length === 0) break;
-      for (const r of records) runner.process(r);
-    }
-    return runner;
-  }
-
-  private start(restore: PipelineSnapshot | undefined): void {
-    let timed: boolean | undefined;
-    this.run = this.pipeline.open(
-      {
-        next: (output) => {
-          timed ??= isRecord(output as Timed<unknown>) || isWatermark(output as Timed<unknown>);
-          if (timed && isWatermark(output as Timed<unknown>)) return;
-          this.view.add(timed && isRecord(output as Timed<unknown>) ? (output as { value: unknown }).value : output);
-        },
-        error: (e) => (this.failed ??= errorParts(e)),
-      },
-      restore ? { restore } : undefined,
-    );
-  }
-
-  /** Feeds one record's events (their `data`) to the pipeline; a throw marks the partition failed. */
-  private process(record: EdgeRecord): void {
-    if (!this.failed && !this.run.closed) {
-      try {
-        for (const e of record.events) {
-          this.run.push(e.data);
-          if (this.failed) break; // the pipeline errored (reported through its observer)
-        }
-      } catch (e) {
-        this.failed ??= errorParts(e);
-      }
-    }
-    this.processed = record.last;
-    this.sinceCheckpoint += record.events.length;
+    let partition: PartitionRunner | undefined;
+    const runner = new Runner({
+      store: partitionStore(store, (message) => {
+        if (partition) partition.lastError = message;
+      }),
+      pipeline: createPipeline(pipeline),
+      // One writer per partition (a Durable Object is single-threaded): no epochs.
+      checkpoint: { everyEvents: settings.checkpointEveryEvents, everyMs: Number.POSITIVE_INFINITY },
+      view: { maxWindows: settings.viewMaxWindows, encoding: 'entries' },
+      clock: { now: settings.now, timeout: systemClock.timeout },
+    });
+    partition = new PartitionRunner(store, runner, settings);
+    await runner.start();
+    await runner.idle();
+    return partition;
   }
 
   private serial<T>(op: () => Promise<T>): Promise<T> {
@@ -149,42 +143,31 @@ export class PartitionRunner {
       const [receipt] = await this.store.append([{ clientId, events, receivedAt }]);
       const { outcome, record } = receipt!;
       if (!record) return { outcome, appended: false };
-      this.process(record);
-      if (this.sinceCheckpoint >= this.settings.checkpointEveryEvents) {
-        // The events are durable already: a failed checkpoint is retried with
-        // the next batch (a restart would replay a little more), not answered
-        // as a failed ingest that the client would have to send again.
-        await this.writeCheckpoint().catch((e) => (this.lastError = `checkpoint: ${errorParts(e).message}`));
-      }
+      // The events are durable already: a failed checkpoint is retried with
+      // the next batch (a restart would replay a little more), not answered
+      // as a failed ingest that the client would have to send again.
+      this.runner.offer(runnerBatch(record));
+      await this.runner.idle();
       return { outcome, appended: true };
     });
   }
 
   /** Writes a checkpoint now (snapshot + view + position, one commit). */
   checkpoint(): Promise<void> {
-    return this.serial(() => this.writeCheckpoint());
-  }
-
-  private async writeCheckpoint(): Promise<void> {
-    if (this.failed || this.run.closed || this.processed === this.checkpointed) return;
-    const seq = this.processed;
-    await this.store.writeCheckpoint({ seq, at: this.settings.now(), snapshot: this.run.snapshot(), view: this.view.entries() });
-    this.checkpointed = seq;
-    this.sinceCheckpoint = 0;
+    return this.serial(() => this.runner.checkpoint());
   }
 
   /** The live view and progress. */
   async results(): Promise<PartitionResults> {
-    const windows = this.view.entries().sort((a, b) =>
-      a.key < b.key ? -1 : a.key > b.key ? 1 : a.start - b.start || a.end - b.end,
-    );
+    const windows = this.runner.entries().sort(compareWindows);
+    const failure = this.runner.failure;
     return {
       windows,
-      processed: this.processed,
-      checkpoint: this.checkpointed,
+      processed: this.runner.processed,
+      checkpoint: this.runner.checkpointed,
       forwarded: await this.store.acked(),
       outbox: await this.store.records(),
-      failed: this.failed,
+      failed: failure ? errorParts(failure.error) : null,
       trouble: { lastError: this.lastError, forwardAttempts: this.attempts },
     };
   }
@@ -193,19 +176,19 @@ export class PartitionRunner {
    * Sends outbox records after the forwarded position upstream, in order,
    * up to `maxRecordsPerAlarm`, consecutive records of one client merged into
    * one request (see {@link forwardBatches}). Answers when to call again (ms
-   * from now): `0` if records remain, a backoff after a failure, `undefined`
-   * when the outbox is drained.
+   * from now): `0` if records remain, the protocol's backoff after a failure
+   * (`backoffDelay`: full jitter after `retry`, half to all of `maxBackoffMs`
+   * after `pause`, never less than `Retry-After`), `undefined` when the
+   * outbox is drained.
    */
   async forward(send: (batch: ForwardBatch) => Promise<ForwardOutcome>): Promise<number | undefined> {
     let from = await this.store.acked();
     const records = await this.store.readAfter(from, this.settings.maxRecordsPerAlarm);
     for (const batch of forwardBatches(records)) {
       const out = await send(batch);
-      if (out.kind === 'retry') {
+      if (out.kind === 'retry' || out.kind === 'pause') {
         this.lastError = `forward: ${out.reason}`;
-        const { minBackoffMs, maxBackoffMs } = this.settings;
-        const backoff = Math.min(maxBackoffMs, minBackoffMs * 2 ** Math.min(this.attempts++, 30));
-        return Math.max(backoff, out.afterMs ?? 0);
+        return backoffDelay(out.kind, this.attempts++, this.settings, this.settings.random, out.afterMs);
       }
       this.attempts = 0;
       this.lastError = out.kind === 'refused' ? `forward: refused for good, kept aside: ${out.reason}` : null;
@@ -219,7 +202,7 @@ export class PartitionRunner {
   }
 }
 
-/** Most events and characters of events JSON in one forwarded request (the server takes 50 000 events and 4 MiB). */
+/** Most events and characters in one forwarded request (the server takes 50 000 events and 4 MiB, at most 3 bytes a character). */
 const FORWARD_EVENTS = LIMITS.maxEventsPerRequest;
 const FORWARD_CHARS = 1_000_000;
 
@@ -233,33 +216,26 @@ const FORWARD_CHARS = 1_000_000;
  */
 export function forwardBatches(records: readonly EdgeRecord[]): ForwardBatch[] {
   const out: ForwardBatch[] = [];
-  let group: { clientId: string; records: EdgeRecord[]; parts: string[]; events: number; chars: number; lastSeq: number } | undefined;
+  let group: { records: EdgeRecord[]; body: IngestBody; lastSeq: number } | undefined;
   const flush = () => {
     if (group)
-      out.push({
-        clientId: group.clientId,
-        records: group.records,
-        events: group.events,
-        body: `{"clientId":${JSON.stringify(group.clientId)},"events":[${group.parts.join(',')}]}`,
-      });
+      out.push({ clientId: group.body.clientId, records: group.records, events: group.body.events, body: group.body.encode() });
   };
   for (const r of records) {
-    const part = JSON.stringify(r.events).slice(1, -1);
+    const part = encodeEvents(r.events);
     const first = r.events[0]?.seq ?? 0;
     if (
       !group ||
-      group.clientId !== r.clientId ||
+      group.body.clientId !== r.clientId ||
       first <= group.lastSeq ||
-      group.events + r.events.length > FORWARD_EVENTS ||
-      group.chars + part.length > FORWARD_CHARS
+      group.body.events + r.events.length > FORWARD_EVENTS ||
+      group.body.lengthWith(part) > FORWARD_CHARS
     ) {
       flush();
-      group = { clientId: r.clientId, records: [], parts: [], events: 0, chars: 0, lastSeq: 0 };
+      group = { records: [], body: new IngestBody(r.clientId), lastSeq: 0 };
     }
     group.records.push(r);
-    group.parts.push(part);
-    group.events += r.events.length;
-    group.chars += part.length;
+    group.body.add(part, r.events.length);
     group.lastSeq = r.events[r.events.length - 1]?.seq ?? group.lastSeq;
   }
   flush();

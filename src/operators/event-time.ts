@@ -12,7 +12,7 @@ import {
   type Subscriber,
   Subscription,
 } from 'rxjs';
-import { registerState } from '../checkpoint/scope.js';
+import { activeMode, noteEventTime, registerState } from '../checkpoint/scope.js';
 import { describe, InvalidOptionError, InvalidRecordError } from '../errors.js';
 import {
   optionalFunction,
@@ -89,6 +89,8 @@ export class EventTimeHead<T> {
   private readonly timestamp: (event: T) => number;
   private seen = 0;
   private invalidRecords = 0;
+  /** A batch run holds the watermark until the input ends (see `RunOptions.mode`). */
+  private readonly hold = activeMode() === 'batch';
 
   constructor(
     private readonly name: string,
@@ -116,7 +118,7 @@ export class EventTimeHead<T> {
       }
       this.seen++;
       this.sink.record(event, ts);
-      if (this.generator.onRecord(ts)) this.sink.watermark(this.generator.current);
+      if (this.generator.onRecord(ts) && !this.hold) this.sink.watermark(this.generator.current);
     } catch (err) {
       this.sink.error(err);
     }
@@ -141,7 +143,7 @@ export class EventTimeHead<T> {
   /** Starts idleness detection, if configured; the returned subscription stops it. */
   startIdleTimer(): Subscription | undefined {
     const { idleTimeout, scheduler = asyncScheduler } = this.options;
-    if (idleTimeout === undefined) return undefined;
+    if (idleTimeout === undefined || this.hold) return undefined;
     // The hot path only counts records; the clock is read by a timer that
     // ticks every quarter timeout. A tick that sees new records marks the
     // input active at that moment, so idleness is declared between 1 and
@@ -190,6 +192,8 @@ export function eventTimeOperator<S, T>(
   validateEventTime(name, options);
   return (source: Observable<S>) =>
     new TimedObservable<T>((sink, subscriber) => {
+      // Only eventTime takes events one by one: its timestamp is the input's event time.
+      if (name === 'eventTime') noteEventTime(source, options.timestamp as (event: never) => number);
       const head = new EventTimeHead(name, options, sink, subscriber);
       const subscription = new Subscription();
       const idle = head.startIdleTimer();

@@ -5,7 +5,7 @@
  */
 import { asyncScheduler, type OperatorFunction, type SchedulerLike, Subscription } from 'rxjs';
 import type { Aggregate } from '../aggregates/aggregate.js';
-import { registerState } from '../checkpoint/scope.js';
+import { activeMode, registerState } from '../checkpoint/scope.js';
 import { check, decodeTime, encodeTime } from '../checkpoint/snapshot.js';
 import { describe, InvalidOptionError, InvalidRecordError } from '../errors.js';
 import {
@@ -151,11 +151,13 @@ export function windowBy<T, K extends WindowKey, A, R>(
 
   return (source) =>
     new TimedObservable<WindowResult<K, R>>((sink, subscriber) => {
+      // A batch run (RunOptions.mode) fires each window once, complete, at the end: no early panes.
+      const batch = activeMode() === 'batch';
       const config: EngineConfig<T, K, A, R> = {
         aggregate,
         allowedLateness,
-        earlyCount: early?.count ?? 0,
-        trackDirty: interval !== undefined,
+        earlyCount: batch ? 0 : (early?.count ?? 0),
+        trackDirty: interval !== undefined && !batch,
         // Stamped with the window's last timestamp, so that a downstream
         // windowBy receives a result before the watermark that closes it.
         emit: (result, timestamp) => sink.record(result, timestamp),
@@ -173,11 +175,11 @@ export function windowBy<T, K extends WindowKey, A, R>(
           lateRecords = typeof s.lateRecords === 'number' ? s.lateRecords : 0;
           engine.restore(s.windows, wm);
         },
-        stats: () => ({ watermark: wm, openWindows: engine.openWindows(), lateRecords, invalidRecords }),
+        stats: () => ({ watermark: wm, openWindows: engine.openWindows(), lateRecords, invalidRecords, allowedLateness }),
       });
 
       const subscription = new Subscription();
-      if (interval !== undefined)
+      if (interval !== undefined && !batch)
         subscription.add(
           scheduler.schedule(function tick() {
             if (subscriber.closed) return;

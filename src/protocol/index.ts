@@ -1,6 +1,9 @@
 /**
  * `tidemark/protocol`: the versioned wire protocol shared by the client's
- * uploader and the server. See {@link IngestRequest} and {@link parseIngest}.
+ * uploader and the server. See {@link IngestRequest} and {@link parseIngest};
+ * for a client, {@link IngestBody}, {@link readAnswer}, {@link classifyStatus}
+ * and {@link backoffDelay} (the policy: `docs/protocol.md`); for whoever
+ * issues tokens without Node APIs (an edge worker), {@link tokenFor}.
  *
  * @module
  */
@@ -15,4 +18,20 @@ export type {
 } from './wire.js';
 export { LIMITS, PATHS, PROTOCOL_VERSION } from './wire.js';
 export { isClientId, parseIngest, requireClientId } from './validate.js';
+export type { Secret } from './tokens.js';
+export { tokenFor } from './tokens.js';
 export { ProtocolError } from '../errors.js';
+export type { Answer, BackoffPolicy, Decision } from './client.js';
+export {
+  backoffDelay,
+  classifyStatus,
+  encodeEvents,
+  IngestBody,
+  noAnswer,
+  parseRetryAfter,
+  readAnswer,
+  RETRY_AFTER_CAP_MS,
+  wantsNewToken,
+} from './client.js';
+export type { ExchangeOptions } from './exchange.js';
+export { exchange } from './exchange.js';

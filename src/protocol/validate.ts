@@ -76,8 +76,8 @@ export function parseIngest(body: unknown): IngestRequest {
     if (seq <= last)
       throw new ProtocolError(400, `sequence numbers must strictly increase within a request (${seq} after ${last})`, `${at}.seq`);
     last = seq;
-    if (typeof ts !== 'number' || !Number.isFinite(ts))
-      throw new ProtocolError(400, `must be a finite number (event time in ms), got ${describe(ts)}`, `${at}.ts`);
+    if (ts !== null && (typeof ts !== 'number' || !Number.isFinite(ts)))
+      throw new ProtocolError(400, `must be a finite number (event time in ms) or null (not readable), got ${describe(ts)}`, `${at}.ts`);
     if (!('data' in e)) throw new ProtocolError(400, 'missing; every event carries its data (null is allowed)', `${at}.data`);
   }
   const results = b['results'];

@@ -56,12 +56,15 @@ export const LIMITS = {
 
 /**
  * One event on the wire: the client's sequence number (from 1, strictly
- * increasing within a request), its event time in ms, and the event itself
- * as JSON.
+ * increasing within a request), its event time in ms as the client's
+ * pipeline reads it (`null` when the pipeline cannot read it: such an event
+ * is kept and counted, never stamped with another time), and the event
+ * itself as JSON. The batch layer never relies on `ts`: it re-runs the
+ * pipeline over `data`; `ts` is for export and analysis.
  */
 export interface WireEvent {
   readonly seq: number;
-  readonly ts: number;
+  readonly ts: number | null;
   readonly data: unknown;
 }
 

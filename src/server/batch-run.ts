@@ -5,11 +5,12 @@
  * @internal
  * @module
  */
-import type { Observer } from 'rxjs';
-import type { Pipeline, PipelineInput } from '../checkpoint/pipeline.js';
+import type { Pipeline } from '../checkpoint/pipeline.js';
+import { Runner } from '../host/runner.js';
+import type { RunnerBatch, RunnerStore } from '../host/store.js';
 import { describe, TidemarkError } from '../errors.js';
 import type { WindowKey } from '../windows/window-result.js';
-import { compareWindows, WindowMap, type WindowValue } from './windows.js';
+import { compareWindows, WindowMap, type WindowValue } from '../windows/identity.js';
 
 /** A window's latest pane as a batch run keeps it. */
 export interface Pane extends WindowValue {
@@ -24,88 +25,100 @@ export type BatchOutcome =
   | { readonly ok: false; readonly error: unknown };
 
 /**
- * One run of a pipeline over a bounded input: push events (in an order in
- * which none is late), then `end()` fires every open window, and the
- * outcome is the latest pane of each window (the highest pane; the later
- * one for equal or missing pane numbers), as `latestPanes` computes it.
- * The pipeline may end in `windowBy` (timed results) or in `records()`.
+ * One run of a pipeline over a bounded input, on the shared {@link Runner}
+ * over an in-memory store of the input: push events (in an order in which
+ * none is late), then `end()` fires every open window, and the outcome is
+ * the latest pane of each window by the one rule of `paneWins` (the highest
+ * pane; the later one for equal or missing pane numbers). The pipeline may
+ * end in `windowBy` (timed results) or in `records()`.
  */
 export class BatchRun {
   private readonly windows = new WindowMap<Pane>();
+  private readonly store = new BoundedInput();
+  private readonly runner: Runner;
+  private started: Promise<void> | undefined;
   private failure: { error: unknown } | undefined;
-  private readonly input: PipelineInput<unknown> | undefined;
 
   constructor(pipeline: Pipeline<unknown, unknown>) {
-    const observer: Partial<Observer<unknown>> = {
-      next: (output) => this.add(output),
-      error: (error) => {
-        this.failure ??= { error };
+    this.runner = new Runner({
+      store: this.store,
+      pipeline,
+      // A batch run is re-run whole: it never checkpoints, and keeps its own windows.
+      checkpoint: { everyEvents: Number.POSITIVE_INFINITY, everyMs: Number.POSITIVE_INFINITY },
+      view: false,
+      hooks: {
+        results: (results) => {
+          for (const r of results) this.add(r);
+        },
+        error: (error) => {
+          this.failure ??= { error };
+        },
       },
-    };
-    try {
-      this.input = pipeline.open(observer);
-    } catch (error) {
-      this.failure = { error };
-    }
+    });
   }
 
   /** Pushes `data[order[0]]`, `data[order[1]]`, …; `false` once the run has failed. */
-  push(data: readonly unknown[], order: Uint32Array): boolean {
-    const input = this.input;
-    if (!input || this.failure) return false;
-    try {
-      for (let i = 0; i < order.length; i++) {
-        input.push(data[order[i]!]);
-        if (this.failure) return false;
-      }
-    } catch (error) {
-      this.failure ??= { error };
-      return false;
-    }
-    return true;
+  async push(data: readonly unknown[], order: Uint32Array): Promise<boolean> {
+    if (!(await this.start())) return false;
+    this.runner.notify(this.store.add(data, order));
+    await this.runner.idle();
+    return !this.failed;
   }
 
   /** Ends the input (every open window fires) and answers the windows. */
-  end(): BatchOutcome {
-    if (!this.failure && this.input && !this.input.closed) {
-      try {
-        this.input.end();
-      } catch (error) {
-        this.failure ??= { error };
-      }
-    }
-    this.input?.unsubscribe();
-    return this.failure ? { ok: false, error: this.failure.error } : { ok: true, windows: this.windows };
+  async end(): Promise<BatchOutcome> {
+    if (await this.start()) await this.runner.end();
+    await this.runner.stop(false);
+    return this.failed ? { ok: false, error: this.failed.error } : { ok: true, windows: this.windows };
   }
 
-  private add(output: unknown): void {
-    let result = output as Partial<Pane> & { kind?: unknown; value?: unknown };
-    if (typeof output === 'object' && output !== null && 'kind' in output) {
-      // A pipeline ending in windowBy emits timed elements: keep the records' values.
-      if (result.kind === 'watermark') return;
-      if (result.kind === 'record') result = result.value as typeof result;
-    }
+  private get failed(): { error: unknown } | undefined {
+    return this.failure ?? this.runner.failure;
+  }
+
+  private async start(): Promise<boolean> {
+    this.started ??= this.runner.start().catch((error: unknown) => {
+      this.failure ??= { error };
+    });
+    await this.started;
+    return !this.failed;
+  }
+
+  private add(result: unknown): void {
     const r = result as Partial<Pane> | null;
-    if (
-      typeof r !== 'object' ||
-      r === null ||
-      !isKey(r.key) ||
-      typeof r.start !== 'number' ||
-      typeof r.end !== 'number'
-    ) {
-      this.failure ??= {
-        error: new TidemarkError(
+    if (typeof r !== 'object' || r === null || !isKey(r.key) || typeof r.start !== 'number' || typeof r.end !== 'number') {
+      this.runner.fail(
+        new TidemarkError(
           `the pipeline emitted ${describe(r)} where a window result { key, start, end, value, pane } was expected; end it with windowBy(...) (optionally followed by records())`,
         ),
-      };
+      );
       return;
     }
     const pane = typeof r.pane === 'number' ? r.pane : undefined;
-    if (pane !== undefined) {
-      const seen = this.windows.get(r.key, r.start, r.end);
-      if (seen && seen.pane !== undefined && pane < seen.pane) return;
-    }
-    this.windows.set({ key: r.key, start: r.start, end: r.end, value: r.value, pane, matched: false });
+    this.windows.offer({ key: r.key, start: r.start, end: r.end, value: r.value, pane, matched: false });
+  }
+}
+
+/** The batch run's input as a Runner store: each push is one batch, its events read through `order`. */
+class BoundedInput implements RunnerStore {
+  private readonly batches: RunnerBatch[] = [];
+  private last = 0;
+
+  /** Appends `data` in `order` as one batch; answers the last sequence. */
+  add(data: readonly unknown[], order: Uint32Array): number {
+    const seq = this.last + 1;
+    this.last += order.length;
+    if (order.length > 0) this.batches.push({ seq, last: this.last, events: { length: order.length, row: (i) => data[order[i]!] } });
+    return this.last;
+  }
+
+  loadCheckpoint = async (): Promise<undefined> => undefined;
+  writeCheckpoint = async (): Promise<void> => undefined;
+  lastSeq = async (): Promise<number> => this.last;
+  async readAfter(seq: number, maxBatches: number): Promise<RunnerBatch[]> {
+    // Batches are consumed once, in order: drop the ones read.
+    while (this.batches.length > 0 && this.batches[0]!.last <= seq) this.batches.shift();
+    return this.batches.slice(0, maxBatches);
   }
 }
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, InvalidOptionError, RuntimeClosedError, StorageError } from '../errors.js';
 import type { Correction, CorrectionsResponse } from '../protocol/wire.js';
 import { AppendFile } from './append-file.js';
-import { compareWindows, WindowMap } from './windows.js';
+import { compareWindows, WindowMap } from '../windows/identity.js';
 
 /** A correction to write: for one window of one client, the speed and batch values (`at`: when the run started). */
 export interface CorrectionEntry extends Omit<Correction, 'cursor'> {

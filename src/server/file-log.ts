@@ -6,6 +6,10 @@
  * `reference types` line says so to type-checkers that leave Node's types
  * out by default (the doc-example check does).
  *
+ * Why one file of ~500 lines: appending (group commit, fsync, recovery of a
+ * torn tail) and reading share the open segment handle and its in-memory
+ * index; split apart, each half would need the other's private state.
+ *
  * @module
  */
 import { mkdir, open } from 'node:fs/promises';
@@ -14,7 +18,7 @@ import { join } from 'node:path';
 import { describe, errorParts, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
 import { optionalFunction, rejectUnknown, requireObject } from '../options.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage, progress } from './coverage.js';
+import { Coverage, progress } from '../host/ingest/coverage.js';
 import {
   decodeHeader,
   decodeRows,
@@ -28,7 +32,7 @@ import {
 } from './file-log-format.js';
 import { readFrames, type RecoveryReport, scanLog } from './file-log-segments.js';
 import { lockDir } from './file-lock.js';
-import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from './log.js';
+import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from '../host/ingest/log.js';
 
 export type { RecoveryReport } from './file-log-segments.js';
 

@@ -5,13 +5,13 @@
  *
  * @module
  */
-export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
+export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from '../host/ingest/log.js';
 export { memoryLog } from './memory-log.js';
-export type { Secret } from './auth.js';
-export { tokenFor } from './auth.js';
+export type { Secret } from '../protocol/tokens.js';
+export { tokenFor } from '../protocol/tokens.js';
 export { secretIn } from './secret-file.js';
-export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from './handler.js';
-export { createHandler } from './handler.js';
+export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from '../host/ingest/handler.js';
+export { createHandler } from '../host/ingest/handler.js';
 export type { Listening } from './node-adapter.js';
 export { listen } from './node-adapter.js';
 export type { JetStreamLog } from './jetstream-log.js';
@@ -24,7 +24,7 @@ export type { ResultStore, StoredResult } from './results-store.js';
 export { fileResults, memoryResults } from './results-store.js';
 export type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 export { fileCorrections, memoryCorrections } from './corrections-store.js';
-export type { WindowValue } from './windows.js';
+export type { WindowValue } from '../windows/identity.js';
 export type { BatchPipeline, ReconcileFailure, ReconcileOptions, ReconcileReport } from './reconcile.js';
 export { reconcile } from './reconcile.js';
 export { loadPipeline } from './load-pipeline.js';

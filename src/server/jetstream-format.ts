@@ -29,8 +29,8 @@
 import { describe, InvalidOptionError, ProtocolError, StorageError } from '../errors.js';
 import { isClientId, requireClientId } from '../protocol/validate.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage } from './coverage.js';
-import type { LoggedEvent } from './log.js';
+import { Coverage } from '../host/ingest/coverage.js';
+import type { LoggedEvent } from '../host/ingest/log.js';
 
 export const FORMAT_HEADER = 'Tidemark-Format';
 export const COVERAGE_HEADER = 'Tidemark-Coverage';

@@ -19,6 +19,10 @@
  * Appends of one client are serialized inside a process; different clients
  * append concurrently.
  *
+ * Why one file of ~600 lines: it is the only file that talks to NATS (the
+ * rule for platform seams), and stream checks, appends and reads share one
+ * connection, the per-subject sequence cache and the error mapping.
+ *
  * @module
  */
 import {
@@ -46,7 +50,7 @@ import {
 } from '@nats-io/transport-node';
 import { errorParts, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage, progress } from './coverage.js';
+import { Coverage, progress } from '../host/ingest/coverage.js';
 import {
   clientOf,
   COVERAGE_HEADER,
@@ -64,7 +68,7 @@ import {
   subjectCovers,
 } from './jetstream-format.js';
 import { type JetStreamLogOptions, type Settings, validate } from './jetstream-options.js';
-import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from './log.js';
+import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from '../host/ingest/log.js';
 
 /**
  * An {@link EventLog} on NATS JetStream, plus {@link JetStreamLog.refresh}.

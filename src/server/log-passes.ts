@@ -15,7 +15,7 @@
  * @module
  */
 import type { BatchRun } from './batch-run.js';
-import type { ClientProgress, EventLog } from './log.js';
+import type { ClientProgress, EventLog } from '../host/ingest/log.js';
 import { timeOrder } from './time-order.js';
 
 /** The default `maxEventsInMemory` of reconcile and replay. */
@@ -126,8 +126,10 @@ export async function* clientGroups(
           target = loaded.get(lastId);
         }
         if (!target) continue;
-        target.add(e.data, e.ts, e.seq);
-        seen?.(e.ts);
+        // An event without a readable time sorts first (its pipeline will say why it cannot time it).
+        const ts = e.ts ?? Number.NEGATIVE_INFINITY;
+        target.add(e.data, ts, e.seq);
+        seen?.(ts);
       }
     }
     const out = [...loaded.values()];
@@ -190,12 +192,13 @@ export async function feedInTimeOrder(
     stats.passes++;
     for await (const chunk of log.read()) {
       for (const e of chunk) {
-        if (e.ts >= lo && e.ts < hi && clients.has(e.clientId)) {
+        const t = e.ts ?? Number.NEGATIVE_INFINITY;
+        if (t >= lo && t < hi && clients.has(e.clientId)) {
           data.push(e.data);
-          ts.push(e.ts);
+          ts.push(t);
         }
       }
     }
-    if (!run.push(data, timeOrder(ts))) return;
+    if (!(await run.push(data, timeOrder(ts)))) return;
   }
 }

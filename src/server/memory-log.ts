@@ -6,8 +6,8 @@
  */
 import { RuntimeClosedError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage, progress } from './coverage.js';
-import type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from './log.js';
+import { Coverage, progress } from '../host/ingest/coverage.js';
+import type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from '../host/ingest/log.js';
 
 /**
  * Creates an {@link EventLog} held in memory, with the same idempotent

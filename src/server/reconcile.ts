@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { Observable } from 'rxjs';
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { describe, errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
@@ -12,28 +11,14 @@ import type { Correction } from '../protocol/wire.js';
 import { BatchRun, type Pane, pairWindows, sortedWindows } from './batch-run.js';
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from '../protocol/json.js';
-import type { EventLog } from './log.js';
+import type { EventLog } from '../host/ingest/log.js';
 import { type ClientEvents, clientGroups, DEFAULT_MAX_EVENTS, feedInTimeOrder, type ReadStats, TimeSample } from './log-passes.js';
 import type { ResultStore } from './results-store.js';
 import { timeOrder } from './time-order.js';
-import { compareWindows, WindowMap, type WindowValue } from './windows.js';
+import { compareWindows, WindowMap, type WindowValue } from '../windows/identity.js';
 
-/**
- * A pipeline as clients run it: from the stream of events (each exactly the
- * `data` the log holds) to window results, ending in `windowBy(...)`,
- * optionally followed by `records()`.
- *
- * @example
- * ```ts
- * import { eventTime, windowBy, tumbling, count } from 'tidemark';
- * import type { BatchPipeline } from 'tidemark/server';
- * type Click = { page: string; ts: number };
- * export const pipeline: BatchPipeline<Click> = (events$) => events$.pipe(
- *   eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 2_000 }),
- *   windowBy({ key: (e) => e.page, window: tumbling(60_000), aggregate: count() }));
- * ```
- */
-export type BatchPipeline<E = any> = (events$: Observable<E>) => Observable<unknown>;
+export type { BatchPipeline } from '../host/pipeline-session.js';
+import type { BatchPipeline } from '../host/pipeline-session.js';
 
 /** Options of {@link reconcile}. */
 export interface ReconcileOptions<E = any> {
@@ -156,15 +141,15 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   for await (const group of clientGroups(log, progress, maxEvents, stats, sample && ((ts) => sample.add(ts)))) {
     if (single) {
       const { data, ts } = concat(group);
-      global.push(data, timeOrder(ts));
+      await global.push(data, timeOrder(ts));
     }
     const pending: CorrectionEntry[] = [];
     for (const c of group) {
       const run = new BatchRun(pipeline);
-      run.push(c.data, c.order());
+      await run.push(c.data, c.order());
       // Release the client's events before the next one is run.
       c.release();
-      const outcome = run.end();
+      const outcome = await run.end();
       if (!outcome.ok) {
         fail(c.clientId, outcome.error);
         continue;
@@ -184,7 +169,7 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   counts.written += await writeCorrections(corrections, pending);
 
   if (!single) await feedInTimeOrder(log, logged, sample!.boundaries(total, maxEvents), global, stats);
-  const outcome = global.end();
+  const outcome = await global.end();
   if (!outcome.ok) fail(undefined, outcome.error);
 
   const durationMs = performance.now() - started;

@@ -10,9 +10,9 @@ import { requireFunction, requireObject } from '../options.js';
 import { BatchRun, pairWindows } from './batch-run.js';
 import { clientGroups, DEFAULT_MAX_EVENTS, type ReadStats } from './log-passes.js';
 import { sameJson } from '../protocol/json.js';
-import type { EventLog } from './log.js';
+import type { EventLog } from '../host/ingest/log.js';
 import { type BatchPipeline, requireLog, requireMaxEvents } from './reconcile.js';
-import { compareWindows, type WindowValue } from './windows.js';
+import { compareWindows, type WindowValue } from '../windows/identity.js';
 
 /** Options of {@link replay}. */
 export interface ReplayOptions<E = any> {
@@ -110,11 +110,11 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
     for (const c of group) {
       const order = c.order();
       const views = { baseline: new BatchRun(baseline), candidate: new BatchRun(candidate) };
-      views.baseline.push(c.data, order);
-      views.candidate.push(c.data, order);
+      await views.baseline.push(c.data, order);
+      await views.candidate.push(c.data, order);
       c.release();
-      const b = views.baseline.end();
-      const k = views.candidate.end();
+      const b = await views.baseline.end();
+      const k = await views.candidate.end();
       if (!b.ok || !k.ok) {
         if (!b.ok) failures.push({ clientId: c.clientId, pipeline: 'baseline', ...errorParts(b.error) });
         if (!k.ok) failures.push({ clientId: c.clientId, pipeline: 'candidate', ...errorParts(k.error) });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { RuntimeClosedError, StorageError } from '../errors.js';
 import type { WireResult } from '../protocol/wire.js';
 import { AppendFile } from './append-file.js';
-import { WindowMap } from './windows.js';
+import { WindowMap } from '../windows/identity.js';
 
 /** One window result as the store keeps it: the upload's latest pane, and when it was received. */
 export interface StoredResult extends WireResult {
@@ -56,11 +56,7 @@ class LatestResults {
   put(clientId: string, results: readonly WireResult[], receivedAt: number): void {
     let windows = this.byClient.get(clientId);
     if (!windows) this.byClient.set(clientId, (windows = new WindowMap()));
-    for (const r of results) {
-      const seen = windows.get(r.key, r.start, r.end);
-      if (seen && r.pane < seen.pane) continue;
-      windows.set({ key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane, receivedAt });
-    }
+    for (const r of results) windows.offer({ key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane, receivedAt });
   }
 
   get(clientId: string): readonly StoredResult[] {

@@ -8,7 +8,11 @@
 import { from, type OperatorFunction } from 'rxjs';
 import type { Aggregate } from '../aggregates/aggregate.js';
 import type { WindowAssigner } from '../windows/assigners.js';
+import { compareWindows, WindowMap, windowId } from '../windows/identity.js';
 import type { WindowKey, WindowResult } from '../windows/window-result.js';
+
+export type { VirtualClock } from './virtual-clock.js';
+export { virtualClock } from './virtual-clock.js';
 
 /**
  * Runs `operator` over `events` synchronously and returns everything it
@@ -100,7 +104,7 @@ export function batchWindows<T, K extends WindowKey, A, R>(
     for (const e of events) {
       const k = key(e);
       for (const { start, end } of window.assign(timestamp(e))) {
-        const id = `${typeof k}:${k}:${start}`;
+        const id = windowId({ key: k, start, end });
         let row = index.get(id);
         if (!row) {
           row = { key: k, start, end, acc: aggregate.create() };
@@ -131,20 +135,12 @@ export function batchWindows<T, K extends WindowKey, A, R>(
  * ```
  */
 export function latestPanes<K extends WindowKey, R>(results: Iterable<WindowResult<K, R>>): BatchWindow<K, R>[] {
-  const latest = new Map<string, WindowResult<K, R>>();
-  for (const r of results) {
-    const id = `${typeof r.key}:${r.key}:${r.start}:${r.end}`;
-    const seen = latest.get(id);
-    if (!seen || r.pane >= seen.pane) latest.set(id, r);
-  }
-  return [...latest.values()]
+  const latest = new WindowMap<WindowResult<K, R>>();
+  for (const r of results) latest.offer(r);
+  return latest
+    .values()
     .map(({ key, start, end, value }) => ({ key, start, end, value }))
     .sort(compareWindows);
-}
-
-function compareWindows(a: { key: WindowKey; start: number; end: number }, b: typeof a): number {
-  if (a.key !== b.key) return String(a.key) < String(b.key) ? -1 : 1;
-  return a.start - b.start || a.end - b.end;
 }
 
 /**

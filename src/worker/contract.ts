@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { CheckpointInfo } from '../host/runner.js';
 import type { ColumnBatch } from '../operators/event-time-columns.js';
 import type { WindowKey, WindowResult } from '../windows/window-result.js';
 
@@ -60,25 +61,17 @@ export interface RuntimeIssue {
 }
 
 /** The last checkpoint written: its outbox position, time, cost and size. */
-export interface CheckpointInfo {
-  /** Every event with a sequence number up to this one is covered. */
-  readonly seq: number;
-  /** When it was written (`Date.now()`). */
-  readonly at: number;
-  /** How long the IndexedDB transaction took, snapshot included, in ms. */
-  readonly durationMs: number;
-  /** Number of open windows in the snapshot. */
-  readonly openWindows: number;
-}
+export type { CheckpointInfo } from '../host/runner.js';
 
 /**
  * The uploader's state, on `status$`: what it is doing, how far the server
  * acknowledged, what it refused for good, and the last error.
  * `state`: `'disabled'` without an endpoint; `'idle'` with nothing to send;
- * `'uploading'`; `'offline'`; `'backoff'` after a retryable failure (5xx,
- * 429, 408, network) until `nextAttemptAt`; `'paused'` when the token or the
- * endpoint is wrong (401, 403, 404, 405): it tries again slowly, and a new
- * token resumes it at once.
+ * `'uploading'`; `'offline'`; `'backoff'` after a retryable failure (network,
+ * 408, 425, 429, 5xx) until `nextAttemptAt`; `'paused'` when the token or the
+ * endpoint is wrong (401, 403, 404, 405, 410): it tries again every half to
+ * whole `maxBackoffMs`, and a token or endpoint that differs from the refused
+ * one resumes it at once (the same one again does not). See `docs/protocol.md`.
  */
 export interface UploadStatus {
   readonly state: 'disabled' | 'idle' | 'uploading' | 'offline' | 'backoff' | 'paused';
@@ -94,6 +87,11 @@ export interface UploadStatus {
   readonly nextAttemptAt: number | null;
   /** The position in the server's corrections feed. */
   readonly correctionsCursor: number;
+  /**
+   * Events uploaded (since this worker started) whose time the pipeline could
+   * not read: sent with `ts: null`, never stamped with another time.
+   */
+  readonly untimed: number;
 }
 
 /**
@@ -190,7 +188,7 @@ export type PageMessage =
   | { readonly type: 'results'; readonly results: readonly unknown[] }
   /** New corrections changed the view. */
   | { readonly type: 'corrections' }
-  /** The server refused the token (401): the page may supply a fresh one with `connect`. */
+  /** The server refused the token (401, 403): the page may supply a fresh one with `connect` (the same one again changes nothing). */
   | { readonly type: 'token?' }
   /** Uploads are held (or resumed) by `setOffline` in some tab: the page applies it to a replacement worker. */
   | { readonly type: 'offline'; readonly offline: boolean };

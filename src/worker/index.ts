@@ -7,5 +7,5 @@
  * @module tidemark/worker
  */
 export type { Columns } from './contract.js';
-export type { OutboxOptions, ServeRuntimeOptions } from './serve-runtime.js';
+export type { OutboxOptions, ServeRuntimeOptions } from './runtime-options.js';
 export { serveRuntime } from './serve-runtime.js';

@@ -18,7 +18,7 @@ import {
 import type { Columns, Encoding, Payload } from './contract.js';
 import { LIMITS } from '../protocol/wire.js';
 import type { OutboxLimits } from './outbox-store.js';
-import type { ServeRuntimeOptions } from './serve-runtime.js';
+import type { ServeRuntimeOptions } from './runtime-options.js';
 import type { UploadSettings } from './uploader.js';
 
 const KNOWN = ['name', 'pipeline', 'row', 'checkpoint', 'outbox', 'view', 'openTimeoutMs', 'upload', 'timestamp'] as const;

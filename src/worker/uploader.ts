@@ -5,17 +5,25 @@
  *
  * Delivery is at-least-once; the server's ingest is idempotent by
  * `(clientId, seq)`, so the pair is exactly-once. The acknowledged position
- * only moves forward, after a `200`.
+ * only moves forward, after a `200`. What each answer means, and how long
+ * to wait after it, is the protocol's client policy (`src/protocol/client.ts`,
+ * `docs/protocol.md`), shared with the edge's forwarder. Time comes from an
+ * injected {@link Clock}, online state from an injected {@link OnlineState}.
  *
  * @internal
  * @module
  */
 import { errorParts } from '../errors.js';
-import type { Correction, CorrectionsResponse, IngestResponse, WireEvent, WireResult } from '../protocol/wire.js';
+import { OnlineState } from '../host/online.js';
+import { type Answer, backoffDelay, wantsNewToken } from '../protocol/client.js';
+import { exchange } from '../protocol/exchange.js';
+import type { IngestResponse, WireEvent, WireResult } from '../protocol/wire.js';
 import { LIMITS, PATHS } from '../protocol/wire.js';
+import { type Clock, sleep, systemClock } from '../time/clock.js';
 import type { UploadStatus } from './contract.js';
-import type { DeadLetter, OutboxRecord, RuntimeStore, StoredCorrections } from './outbox-store.js';
-import { windowId } from './view.js';
+import { pullCorrections } from './corrections-pull.js';
+import type { DeadLetter, RuntimeStore, StoredCorrections } from './outbox-store.js';
+import { type BatchSource, nextBatch } from './upload-batch.js';
 
 /** What the uploader needs from the outbox store. */
 export type UploadStore = Pick<
@@ -32,163 +40,116 @@ export interface UploadSettings {
   readonly correctionsEveryMs: number;
 }
 
-export interface UploaderDeps {
+export interface UploaderDeps extends BatchSource {
   readonly store: UploadStore;
-  readonly clientId: string;
   readonly settings: UploadSettings;
-  /** The events of a record, as the pipeline sees them. */
-  readonly decode: (record: OutboxRecord) => readonly unknown[];
-  /** An event's time for the server log. */
-  readonly timestamp: (event: unknown, record: OutboxRecord) => number;
   /** The final results (on-time and late panes) to upload, changed since the last call that was acknowledged. */
   readonly results: () => { readonly pending: readonly WireResult[]; readonly sent: () => void };
   readonly onStatus: (status: UploadStatus) => void;
   readonly onCorrections: (corrections: StoredCorrections) => void;
-  /** The page's token went stale (`401`): ask for a new one. */
+  /**
+   * The server refused the token (`401`, `403`): ask for a new one. It ends
+   * the pause only if it differs from the refused one ({@link Uploader.connect}).
+   */
   readonly onUnauthorized: () => void;
   readonly report: (err: unknown) => void;
   readonly fetch?: typeof fetch;
-  readonly now?: () => number;
+  /** Time and timers (default {@link systemClock}). */
+  readonly clock?: Clock;
+  /** Uniform in `[0, 1)`, for the backoff's jitter (default `Math.random`). */
   readonly random?: () => number;
-  readonly online?: () => boolean;
+  /** Whether uploads may go out (default: `navigator.onLine`, asked on every read). */
+  readonly network?: OnlineState;
 }
 
 export interface Uploader {
-  /** Sets (or changes) the endpoint and token, and starts uploading. */
+  /**
+   * Sets (or changes) the endpoint and token, and starts uploading. A change
+   * ends any wait at once (with a fresh backoff); the same endpoint and token
+   * again change nothing, so a page answering a token request with the token
+   * just refused does not make the uploader try again before its backoff.
+   */
   connect(endpoint: string, token: string): void;
   /** New events or results may be waiting. */
   wake(): void;
-  /** The network came back or went away. */
-  setOnline(online: boolean): void;
-  /**
-   * Best effort before the page goes away: one `keepalive` request with the
-   * oldest unacknowledged events, under 64 KiB. The outbox keeps them until
-   * a later acknowledgement.
-   */
+  /** Best effort before the page goes away: one `keepalive` request (under 64 KiB) with the oldest unacknowledged events, which the outbox keeps. */
   flushOnExit(): Promise<void>;
   stop(): void;
 }
 
-type Answer = { ok: true; body: unknown } | { ok: false; status: number; retryAfterMs?: number; message: string };
-
-/** Statuses that mean "try again later"; 0 is a network error or a timeout. */
-const RETRYABLE = new Set([0, 408, 425, 429, 500, 502, 503, 504]);
-/** Statuses that mean the configuration is wrong (token, endpoint): pause, never dead-letter. */
-const MISCONFIGURED = new Set([401, 403, 404, 405]);
+/** Where to upload, and as whom. */
+type Connection = { readonly endpoint: string; readonly token: string };
 
 export function createUploader(deps: UploaderDeps): Uploader {
   const { store, settings } = deps;
-  const now = deps.now ?? Date.now;
+  const clock = deps.clock ?? systemClock;
   const random = deps.random ?? Math.random;
+  const network = deps.network ?? new OnlineState(() => globalThis.navigator?.onLine ?? true);
   const doFetch = deps.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
-  let endpoint: string | undefined;
-  let token: string | undefined;
-  let online = deps.online?.() ?? true;
+  let connection: Connection | undefined;
   let stopped = false;
   let running = false;
-  let wakeUp: (() => void) | undefined;
+  /** Failed attempts in a row. */
   let attempt = 0;
   /** Largest number of events the next request may carry (halved to isolate a refused event). */
   let limitEvents: number = LIMITS.maxEventsPerRequest;
   let lastCorrections = Number.NEGATIVE_INFINITY;
+  /** `wake()` came since the loop last read the outbox: no idle wait before reading it again. */
+  let wanted = false;
+  let restart: (() => void) | undefined;
   let status: UploadStatus = initialUploadStatus('idle');
   const set = (patch: Partial<UploadStatus>) => {
     status = { ...status, ...patch };
     deps.onStatus(status);
   };
 
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        wakeUp = undefined;
-        resolve();
-      }
-      wakeUp = done;
-    });
+  /** The current wait, which `rouse()` ends early. */
+  let napping: AbortController | undefined;
+  const nap = async (ms: number) => {
+    const current = (napping = new AbortController());
+    await sleep(clock, ms, current.signal);
+    if (napping === current) napping = undefined;
+  };
+  const rouse = () => napping?.abort();
 
-  /**
-   * Requests under way, aborted when the network goes away: a request cut
-   * off mid-flight often never fails by itself, and would hold the upload
-   * until its timeout. The server deduplicates whatever it had received.
-   */
+  // Requests under way, aborted when the network goes away: a request cut off mid-flight often never
+  // fails by itself, and would hold the upload until its timeout. The server deduplicates what it got.
   const inflight = new Set<AbortController>();
+  const unsubscribe = network.subscribe((online) => {
+    if (!online) for (const request of inflight) request.abort(new DOMException('the network went away', 'AbortError'));
+    else {
+      attempt = 0;
+      lastCorrections = Number.NEGATIVE_INFINITY;
+      if (status.state !== 'paused') rouse(); // the network does not fix a token or a URL
+    }
+  });
 
-  async function request(method: 'GET' | 'POST', path: string, body?: string, keepalive = false): Promise<Answer> {
-    const url = new URL(path, endpoint!.endsWith('/') ? endpoint : `${endpoint}/`);
+  async function request(to: Connection, method: 'GET' | 'POST', path: string, body?: string, keepalive = false): Promise<Answer> {
+    const url = new URL(path, to.endpoint.endsWith('/') ? to.endpoint : `${to.endpoint}/`);
     const cut = new AbortController();
     if (!keepalive) inflight.add(cut); // the page is going away: nothing would retry it
-    try {
-      const res = await doFetch(url, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-        ...(body === undefined ? {} : { body }),
-        keepalive,
-        signal: AbortSignal.any([cut.signal, AbortSignal.timeout(settings.requestTimeoutMs)]),
-      });
-      const text = await res.text();
-      if (res.ok) return { ok: true, body: text ? JSON.parse(text) : null };
-      let message = `${res.status} ${res.statusText}`;
-      try {
-        message = (JSON.parse(text) as { error: { message: string } }).error.message ?? message;
-      } catch {
-        // Not a Tidemark error body (a proxy's page): keep the status line.
-      }
-      return { ok: false, status: res.status, message, ...retryAfter(res.headers.get('retry-after'), now()) };
-    } catch (err) {
-      const { name, message } = errorParts(err);
-      return { ok: false, status: 0, message: `${name}: ${message}` };
-    } finally {
-      inflight.delete(cut);
-    }
+    const headers = { authorization: `Bearer ${to.token}`, ...(body ? { 'content-type': 'application/json' } : {}) };
+    const init = { method, headers, keepalive, ...(body === undefined ? {} : { body }) };
+    const answer = await exchange(url, init, { fetch: doFetch, clock, timeoutMs: settings.requestTimeoutMs, signal: cut.signal });
+    inflight.delete(cut);
+    return answer;
   }
 
-  /** Builds the next ingest body from the outbox after `acked`: at most `maxBatchBytes`. */
-  async function nextBatch(acked: number, maxBytes: number, maxEvents: number) {
-    const events: WireEvent[] = [];
-    const parts: string[] = [];
-    let bytes = 64;
-    let from = acked;
-    outer: for (;;) {
-      const records = await store.readHolding(from, 16);
-      if (records.length === 0) break;
-      for (const r of records) {
-        const decoded = deps.decode(r);
-        for (let i = 0; i < decoded.length; i++) {
-          const seq = r.seq + i;
-          if (seq <= acked) continue;
-          const data = decoded[i];
-          const event: WireEvent = { seq, ts: deps.timestamp(data, r), data };
-          const text = JSON.stringify(event);
-          if (events.length > 0 && (bytes + text.length + 1 > maxBytes || events.length >= maxEvents)) break outer;
-          events.push(event);
-          parts.push(text);
-          bytes += text.length + 1;
-        }
-        from = r.last;
-      }
-    }
-    return { events, parts, bytes };
-  }
-
-  async function upload(): Promise<'more' | 'idle'> {
+  /** One ingest request: `more` or `idle` when answered `2xx` or refused for good, else the answer to back off from. */
+  async function upload(to: Connection): Promise<'more' | 'idle' | Answer> {
+    wanted = false;
     // Read from storage when the loop starts; only this uploader moves it since.
     const acked = status.acked;
-    const { events, parts, bytes } = await nextBatch(acked, settings.maxBatchBytes, limitEvents);
+    const { events, body } = await nextBatch(deps, acked, settings.maxBatchBytes, limitEvents);
     const results = deps.results();
     const sending = results.pending.slice(0, LIMITS.maxResultsPerRequest);
-    let resultText = '';
-    if (sending.length > 0) {
-      resultText = `,"results":${JSON.stringify(sending)}`;
-      // Results ride along while there is room; on their own otherwise.
-      if (events.length > 0 && bytes + resultText.length > settings.maxBatchBytes) resultText = '';
-    }
-    if (events.length === 0 && !resultText) return 'idle';
+    // Results ride along while there is room; on their own otherwise.
+    let resultsJson = sending.length > 0 ? JSON.stringify(sending) : undefined;
+    if (resultsJson && events.length > 0 && body.lengthWithResults(resultsJson) > settings.maxBatchBytes) resultsJson = undefined;
+    if (events.length === 0 && !resultsJson) return 'idle';
     set({ state: 'uploading' });
-    const body = `{"clientId":${JSON.stringify(deps.clientId)},"events":[${parts.join(',')}]${resultText}}`;
-    const answer = await request('POST', PATHS.ingest, body);
-    if (answer.ok) {
+    const answer = await request(to, 'POST', PATHS.ingest, body.encode(resultsJson));
+    if (answer.decision === 'delivered') {
       const ack = answer.body as IngestResponse;
       attempt = 0;
       limitEvents = LIMITS.maxEventsPerRequest;
@@ -196,75 +157,68 @@ export function createUploader(deps: UploaderDeps): Uploader {
       // or held already), whatever its ackedThrough says about older gaps.
       const through = events.length > 0 ? events[events.length - 1]!.seq : acked;
       if (through > acked) await store.ack(through);
-      if (resultText) results.sent();
-      set({ acked: through, lastError: null, nextAttemptAt: null, serverAckedThrough: ack.ackedThrough });
+      if (resultsJson) results.sent();
+      let untimed = 0;
+      for (const e of events) if (e.ts === null) untimed++;
+      set({ acked: through, lastError: null, nextAttemptAt: null, serverAckedThrough: ack?.ackedThrough, untimed: status.untimed + untimed });
       return 'more';
     }
-    return refused(answer, events, acked, resultText !== '' && events.length === 0 ? results : undefined);
+    if (answer.decision !== 'refuse') return answer;
+    await refused(answer, events, acked, resultsJson && events.length === 0 ? results : undefined);
+    return 'more';
   }
 
-  async function refused(
-    answer: Extract<Answer, { ok: false }>,
-    events: readonly WireEvent[],
-    acked: number,
-    resultsOnly: { sent: () => void } | undefined,
-  ): Promise<'more'> {
+  /** Refused for good (400, 413, 422, …): halve until the one event to blame is alone, keep it as a dead letter; the rest goes on. */
+  async function refused(answer: Answer, events: readonly WireEvent[], acked: number, resultsOnly: { sent: () => void } | undefined) {
     const { status: code, message } = answer;
-    if (RETRYABLE.has(code) || MISCONFIGURED.has(code)) {
-      if (code === 401) deps.onUnauthorized();
-      const cap = MISCONFIGURED.has(code) ? settings.maxBackoffMs : Math.min(settings.maxBackoffMs, settings.minBackoffMs * 2 ** attempt);
-      attempt = Math.min(attempt + 1, 30);
-      // Full jitter (a random wait up to the capped exponential), but never sooner than Retry-After.
-      const wait = Math.max(random() * cap, answer.retryAfterMs ?? 0);
-      set({
-        state: code === 0 && !online ? 'offline' : MISCONFIGURED.has(code) ? 'paused' : 'backoff',
-        lastError: code === 0 ? message : `${code}: ${message}`,
-        nextAttemptAt: now() + wait,
-      });
-      await sleep(wait);
-      return 'more';
-    }
-    // Refused for good (400, 413, 422, …). Halve until the one event to
-    // blame is alone, then keep it as a dead letter; the rest goes on.
     if (resultsOnly) {
       deps.report(new Error(`the server refused uploaded results (${code}: ${message}); they are not sent again`));
       resultsOnly.sent();
-      return 'more';
+      return;
     }
     if (events.length > 1) {
       limitEvents = Math.ceil(events.length / 2);
-      return 'more';
+      return;
     }
     const e = events[0]!;
-    const letter: DeadLetter = { seq: e.seq, ts: e.ts, data: e.data, status: code, reason: message, at: now() };
+    const letter: DeadLetter = { seq: e.seq, ts: e.ts, data: e.data, status: code, reason: message, at: clock.now() };
     await store.deadLetter([letter]);
     deps.report(new Error(`the server refused event ${e.seq} for good (${code}: ${message}); it is kept as a dead letter`));
     const { count } = await store.deadLetters();
     set({ acked: Math.max(acked, e.seq), deadLetters: count, lastDeadLetter: letter });
-    return 'more';
   }
 
-  /** Pulls corrections after the stored cursor (`corrections` is loaded when the loop starts). */
-  async function pullCorrections(current: StoredCorrections): Promise<StoredCorrections> {
-    let corrections = current;
-    let changed = false;
-    for (;;) {
-      const answer = await request('GET', `${PATHS.corrections}?clientId=${deps.clientId}&after=${corrections.cursor}`);
-      if (!answer.ok) {
-        set({ lastError: `corrections: ${answer.status}: ${answer.message}` });
-        return corrections;
-      }
-      const page = answer.body as CorrectionsResponse;
-      if (page.corrections.length === 0) break;
-      corrections = { cursor: page.cursor, entries: mergeCorrections(corrections.entries, page.corrections) };
-      changed = true;
-    }
+  /**
+   * Waits as the policy says after an answer to retry or pause on, made with
+   * `used`. After `401`/`403` asks for a new token; a different endpoint or
+   * token (given meanwhile or during the wait) ends the wait at once.
+   */
+  async function backOff(answer: Answer, used: Connection): Promise<void> {
+    const pause = answer.decision !== 'retry';
+    if (pause && wantsNewToken(answer.status)) deps.onUnauthorized();
+    if (connection !== used) return; // changed since the request went out (or just now, by onUnauthorized)
+    const wait = backoffDelay(pause ? 'pause' : 'retry', attempt, settings, random, answer.retryAfterMs);
+    attempt = Math.min(attempt + 1, 30);
+    set({
+      state: answer.status === 0 && !network.online ? 'offline' : pause ? 'paused' : 'backoff',
+      lastError: answer.status === 0 ? answer.message : `${answer.status}: ${answer.message}`,
+      nextAttemptAt: clock.now() + wait,
+    });
+    await nap(wait);
+  }
+
+  /** Pulls corrections after the stored cursor, keeps them, and says so: the corrections, or an answer to pause on. */
+  async function corrections(to: Connection, current: StoredCorrections): Promise<StoredCorrections | Answer> {
+    const { corrections: pulled, changed, failed } = await pullCorrections((path) => request(to, 'GET', path), deps.clientId, current);
+    // A wrong token or URL pauses as an upload would; anything else waits for the next round.
+    if (failed?.decision === 'pause') return failed;
+    if (failed) set({ lastError: `corrections: ${failed.status}: ${failed.message}` });
     if (changed) {
-      await store.saveCorrections(corrections);
-      deps.onCorrections(corrections);
+      await store.saveCorrections(pulled);
+      deps.onCorrections(pulled);
     }
-    set({ correctionsCursor: corrections.cursor });
-    return corrections;
+    set({ correctionsCursor: pulled.cursor });
+    return pulled;
   }
 
   async function loop(): Promise<void> {
@@ -273,98 +227,75 @@ export function createUploader(deps: UploaderDeps): Uploader {
     try {
       const dead = await store.deadLetters();
       set({ acked: await store.acked(), deadLetters: dead.count, lastDeadLetter: dead.latest ?? null });
-      let corrections = (await store.loadCorrections()) ?? { cursor: 0, entries: [] };
-      if (corrections.entries.length > 0) deps.onCorrections(corrections);
-      while (!stopped && endpoint) {
-        if (!online) {
+      let stored = (await store.loadCorrections()) ?? { cursor: 0, entries: [] };
+      if (stored.entries.length > 0) deps.onCorrections(stored);
+      while (!stopped && connection) {
+        const to = connection;
+        if (!network.online) {
           set({ state: 'offline', nextAttemptAt: null });
-          await sleep(settings.maxBackoffMs); // or until the 'online' event wakes us
-          // The events only wake us: a worker can miss one, so ask again each time.
-          online = deps.online?.() ?? online;
+          // Until the network comes back (the OnlineState says so); the probe is asked again each round.
+          await nap(settings.maxBackoffMs);
           continue;
         }
-        const next = await upload();
+        const next = await upload(to);
         if (stopped) break;
-        if (next === 'idle') {
-          if (now() - lastCorrections >= settings.correctionsEveryMs) {
-            lastCorrections = now();
-            corrections = await pullCorrections(corrections);
+        if (typeof next === 'object') await backOff(next, to);
+        else if (next === 'idle') {
+          if (clock.now() - lastCorrections >= settings.correctionsEveryMs) {
+            lastCorrections = clock.now();
+            const pulled = await corrections(to, stored);
+            if ('decision' in pulled) await backOff(pulled, to);
+            else stored = pulled;
             continue;
           }
+          if (wanted) continue;
           set({ state: 'idle', nextAttemptAt: null });
-          await sleep(Math.max(10, settings.correctionsEveryMs - (now() - lastCorrections)));
+          await nap(Math.max(10, settings.correctionsEveryMs - (clock.now() - lastCorrections)));
         }
       }
     } catch (err) {
       // Storage failed under the uploader: say so, and start over after a while.
       deps.report(err);
-      set({ state: 'backoff', lastError: errorParts(err).message, nextAttemptAt: now() + settings.maxBackoffMs });
+      set({ state: 'backoff', lastError: errorParts(err).message, nextAttemptAt: clock.now() + settings.maxBackoffMs });
       running = false;
-      if (!stopped) setTimeout(() => void loop(), settings.maxBackoffMs);
+      if (!stopped) restart = clock.timeout(() => void loop(), settings.maxBackoffMs);
       return;
     }
     running = false;
   }
 
   return {
-    connect(url, t) {
-      const changed = url !== endpoint || t !== token;
-      endpoint = url;
-      token = t;
-      if (changed) attempt = 0;
-      wakeUp?.();
+    connect(endpoint, token) {
+      if (endpoint !== connection?.endpoint || token !== connection.token) {
+        connection = { endpoint, token };
+        attempt = 0;
+        rouse();
+      }
       void loop();
     },
     wake() {
-      if (status.state === 'idle') wakeUp?.();
-    },
-    setOnline(value) {
-      online = value;
-      if (!value) for (const request of inflight) request.abort(new DOMException('the network went away', 'AbortError'));
-      if (value) {
-        attempt = 0;
-        lastCorrections = Number.NEGATIVE_INFINITY;
-        wakeUp?.();
-      }
+      wanted = true;
+      if (status.state === 'idle') rouse();
     },
     async flushOnExit() {
-      if (!endpoint || !online) return;
-      const { parts } = await nextBatch(status.acked, LIMITS.keepaliveBytes - 256, LIMITS.maxEventsPerRequest);
-      if (parts.length === 0) return;
-      const body = `{"clientId":${JSON.stringify(deps.clientId)},"events":[${parts.join(',')}]}`;
+      const to = connection;
+      if (!to || !network.online) return;
+      const { body } = await nextBatch(deps, status.acked, LIMITS.keepaliveBytes - 256, LIMITS.maxEventsPerRequest);
+      if (body.events === 0) return;
       // Not awaited past the send: the page is going away. The outbox keeps
       // these events until an acknowledgement moves `acked`.
-      void request('POST', PATHS.ingest, body, true);
+      void request(to, 'POST', PATHS.ingest, body.encode(), true);
     },
     stop() {
       stopped = true;
-      wakeUp?.();
+      restart?.();
+      unsubscribe();
+      rouse();
     },
   };
 }
 
-/** The latest correction per window, in cursor order. @internal */
-export function mergeCorrections(old: readonly Correction[], fresh: readonly Correction[]): Correction[] {
-  const byWindow = new Map<string, Correction>();
-  for (const c of old) byWindow.set(windowId(c), c);
-  for (const c of fresh) {
-    const id = windowId(c);
-    byWindow.delete(id);
-    byWindow.set(id, c);
-  }
-  return [...byWindow.values()];
-}
-
-
-/** `Retry-After` as seconds or an HTTP date, in ms from now (capped at an hour). */
-function retryAfter(header: string | null, at: number): { retryAfterMs?: number } {
-  if (!header) return {};
-  const seconds = Number(header);
-  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(header) - at;
-  return Number.isFinite(ms) && ms >= 0 ? { retryAfterMs: Math.min(ms, 3_600_000) } : {};
-}
-
 /** The status before anything happened, in `state`. */
 export function initialUploadStatus(state: UploadStatus['state']): UploadStatus {
-  return { state, acked: 0, deadLetters: 0, lastDeadLetter: null, lastError: null, nextAttemptAt: null, correctionsCursor: 0 };
+  return { state, acked: 0, deadLetters: 0, lastDeadLetter: null, lastError: null, nextAttemptAt: null, correctionsCursor: 0, untimed: 0 };
 }

@@ -203,6 +203,46 @@ describe('uploader against the real server (Chromium)', () => {
     await page.close();
   });
 
+  it('a token made from the wrong secret: a few requests, not hundreds; a right token from the page resumes at once', async () => {
+    const log = memoryLog();
+    const handler = await createHandler({ log, secret, rate: false });
+    let refused = 0;
+    const server = await listen(
+      async (req) => {
+        const res = await handler(req);
+        if (res.status === 401) refused++;
+        return res;
+      },
+      { port: 0 },
+    );
+    servers.push(server);
+    // The app's token endpoint, misconfigured with the wrong secret until fixed below.
+    let tokenSecret = 'not the server secret, long enough';
+    const wrongTokens = await listen(
+      async (req) =>
+        new Response(await tokenFor(tokenSecret, new URL(req.url).searchParams.get('clientId') ?? ''), {
+          headers: { 'access-control-allow-origin': '*' },
+        }),
+      { port: 0 },
+    );
+    servers.push(wrongTokens);
+    const page = await openPage(chromium.context, chromium.site);
+    await page.evaluate((o) => tm.start('name=wrongtoken&maxBackoffMs=1000', o), { server: server.url, tokens: wrongTokens.url });
+    await page.evaluate(() => tm.emit(6, 1_000));
+    await page.evaluate(() => tm.drain());
+    await eventually('paused', async () => (await page.evaluate(() => tm.status())).upload.state === 'paused');
+    // Each 401 asks the page for a token and gets the same one again: that must not
+    // wake the uploader. A pause waits 0.5 to 1 s (maxBackoffMs 1 s): at most 7 in 3 s.
+    const before = refused;
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(refused - before).toBeLessThanOrEqual(7);
+    expect((await page.evaluate(() => tm.status())).upload).toMatchObject({ state: 'paused', acked: 0, deadLetters: 0 });
+    tokenSecret = secret; // fixed: the next token the page fetches differs, and is used at once
+    await eventually('delivered', async () => (await contents(log)).events === 1_000, 5_000);
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
   it('uploads its results; after reconcile, the view converges to the batch values (source: batch)', async () => {
     const log = memoryLog();
     const results = memoryResults();

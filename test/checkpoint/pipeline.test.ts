@@ -172,8 +172,8 @@ describe('createPipeline snapshot/restore', () => {
     expect(snap.operators['eventTime#0']).toEqual({ kind: 'eventTime', state: { maxTimestamp: 30, watermark: 29 } });
     expect(snap.operators['windowBy#1']?.state).toMatchObject({ watermark: 29, lateRecords: 1 });
     expect(run.stats()).toEqual({
-      'windowBy#0': { kind: 'windowBy', watermark: 29, openWindows: 1, lateRecords: 0, invalidRecords: 0 },
-      'windowBy#1': { kind: 'windowBy', watermark: 29, openWindows: 1, lateRecords: 1, invalidRecords: 0 },
+      'windowBy#0': { kind: 'windowBy', watermark: 29, openWindows: 1, lateRecords: 0, invalidRecords: 0, allowedLateness: 0 },
+      'windowBy#1': { kind: 'windowBy', watermark: 29, openWindows: 1, lateRecords: 1, invalidRecords: 0, allowedLateness: 0 },
       'eventTime#0': { kind: 'eventTime', watermark: 29, invalidRecords: 0 },
     });
   });

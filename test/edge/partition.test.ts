@@ -12,7 +12,7 @@ import { InvalidOptionError } from '../../src/errors.js';
 type Ev = { k: string; ts: number };
 const pipeline = (events$: Observable<Ev>) =>
   events$.pipe(eventTime({ timestamp: (e: Ev) => e.ts, maxOutOfOrderness: 0 }), windowBy({ key: (e) => e.k, window: tumbling(10), aggregate: count() }));
-const settings: PartitionSettings = { checkpointEveryEvents: 3, viewMaxWindows: 1000, minBackoffMs: 100, maxBackoffMs: 1000, maxRecordsPerAlarm: 2, now: () => 0 };
+const settings: PartitionSettings = { checkpointEveryEvents: 3, viewMaxWindows: 1000, minBackoffMs: 100, maxBackoffMs: 1000, maxRecordsPerAlarm: 2, now: () => 0, random: () => 0.5 };
 const wire = (from: number, to: number, k = 'a') => Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, ts: (from + i) * 4, data: { k, ts: (from + i) * 4 } }));
 
 describe('PartitionRunner', () => {
@@ -52,23 +52,30 @@ describe('PartitionRunner', () => {
     expect((await again.results()).processed).toBe(9);
   });
 
-  it('forwards in order, backs off exponentially on failure, keeps refused batches aside, and stops when drained', async () => {
+  it('forwards in order, backs off exponentially with jitter on failure, pauses on a wrong secret, keeps refused batches aside, and stops when drained', async () => {
     const store = await openDurableObjectStore(memoryStorage());
     const runner = await PartitionRunner.open(store, pipeline, settings);
     for (const c of ['a', 'b', 'c']) await runner.ingest(c, wire(1, 2, c), 0);
     const sent: string[] = [];
-    const answers: ForwardOutcome[] = [{ kind: 'retry', reason: 'down' }, { kind: 'retry', reason: 'down' }, { kind: 'retry', reason: 'down', afterMs: 5_000 }];
+    const answers: ForwardOutcome[] = [
+      { kind: 'retry', reason: 'down' },
+      { kind: 'retry', reason: 'down' },
+      { kind: 'retry', reason: 'down', afterMs: 5_000 },
+      { kind: 'pause', reason: 'wrong secret' },
+    ];
     const send = async (r: ForwardBatch): Promise<ForwardOutcome> => {
       sent.push(r.clientId);
       return answers.shift() ?? (r.clientId === 'b' ? { kind: 'refused', status: 400, reason: 'bad' } : { kind: 'acked' });
     };
-    expect(await runner.forward(send)).toBe(100);
+    // random() is 0.5: half of each ceiling (100, 200, 400 ms; a pause: 500 + 0.5 · 500).
+    expect(await runner.forward(send)).toBe(50);
     expect((await runner.results()).trouble).toEqual({ lastError: 'forward: down', forwardAttempts: 1 });
-    expect(await runner.forward(send)).toBe(200);
+    expect(await runner.forward(send)).toBe(100);
     expect(await runner.forward(send)).toBe(5_000); // Retry-After wins over a shorter backoff
+    expect(await runner.forward(send)).toBe(750);
     expect(await runner.forward(send)).toBe(0); // two records per alarm; one left
     expect(await runner.forward(send)).toBeUndefined();
-    expect(sent).toEqual(['a', 'a', 'a', 'a', 'b', 'c']);
+    expect(sent).toEqual(['a', 'a', 'a', 'a', 'a', 'b', 'c']);
     expect(await runner.results()).toMatchObject({ forwarded: 6, trouble: { lastError: null, forwardAttempts: 0 } });
   });
 
@@ -103,7 +110,7 @@ describe('PartitionRunner', () => {
     expect(out.outcome.appended).toBe(5);
     const r = await runner.results();
     expect(r.failed).toEqual({ name: 'Error', message: 'bad key' });
-    expect(r.processed).toBe(5);
+    expect(r.processed).toBe(0); // processing stops where the pipeline failed: nothing after it is reflected
     expect(await runner.forward(async () => ({ kind: 'acked' }))).toBeUndefined();
     expect((await runner.results()).forwarded).toBe(5);
   });

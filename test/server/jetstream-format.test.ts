@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/errors.js';
-import { Coverage } from '../../src/server/coverage.js';
+import { Coverage } from '../../src/host/ingest/coverage.js';
 import {
   clientOf,
   COVERAGE_MAX_CHARS,

@@ -33,6 +33,8 @@ describe('createRuntime options', () => {
     [{ worker: (): unknown => null, batchSize: 0 }, /createRuntime\.batchSize/],
     [{ worker: (): unknown => null, timeout: 1 }, /createRuntime\.timeout: unknown option/],
     [{ worker: (): unknown => ({}) }, /createRuntime\.worker: must return a Worker/],
+    [{ worker: (): unknown => null, clock: { now: () => 0 } }, /createRuntime\.clock: expected a Clock \(\{ now\(\), timeout\(fn, ms\) \}\)/],
+    [{ worker: (): unknown => null, clock: null }, /createRuntime\.clock: expected a Clock/],
   ])('refuses %j', async (options, message) => {
     await expect(createRuntime(options as never)).rejects.toThrow(message);
   });

@@ -6,12 +6,12 @@
  *
  * @module
  */
-import { errorParts, InvalidOptionError, ProtocolError, StorageError } from '../errors.js';
-import { requireNonNegative, requireObject, requirePositive, requirePositiveInteger } from '../options.js';
-import { parseIngest, requireClientId } from '../protocol/validate.js';
-import type { CorrectionsResponse, ErrorBody, IngestResponse, WireResult } from '../protocol/wire.js';
-import { LIMITS, PROTOCOL_VERSION } from '../protocol/wire.js';
-import { type Secret, signingKey, tokenProblem } from './auth.js';
+import { errorParts, InvalidOptionError, ProtocolError, StorageError } from '../../errors.js';
+import { requireNonNegative, requireObject, requirePositive, requirePositiveInteger } from '../../options.js';
+import { parseIngest, requireClientId } from '../../protocol/validate.js';
+import type { CorrectionsResponse, ErrorBody, IngestResponse, WireResult } from '../../protocol/wire.js';
+import { LIMITS, PROTOCOL_VERSION } from '../../protocol/wire.js';
+import { type Secret, signingKey, tokenProblem } from '../../protocol/tokens.js';
 import type { EventLog } from './log.js';
 import { createMetrics } from './metrics.js';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SnapshotError } from '../../src/index.js';
-import { LatestPanes } from '../../src/worker/view.js';
+import { LatestPanes } from '../../src/windows/latest-panes.js';
 
 const pane = (key: string | number, start: number, value: number, p = 0, timing = 'on-time') => ({
   key,

@@ -5,16 +5,16 @@
  *
  * @module
  */
-import { describe, ProtocolError } from '../errors.js';
-import { requireClientId } from '../protocol/validate.js';
-import type { WireEvent } from '../protocol/wire.js';
+import { describe, ProtocolError } from '../../errors.js';
+import { requireClientId } from '../../protocol/validate.js';
+import type { WireEvent } from '../../protocol/wire.js';
 
 /** One event as the log holds it: who sent it, its sequence, event time, arrival time and data. */
 export interface LoggedEvent {
   readonly clientId: string;
   readonly seq: number;
-  /** Event time (ms), as the client stamped it. */
-  readonly ts: number;
+  /** Event time (ms), as the client's pipeline read it; `null` when it could not. */
+  readonly ts: number | null;
   /** When the server received it (`Date.now()` on the server): clock skew stays visible. */
   readonly receivedAt: number;
   readonly data: unknown;
@@ -101,8 +101,8 @@ export function checkAppend(clientId: string, events: readonly WireEvent[], rece
         `events[${i}].seq`,
       );
     last = seq;
-    if (typeof e?.ts !== 'number' || !Number.isFinite(e.ts))
-      throw new ProtocolError(400, `must be a finite number (event time in ms), got ${describe(e?.ts)}`, `events[${i}].ts`);
+    if (e?.ts !== null && (typeof e?.ts !== 'number' || !Number.isFinite(e.ts)))
+      throw new ProtocolError(400, `must be a finite number (event time in ms) or null, got ${describe(e?.ts)}`, `events[${i}].ts`);
   }
   if (typeof receivedAt !== 'number' || !Number.isFinite(receivedAt))
     throw new ProtocolError(400, `must be a finite number (ms), got ${describe(receivedAt)}`, 'receivedAt');

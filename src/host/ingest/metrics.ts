@@ -4,7 +4,7 @@
  * @internal
  * @module
  */
-import type { WireEvent } from '../protocol/wire.js';
+import type { WireEvent } from '../../protocol/wire.js';
 import type { AppendOutcome, EventLog } from './log.js';
 
 /** At most this many clients get their own series (the most lagging first): bounded cardinality. */
@@ -13,6 +13,7 @@ const MAX_CLIENT_SERIES = 100;
 export function createMetrics(log: EventLog) {
   let appended = 0;
   let duplicates = 0;
+  let untimed = 0;
   const statuses = new Map<number, number>();
   /** Per client: seconds between the newest event time of its last batch and its arrival. */
   const lag = new Map<string, number>();
@@ -21,9 +22,12 @@ export function createMetrics(log: EventLog) {
     ingested(clientId: string, events: readonly WireEvent[], out: AppendOutcome, receivedAt: number): void {
       appended += out.appended;
       duplicates += out.duplicates;
-      if (events.length > 0) {
-        let newest = -Infinity;
-        for (const e of events) if (e.ts > newest) newest = e.ts;
+      let newest = -Infinity;
+      for (const e of events) {
+        if (e.ts === null) untimed++;
+        else if (e.ts > newest) newest = e.ts;
+      }
+      if (newest > -Infinity) {
         lag.delete(clientId); // re-insert: most recent last
         lag.set(clientId, (receivedAt - newest) / 1000);
         if (lag.size > 10_000) lag.delete(lag.keys().next().value as string);
@@ -41,6 +45,9 @@ export function createMetrics(log: EventLog) {
         '# HELP tidemark_events_duplicate_total Events received again (replays), acknowledged and not appended.',
         '# TYPE tidemark_events_duplicate_total counter',
         `tidemark_events_duplicate_total ${duplicates}`,
+        '# HELP tidemark_events_untimed_total Events received whose time the client pipeline could not read (ts null): kept, not stamped.',
+        '# TYPE tidemark_events_untimed_total counter',
+        `tidemark_events_untimed_total ${untimed}`,
         '# HELP tidemark_requests_total Requests answered, by status.',
         '# TYPE tidemark_requests_total counter',
         ...[...statuses].sort((a, b) => a[0] - b[0]).map(([code, n]) => `tidemark_requests_total{status="${code}"} ${n}`),

@@ -4,12 +4,15 @@
  * (8 base64url characters derived from it), so that a server can tell a
  * token signed with another secret from a token of another client and say
  * which. WebCrypto only, so the same code runs in Node, a browser and an
- * edge runtime.
+ * edge runtime. Part of the protocol because two hosts share it: the server
+ * checks tokens, and the edge both checks them and signs its own to forward
+ * as its clients. `tokenFor` and `Secret` are public through
+ * `tidemark/server` and `tidemark/protocol`.
  *
  * @module
  */
 import { InvalidOptionError } from '../errors.js';
-import { requireClientId } from '../protocol/validate.js';
+import { requireClientId } from './validate.js';
 
 const encoder = new TextEncoder();
 

@@ -7,7 +7,7 @@
  * @internal
  * @module
  */
-import type { WireEvent } from '../protocol/wire.js';
+import type { WireEvent } from '../../protocol/wire.js';
 import type { ClientProgress } from './log.js';
 
 export class Coverage {

@@ -1,0 +1,135 @@
+/**
+ * The latest pane of every window fired so far: one per (key, start, end),
+ * by {@link paneWins}, bounded, and encoded column by column for checkpoints
+ * (one IndexedDB value with a few large arrays clones far faster than
+ * 100 k small objects). The view of every host: the browser worker, the edge
+ * partition and the server's global pipeline.
+ *
+ * @module
+ */
+import { SnapshotError } from '../errors.js';
+import { paneWins, windowId } from './identity.js';
+import type { Timing, WindowResult } from './window-result.js';
+
+const TIMINGS: readonly Timing[] = ['early', 'on-time', 'late'];
+
+/** The view as stored in a checkpoint. @internal */
+export interface EncodedView {
+  readonly format: 'tidemark.view';
+  readonly keys: unknown[];
+  readonly starts: Float64Array;
+  readonly ends: Float64Array;
+  readonly values: unknown[];
+  readonly timings: Uint8Array;
+  readonly panes: Uint32Array;
+}
+
+type Result = WindowResult<string | number, unknown>;
+
+/** `true` when `value` looks like a window result (the view ignores anything else). @internal */
+export function isWindowResult(value: unknown): value is Result {
+  const r = value as Partial<Result> | null;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    (typeof r.key === 'string' || typeof r.key === 'number') &&
+    typeof r.start === 'number' &&
+    typeof r.end === 'number' &&
+    typeof r.pane === 'number' &&
+    typeof r.timing === 'string'
+  );
+}
+
+/**
+ * Latest pane per (key, start, end); beyond `maxWindows` windows, the ones
+ * that ended first are evicted. Entries are listed in the order their
+ * latest pane arrived.
+ *
+ * @internal
+ */
+export class LatestPanes {
+  private readonly panes = new Map<string, Result>();
+
+  constructor(private readonly maxWindows: number) {}
+
+  get size(): number {
+    return this.panes.size;
+  }
+
+  /** Records `result` if it is a window result; answers whether it was. */
+  add(result: unknown): boolean {
+    if (!isWindowResult(result)) return false;
+    const id = windowId(result);
+    if (!paneWins(result, this.panes.get(id))) return true;
+    // Delete first so that Map order stays "last fired last".
+    this.panes.delete(id);
+    this.panes.set(id, result);
+    // Evict in bulk, not per insert: a 10 % slack keeps eviction amortised O(1).
+    if (this.panes.size > this.maxWindows * 1.1) this.evict();
+    return true;
+  }
+
+  entries(): Result[] {
+    return [...this.panes.values()];
+  }
+
+  encode(): EncodedView {
+    const n = this.panes.size;
+    const view: EncodedView = {
+      format: 'tidemark.view',
+      keys: new Array(n),
+      starts: new Float64Array(n),
+      ends: new Float64Array(n),
+      values: new Array(n),
+      timings: new Uint8Array(n),
+      panes: new Uint32Array(n),
+    };
+    let i = 0;
+    for (const r of this.panes.values()) {
+      view.keys[i] = r.key;
+      view.starts[i] = r.start;
+      view.ends[i] = r.end;
+      view.values[i] = r.value;
+      view.timings[i] = TIMINGS.indexOf(r.timing);
+      view.panes[i] = r.pane;
+      i++;
+    }
+    return view;
+  }
+
+  /** Replaces the view with a stored one (`undefined`: empty; an array of results, or what `encode` gave); throws {@link SnapshotError} for anything else. */
+  restore(encoded: unknown): void {
+    this.panes.clear();
+    if (encoded === undefined) return;
+    // A view stored as plain entries (JSON storage, such as the edge's).
+    if (Array.isArray(encoded)) {
+      for (const r of encoded) this.add(r);
+      return;
+    }
+    const v = encoded as Partial<EncodedView> | null;
+    if (
+      v?.format !== 'tidemark.view' ||
+      !Array.isArray(v.keys) ||
+      !Array.isArray(v.values) ||
+      !(v.starts instanceof Float64Array) ||
+      !(v.ends instanceof Float64Array) ||
+      !(v.timings instanceof Uint8Array) ||
+      !(v.panes instanceof Uint32Array)
+    )
+      throw new SnapshotError('the stored view is not a tidemark.view record; clear the site data to start over');
+    for (let i = 0; i < v.keys.length; i++)
+      this.add({
+        key: v.keys[i],
+        start: v.starts[i],
+        end: v.ends[i],
+        value: v.values[i],
+        timing: TIMINGS[v.timings[i] ?? 0],
+        pane: v.panes[i],
+      });
+  }
+
+  private evict(): void {
+    const byEnd = [...this.panes].sort((a, b) => a[1].end - b[1].end);
+    for (let i = 0; i < byEnd.length - this.maxWindows; i++) this.panes.delete((byEnd[i] as [string, Result])[0]);
+  }
+}
