@@ -96,6 +96,7 @@ function onlyClient(clientId: string): { log: EventLog; results: ResultStore } {
     results: {
       put: (...args) => results.put(...args),
       get: (id) => results.get(id),
+      report: (id) => results.report(id),
       clients: () => results.clients().filter((id) => id === clientId),
       close: async () => {},
     },

@@ -212,9 +212,14 @@ export class IngestBody {
     this.count += events;
   }
 
-  /** The body: `{"clientId":…,"events":[…]}`, with `"results"` when `results` (a JSON array of `WireResult`) is given. */
-  encode(results?: string): string {
-    return `${this.head}${this.parts.join(',')}]${results ? `${RESULTS}${results}` : ''}}`;
+  /**
+   * The body: `{"clientId":…,"events":[…]}`, with `"results"` when `results`
+   * (a JSON array of `WireResult`) is given, and `"watermark"` when
+   * `watermark` is a finite number (at most 36 more characters than the lengths above count).
+   */
+  encode(results?: string, watermark?: number): string {
+    const mark = watermark !== undefined && Number.isFinite(watermark) ? `,"watermark":${watermark}` : '';
+    return `${this.head}${this.parts.join(',')}]${results ? `${RESULTS}${results}` : ''}${mark}}`;
   }
 }
 

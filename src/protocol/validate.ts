@@ -84,9 +84,15 @@ export function parseIngest(body: unknown): IngestRequest {
   if (results !== undefined) parseResults(results);
   if (events.length === 0 && (results === undefined || (results as unknown[]).length === 0))
     throw new ProtocolError(400, 'empty batch: send at least one event or result', 'events');
-  return results === undefined
-    ? { clientId, events: events as WireEvent[] }
-    : { clientId, events: events as WireEvent[], results: results as WireResult[] };
+  const watermark = b['watermark'];
+  if (watermark !== undefined && (typeof watermark !== 'number' || !Number.isFinite(watermark)))
+    throw new ProtocolError(400, `must be a finite number (the client's event-time watermark in ms) or absent, got ${describe(watermark)}`, 'watermark');
+  return {
+    clientId,
+    events: events as WireEvent[],
+    ...(results === undefined ? {} : { results: results as WireResult[] }),
+    ...(watermark === undefined ? {} : { watermark }),
+  };
 }
 
 function parseResults(results: unknown): void {

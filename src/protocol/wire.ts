@@ -86,6 +86,12 @@ export interface IngestRequest {
   readonly clientId: string;
   readonly events: readonly WireEvent[];
   readonly results?: readonly WireResult[];
+  /**
+   * The client pipeline's event-time watermark when the request was made
+   * (absent before its first event). The batch layer corrects a window of
+   * this client only once the window is final for it: see `docs/sync.md`.
+   */
+  readonly watermark?: number;
 }
 
 /**

@@ -20,7 +20,7 @@ export { MissingDependencyError } from '../errors.js';
 export type { JetStreamLogOptions } from './jetstream-options.js';
 export type { FileLog, FileLogDiagnostics, FileLogOptions, RecoveryReport } from './file-log.js';
 export { fileLog } from './file-log.js';
-export type { ResultStore, StoredResult } from './results-store.js';
+export type { ClientReport, ResultStore, StoredResult } from './results-store.js';
 export { fileResults, memoryResults } from './results-store.js';
 export type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 export { fileCorrections, memoryCorrections } from './corrections-store.js';

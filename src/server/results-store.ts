@@ -33,9 +33,29 @@ export interface StoredResult extends WireResult {
  * ```
  * @see {@link memoryResults}, {@link fileResults}
  */
+/**
+ * What the latest uploads of a client said of its progress.
+ *
+ * @example
+ * ```ts
+ * import { memoryResults } from 'tidemark/server';
+ * const results = memoryResults();
+ * await results.put('c1', [], 5_000, 120_000);
+ * console.log(results.report('c1')); // { watermark: 120000, lastSeen: 5000 }
+ * ```
+ */
+export interface ClientReport {
+  /** The client pipeline's highest event-time watermark uploaded (`-Infinity` before one). */
+  readonly watermark: number;
+  /** When its latest upload reached the server. */
+  readonly lastSeen: number;
+}
+
 export interface ResultStore {
-  /** Records one upload of `clientId`; resolves once it is durable. */
-  put(clientId: string, results: readonly WireResult[], receivedAt: number): Promise<void>;
+  /** Records one upload of `clientId` (with the client's watermark, when it sent one); resolves once it is durable. */
+  put(clientId: string, results: readonly WireResult[], receivedAt: number, watermark?: number): Promise<void>;
+  /** The client's reported watermark and when it was last heard of, or `undefined` before any upload. */
+  report(clientId: string): ClientReport | undefined;
   /**
    * The latest result of each window of `clientId`, grouped by key: keys,
    * and windows within a key, in the order first uploaded (unsorted: reconcile
@@ -52,11 +72,22 @@ export interface ResultStore {
 /** The in-memory index both stores share. */
 class LatestResults {
   private readonly byClient = new Map<string, WindowMap<StoredResult>>();
+  private readonly reports = new Map<string, ClientReport>();
 
-  put(clientId: string, results: readonly WireResult[], receivedAt: number): void {
+  put(clientId: string, results: readonly WireResult[], receivedAt: number, watermark: number | undefined): void {
     let windows = this.byClient.get(clientId);
     if (!windows) this.byClient.set(clientId, (windows = new WindowMap()));
     for (const r of results) windows.offer({ key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane, receivedAt });
+    const seen = this.reports.get(clientId);
+    // Watermarks never go back (an upload retried late carries an older one).
+    this.reports.set(clientId, {
+      watermark: Math.max(seen?.watermark ?? Number.NEGATIVE_INFINITY, watermark ?? Number.NEGATIVE_INFINITY),
+      lastSeen: Math.max(seen?.lastSeen ?? Number.NEGATIVE_INFINITY, receivedAt),
+    });
+  }
+
+  report(clientId: string): ClientReport | undefined {
+    return this.reports.get(clientId);
   }
 
   get(clientId: string): readonly StoredResult[] {
@@ -91,11 +122,15 @@ function resultStore(index: LatestResults, file: AppendFile | undefined, closedM
     if (closed) throw new RuntimeClosedError(closedMessage);
   };
   return {
-    async put(clientId, results, receivedAt) {
+    async put(clientId, results, receivedAt, watermark) {
       open();
       // Applied in append order: appends resolve in the order they were made.
-      if (file) await file.append({ clientId, receivedAt, results } satisfies ResultsLine);
-      index.put(clientId, results, receivedAt);
+      if (file) await file.append({ clientId, receivedAt, results, ...(watermark === undefined ? {} : { watermark }) } satisfies ResultsLine);
+      index.put(clientId, results, receivedAt, watermark);
+    },
+    report(clientId) {
+      open();
+      return index.report(clientId);
     },
     get(clientId) {
       open();
@@ -119,12 +154,14 @@ interface ResultsLine {
   readonly clientId: string;
   readonly receivedAt: number;
   readonly results: readonly WireResult[];
+  /** The client's watermark, when the upload carried one. */
+  readonly watermark?: number;
 }
 
 /**
  * A durable {@link ResultStore} in `dir/results.ndjson`: an append-only
  * JSON-lines file, one line per `put`
- * (`{"clientId":…,"receivedAt":…,"results":[WireResult…]}`) after a header
+ * (`{"clientId":…,"receivedAt":…,"results":[WireResult…],"watermark":…}`) after a header
  * line `{"tidemark":"results","version":1}`. Opening replays it into
  * memory; a torn last line (a crash mid-write) is ignored and cut off.
  * Uploads arriving together share one write and one `fdatasync`; `put`
@@ -153,7 +190,7 @@ export async function fileResults(dir: string): Promise<ResultStore> {
     const line = value as Partial<ResultsLine> | null;
     if (typeof line?.clientId !== 'string' || typeof line.receivedAt !== 'number' || !Array.isArray(line.results))
       throw new StorageError(`${path} holds a line that is not an upload: ${JSON.stringify(value).slice(0, 80)}`);
-    index.put(line.clientId, line.results, line.receivedAt);
+    index.put(line.clientId, line.results, line.receivedAt, typeof line.watermark === 'number' ? line.watermark : undefined);
   });
   return resultStore(index, file, `the result store in ${dir} is closed`);
 }

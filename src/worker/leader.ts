@@ -151,6 +151,7 @@ export class Leader {
           },
         };
       },
+      watermark: () => this.runner.status().watermark,
       onStatus: (s) => {
         this.uploadState = s;
         if (s.state !== 'uploading') hooks.progressed();

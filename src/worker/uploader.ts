@@ -45,6 +45,8 @@ export interface UploaderDeps extends BatchSource {
   readonly settings: UploadSettings;
   /** The final results (on-time and late panes) to upload, changed since the last call that was acknowledged. */
   readonly results: () => { readonly pending: readonly WireResult[]; readonly sent: () => void };
+  /** The pipeline's event-time watermark now, sent with each request (the batch layer's finality rule). */
+  readonly watermark?: () => number;
   readonly onStatus: (status: UploadStatus) => void;
   readonly onCorrections: (corrections: StoredCorrections) => void;
   /**
@@ -148,7 +150,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
     if (resultsJson && events.length > 0 && body.lengthWithResults(resultsJson) > settings.maxBatchBytes) resultsJson = undefined;
     if (events.length === 0 && !resultsJson) return 'idle';
     set({ state: 'uploading' });
-    const answer = await request(to, 'POST', PATHS.ingest, body.encode(resultsJson));
+    const answer = await request(to, 'POST', PATHS.ingest, body.encode(resultsJson, deps.watermark?.()));
     if (answer.decision === 'delivered') {
       const ack = answer.body as IngestResponse;
       attempt = 0;
@@ -284,7 +286,7 @@ export function createUploader(deps: UploaderDeps): Uploader {
       if (body.events === 0) return;
       // Not awaited past the send: the page is going away. The outbox keeps
       // these events until an acknowledgement moves `acked`.
-      void request(to, 'POST', PATHS.ingest, body.encode(), true);
+      void request(to, 'POST', PATHS.ingest, body.encode(undefined, deps.watermark?.()), true);
     },
     stop() {
       stopped = true;

@@ -17,7 +17,7 @@ import { createMetrics } from './metrics.js';
 
 /** Where uploaded speed-layer results go (a `ResultStore`). */
 export interface ResultSink {
-  put(clientId: string, results: readonly WireResult[], receivedAt: number): Promise<void>;
+  put(clientId: string, results: readonly WireResult[], receivedAt: number, watermark?: number): Promise<void>;
 }
 
 /** Where corrections are read from (a `CorrectionStore`). */
@@ -152,7 +152,8 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
     admit(clientId, Math.max(1, req.events.length));
     const receivedAt = now();
     const out = await log.append(clientId, req.events, receivedAt);
-    if (req.results && req.results.length > 0 && results) await results.put(clientId, req.results, receivedAt);
+    if (results && ((req.results && req.results.length > 0) || req.watermark !== undefined))
+      await results.put(clientId, req.results ?? [], receivedAt, req.watermark);
     metrics.ingested(clientId, req.events, out, receivedAt);
     const answer: IngestResponse = out;
     return json(200, answer);
