@@ -22,7 +22,7 @@ export default defineConfig({
       },
       formats: ['es'],
     },
-    rollupOptions: { external: [/^(rxjs|idb|comlink)(\/.*)?$/, /^node:/, /^@nats-io\//] },
+    rollupOptions: { external: [/^(rxjs|idb|comlink|esbuild)(\/.*)?$/, /^node:/, /^@nats-io\//] },
   },
   test: {
     include: ['test/**/*.test.ts'],

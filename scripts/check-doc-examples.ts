@@ -6,19 +6,28 @@
  *    functions, classes, consts and enums also need an `@example` holding a
  *    ```ts fenced block. Exports are resolved to their declarations with the
  *    compiler API, so re-exports and renames are followed.
- * 2. Every ```ts block in a TSDoc comment under src/ and in README.md is written as its own
- *    module to a temporary directory and all of them are type-checked in one
- *    program, with `tidemark` and its subpaths mapped to the sources.
- *    Snippets are checked as they are, never wrapped: one without an import
- *    would be a global script, so it fails.
+ * 2. Every ```ts block in a TSDoc comment under src/, and every ```ts and
+ *    ```js block in README.md and docs/*.md, is written as its own module to
+ *    a temporary directory and all of them are type-checked in one program
+ *    (JavaScript with checkJs), with `tidemark` and its subpaths mapped to the
+ *    sources. Snippets are checked as they are, never wrapped: one without an
+ *    import or export would be a global script, so it fails. A Markdown block whose
+ *    first line is `// name.ts` or `// name.js` (optionally followed by `:`
+ *    and a description) is written under that name, in a directory of its
+ *    page, so the page's blocks can import each other (`./pipeline.js`); the
+ *    README's named blocks are there too, unless the page has its own.
+ * 3. Every relative link and image in README.md and docs/*.md points at a
+ *    file that exists and that the published package contains (package.json
+ *    `files`), and a `#fragment` at a heading of that file: the links work in
+ *    the repository and in `node_modules/tidemark` alike.
  *
  * Prints one summary line on success; on failure, every problem with its
  * source file and line, then exits 1. `--keep` leaves the temporary
  * directory in place (its tsconfig.json reproduces the check with `tsc -p`).
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, extname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
@@ -118,6 +127,10 @@ interface Example {
   readonly code: string;
   /** Name of the module file it is written to. */
   module: string;
+  /** `js` or `ts`. */
+  readonly lang: 'js' | 'ts';
+  /** The file name a Markdown block gives itself in its first line (`// pipeline.js: …`). */
+  readonly name?: string;
 }
 
 function sourceFiles(dir: string): string[] {
@@ -151,19 +164,34 @@ interface SourceLine {
   readonly indent: number;
 }
 
-/** The ```ts fenced blocks among `lines`; `false` when a block is left open. */
-function fences(file: string, lines: readonly SourceLine[]): Example[] | false {
+/**
+ * The ```ts fenced blocks among `lines` (and ```js ones when `js`); `false`
+ * when a block is left open. Other blocks (sh, html) are skipped whole.
+ */
+function fences(file: string, lines: readonly SourceLine[], js = false): Example[] | false {
   const examples: Example[] = [];
-  let open: SourceLine[] | undefined;
+  let open: { lang: 'js' | 'ts' | undefined; lines: SourceLine[] } | undefined;
   for (const l of lines) {
     if (!open) {
-      if (/^```(ts|typescript)\s*$/.test(l.content)) open = [];
+      const fence = /^```(\w*)\s*$/.exec(l.content);
+      const lang = fence?.[1];
+      if (fence) open = { lang: /^(ts|typescript)$/.test(lang ?? '') ? 'ts' : js && /^(js|javascript)$/.test(lang ?? '') ? 'js' : undefined, lines: [] };
     } else if (/^```\s*$/.test(l.content)) {
-      const code = `${open.map((o) => o.content).join('\n')}\n`;
-      examples.push({ file: rel(file), lines: open.map(({ line, indent }) => ({ line, indent })), code, module: '' });
+      if (open.lang) {
+        const code = `${open.lines.map((o) => o.content).join('\n')}\n`;
+        const name = js ? /^\/\/ ([\w.-]+\.(?:ts|js))(?::|$)/.exec(open.lines[0]?.content ?? '')?.[1] : undefined;
+        examples.push({
+          file: rel(file),
+          lines: open.lines.map(({ line, indent }) => ({ line, indent })),
+          code,
+          module: '',
+          lang: open.lang,
+          ...(name ? { name } : {}),
+        });
+      }
       open = undefined;
     } else {
-      open.push(l);
+      open.lines.push(l);
     }
   }
   return open ? false : examples;
@@ -189,19 +217,71 @@ function extractExamples(file: string): Example[] {
   });
 }
 
-/** The ```ts blocks of a Markdown file (the README's examples must compile too). */
+/** The ```ts and ```js blocks of a Markdown file (the README's and the docs' examples must compile too). */
 function extractMarkdownExamples(file: string): Example[] {
   const lines = (ts.sys.readFile(file) ?? '').split(/\r?\n/).map((content, i) => ({ content, line: i + 1, indent: 0 }));
-  const found = fences(file, lines);
+  const found = fences(file, lines, true);
   if (found) return found;
-  problems.push(`${rel(file)}: unterminated \`\`\`ts block`);
+  problems.push(`${rel(file)}: unterminated \`\`\` block`);
   return [];
+}
+
+/** README.md and every page under docs/. */
+function markdownPages(): string[] {
+  const docs = join(root, 'docs');
+  return [
+    join(root, 'README.md'),
+    ...readdirSync(docs)
+      .filter((f) => f.endsWith('.md'))
+      .sort()
+      .map((f) => join(docs, f)),
+  ];
+}
+
+/**
+ * Where each example is written: TSDoc examples by source line; a Markdown
+ * page's blocks in a directory of the page, named ones under their name,
+ * with the README's named blocks beside them unless the page names its own.
+ */
+function placeExamples(examples: Example[]): { module: string; code: string }[] {
+  const files: { module: string; code: string }[] = [];
+  const readmeNamed = examples.filter((ex) => ex.file === 'README.md' && ex.name);
+  const stem = (name: string) => name.slice(0, -extname(name).length);
+  const pages = new Map<string, Example[]>();
+  for (const ex of examples) {
+    if (!ex.file.endsWith('.md')) {
+      ex.module = `examples/${ex.file.replace(/^src\//, '').replace(/[/.]/g, '_')}_L${ex.lines[0]?.line ?? 0}.ts`;
+      files.push(ex);
+      continue;
+    }
+    pages.set(ex.file, [...(pages.get(ex.file) ?? []), ex]);
+  }
+  for (const [page, list] of pages) {
+    const dir = `examples/${page.replace(/[/.]/g, '_')}`;
+    const named = new Set<string>();
+    for (const ex of list) {
+      if (ex.name && named.has(ex.name)) problems.push(`${ex.file}:${ex.lines[0]?.line ?? '?'}: a second block named ${ex.name} on this page`);
+      if (ex.name) named.add(ex.name);
+      ex.module = `${dir}/${ex.name ?? `L${ex.lines[0]?.line ?? 0}.${ex.lang}`}`;
+      files.push(ex);
+    }
+    if (page === 'README.md') continue;
+    const stems = new Set([...named].map(stem));
+    for (const ex of readmeNamed) if (!stems.has(stem(ex.name ?? ''))) files.push({ module: `${dir}/${ex.name}`, code: ex.code });
+  }
+  return files;
+}
+
+/** An import or an export: what makes a file an ES module rather than a global script. */
+function isModuleStatement(st: ts.Statement): boolean {
+  if (ts.isImportDeclaration(st) || ts.isExportDeclaration(st) || ts.isExportAssignment(st)) return true;
+  return ts.canHaveModifiers(st) && (ts.getModifiers(st) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
 }
 
 function checkExamples(): number {
   const examples = [
     ...sourceFiles(join(root, 'src')).sort().flatMap(extractExamples),
-    ...extractMarkdownExamples(join(root, 'README.md')),
+    ...markdownPages().flatMap(extractMarkdownExamples),
   ];
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-doc-examples-'));
   try {
@@ -209,10 +289,9 @@ function checkExamples(): number {
     // to the very copy src/ uses (one Observable type, not two).
     writeFileSync(join(dir, 'package.json'), '{ "type": "module", "private": true }\n');
     symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
-    mkdirSync(join(dir, 'examples'));
-    for (const ex of examples) {
-      ex.module = `examples/${ex.file.replace(/^src\//, '').replace(/[/.]/g, '_')}_L${ex.lines[0]?.line ?? 0}.ts`;
-      writeFileSync(join(dir, ex.module), ex.code);
+    for (const { module, code } of placeExamples(examples)) {
+      mkdirSync(dirname(join(dir, module)), { recursive: true });
+      writeFileSync(join(dir, module), code);
     }
     const base = projectOptions();
     const tsconfig = {
@@ -227,6 +306,8 @@ function checkExamples(): number {
         isolatedModules: true,
         verbatimModuleSyntax: true,
         skipLibCheck: true,
+        allowJs: true,
+        checkJs: true,
         noEmit: true,
         // Examples run in browsers and workers too: no Node globals.
         types: [],
@@ -256,10 +337,10 @@ function checkExamples(): number {
 
     for (const [path, ex] of byModule) {
       const sf = program.getSourceFile(path);
-      if (sf && !sf.statements.some(ts.isImportDeclaration)) {
+      if (sf && !sf.statements.some(isModuleStatement)) {
         failed.add(ex);
         const where = `${ex.file}:${ex.lines[0]?.line ?? '?'}`;
-        problems.push(`${where}: example has no import (examples must be complete modules)`);
+        problems.push(`${where}: example has no import or export (examples must be complete modules)`);
       }
     }
     for (const d of ts.getPreEmitDiagnostics(program)) {
@@ -285,14 +366,51 @@ function checkExamples(): number {
   }
 }
 
+// ---------------------------------------------------------------------------
+// 3. Every relative link works in the repository and in the published package
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
+const slug = (heading: string) =>
+  heading
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
+
+function checkLinks(): number {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files?: string[] };
+  // npm always packs these, whatever `files` says.
+  const shipped = [...(pkg.files ?? []), 'package.json', 'README.md', 'LICENSE'];
+  const inPackage = (path: string) => shipped.some((f) => path === f || path.startsWith(`${f}/`));
+  let count = 0;
+  for (const page of markdownPages()) {
+    const text = readFileSync(page, 'utf8').replace(/^```[\s\S]*?^```/gm, ''); // links in code blocks are code
+    for (const m of text.matchAll(/!?\[[^\]]*\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
+      const target = m[1] ?? '';
+      if (/^[a-z]+:/i.test(target)) continue; // an absolute URL
+      count++;
+      const [path = '', fragment] = target.split('#');
+      const file = path ? resolve(dirname(page), path) : page;
+      const where = `${rel(page)}: link ${target}`;
+      if (!existsSync(file)) problems.push(`${where}: no such file`);
+      else if (!inPackage(rel(file))) problems.push(`${where}: ${rel(file)} is not in the package (add it to package.json "files")`);
+      else if (fragment && file.endsWith('.md')) {
+        const headings = readFileSync(file, 'utf8').match(/^#+ .*$/gm) ?? [];
+        if (!headings.some((h) => slug(h.replace(/^#+ /, '')) === fragment)) problems.push(`${where}: ${basename(file)} has no heading #${fragment}`);
+      }
+    }
+  }
+  return count;
+}
+
 const documented = checkExports();
 const compiled = checkExamples();
+const links = checkLinks();
 if (problems.length) {
   for (const p of problems) console.error(p);
   console.error(
     `doc examples: FAILED with ${problems.length} problem(s); ` +
-      `${documented} exports documented, ${compiled} examples compile`,
+      `${documented} exports documented, ${compiled} examples compile, ${links} links checked`,
   );
   process.exit(1);
 }
-console.log(`doc examples: ${documented} exports documented, ${compiled} examples compile`);
+console.log(`doc examples: ${documented} exports documented, ${compiled} examples compile, ${links} links work in the package`);

@@ -194,6 +194,23 @@ export class RuntimeClosedError extends TidemarkError {
 }
 
 /**
+ * A feature needs a package that Tidemark lists as an optional peer
+ * dependency, and it is not installed: the NATS client for the JetStream log
+ * (`@nats-io/transport-node`, `@nats-io/jetstream`), or esbuild for
+ * `tidemark build-edge`. The message holds the `npm install` command.
+ *
+ * @example
+ * ```ts
+ * import { MissingDependencyError } from 'tidemark/server';
+ * const e = new MissingDependencyError('the JetStream log needs @nats-io/transport-node: npm install @nats-io/transport-node');
+ * console.log(e.name); // MissingDependencyError
+ * ```
+ */
+export class MissingDependencyError extends TidemarkError {
+  override name = 'MissingDependencyError';
+}
+
+/**
  * IndexedDB failed: the database could not be opened, a transaction was
  * aborted, or the browser refused to store more (`cause` is the browser's
  * `DOMException`, e.g. `QuotaExceededError`).

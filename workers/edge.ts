@@ -2,7 +2,7 @@
  * The edge runtime's reference worker: the pipeline of `edge-pipeline.ts`
  * in 4 partitions (Durable Objects), forwarding to the server at
  * `env.TIDEMARK_UPSTREAM` with the secret `env.TIDEMARK_SECRET`. Bundle it
- * with `npx tsx scripts/build-edge.ts workers/edge.ts dist-edge` (which also
+ * with `npm run build:edge -- workers/edge.ts dist-edge` (which also
  * writes a `wrangler.toml`), or give the script a pipeline module and it
  * writes this wiring for you.
  */

@@ -1,7 +1,7 @@
 /**
  * Edge benchmark (`npm run bench:edge`): `POST /v1/ingest` with 500-event
  * batches over loopback HTTP into the edge worker (workers/edge.ts, bundled
- * by scripts/build-edge.ts and run by workerd through miniflare: 4
+ * by `tidemark build-edge` and run by workerd through miniflare: 4
  * partitions, Durable Object storage persisted to disk, forwarding to a real
  * Tidemark server on a memory log), against baselines in the same process:
  *
@@ -30,7 +30,7 @@ import { Miniflare } from 'miniflare';
 import { createPipeline } from '../../src/checkpoint/pipeline.js';
 import type { EdgeResults } from '../../src/edge/index.js';
 import { createHandler, listen, memoryLog, tokenFor } from '../../src/server/index.js';
-import { buildEdge, edgeBuildOptions } from '../../scripts/build-edge.js';
+import { buildEdge, edgeBuildOptions } from '../../src/server/build-edge.js';
 import { pipeline } from '../../workers/edge-pipeline.js';
 
 const CLIENTS = 4;

@@ -11,7 +11,7 @@ export interface GeneratorSettings {
   /** Largest ordinary delay of an event time behind the wall clock, ms. */
   disorder: number;
   /** Share (0–1) of events delayed beyond the watermark. */
-  lateShare: number;
+  behindShare: number;
 }
 
 export const PAGES = ['/home', '/pricing', '/docs', '/blog', '/signup'] as const;
@@ -27,7 +27,7 @@ export function click(now: number, delay: number): Click {
 }
 
 /**
- * Calls `emit` every 100 ms with the clicks due by then. `late` delays are
+ * Calls `emit` about every 100 ms with the clicks due by then. `late` delays are
  * drawn beyond `lateFrom` ms (the watermark bound) by up to `lateSpread` ms.
  */
 export function startGenerator(
@@ -36,16 +36,19 @@ export function startGenerator(
   emit: (clicks: Click[]) => void,
 ): { stop(): void } {
   let due = 0;
+  let last = Date.now();
   const timer = setInterval(() => {
-    due += settings.rate / 10;
+    // By the time elapsed, not by ticks: a busy page delays ticks, and the rate must hold anyway.
+    const now = Date.now();
+    due += (settings.rate * Math.min(1_000, now - last)) / 1_000;
+    last = now;
     const n = Math.floor(due);
     due -= n;
     if (n === 0) return;
-    const now = Date.now();
     const { from, spread } = lateRange();
     const out: Click[] = [];
     for (let i = 0; i < n; i++) {
-      const late = Math.random() < settings.lateShare;
+      const late = Math.random() < settings.behindShare;
       out.push(click(now, late ? from + Math.random() * spread : Math.random() * settings.disorder));
     }
     emit(out);

@@ -18,7 +18,9 @@ const IN_FLIGHT = 200;
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const input = (id: string) => $<HTMLInputElement>(id);
 const fmt = new Intl.NumberFormat('en-US');
-const clock = (ms: number) => new Date(ms).toLocaleTimeString([], { hour12: false });
+// One formatter: toLocaleTimeString builds a new one per call, and 600 cells per render made it the page's busiest function.
+const time = new Intl.DateTimeFormat([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
+const clock = (ms: number) => time.format(ms);
 const secs = (ms: number) => (ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`);
 
 // ── Settings kept across reloads ─────────────────────────────────────────
@@ -26,11 +28,11 @@ const saved = (key: string) => localStorage.getItem(`tidemark-playground:${key}`
 const save = (key: string, value: string) => localStorage.setItem(`tidemark-playground:${key}`, value);
 let config: PlaygroundConfig = parseConfig(JSON.parse(saved('config') ?? '{}') as Record<string, unknown>);
 
-const gen: GeneratorSettings = { rate: 40, disorder: 1_200, lateShare: 0.05 };
+const gen: GeneratorSettings = { rate: 40, disorder: 1_200, behindShare: 0.05 };
 const sliders = [
   ['rate', 'o-rate', (v: number) => (gen.rate = v), (v: number) => `${v}/s`],
   ['disorder', 'o-disorder', (v: number) => (gen.disorder = v), (v: number) => secs(v)],
-  ['late-share', 'o-late', (v: number) => (gen.lateShare = v / 100), (v: number) => `${v} %`],
+  ['behind-share', 'o-behind', (v: number) => (gen.behindShare = v / 100), (v: number) => `${v} %`],
 ] as const;
 for (const [id, out, set, show] of sliders) {
   const el = input(id);
@@ -74,10 +76,10 @@ async function start(next: PlaygroundConfig): Promise<void> {
   $('client').textContent = rt.clientId;
   document.body.dataset['ready'] = 'true';
   if (input('offline').checked) await rt.setOffline(true);
-  const results = rt.results$.subscribe((r) => timeline.fired(Date.now(), r.end, r.timing));
+  const results = rt.results$.subscribe((r) => timeline.fired(Date.now(), r.end, r.timing, r.key));
   const views = rt.view$.subscribe((v) => {
     view = v;
-    renderView();
+    scheduleView();
   });
   const statuses = rt.status$.subscribe((s) => {
     status = s;
@@ -274,9 +276,11 @@ $('reconcile').addEventListener('click', async () => {
   }
 });
 const valueText = (v: unknown) => (v === null ? '—' : typeof v === 'number' ? fmt.format(v) : JSON.stringify(v));
+const rowId = (w: { key: unknown; start: number; end: number }) => `${String(w.key)}|${w.start}|${w.end}`;
 function renderCorrections(list: readonly Correction[]): void {
   const ul = $('corrections');
   $('corrections-count').textContent = `${list.length} corrections in the last run`;
+  $('corrections-help').hidden = list.length === 0;
   ul.replaceChildren(
     ...(list.length === 0
       ? [Object.assign(document.createElement('li'), { className: 'empty', textContent: 'No differences: the speed layer was exact for every window.' })]
@@ -287,24 +291,57 @@ function renderCorrections(list: readonly Correction[]): void {
           (li.querySelector('.span') as HTMLElement).textContent = `${clock(c.start)}–${clock(c.end)}`;
           (li.querySelector('s') as HTMLElement).textContent = valueText(c.speed);
           (li.querySelector('ins') as HTMLElement).textContent = valueText(c.batch);
+          li.title = 'show this window in Results';
+          li.dataset['id'] = rowId(c);
+          li.addEventListener('click', () => showRow(rowId(c)));
           return li;
         })),
   );
 }
 
 // ── Rendering ────────────────────────────────────────────────────────────
+/** Renders the view at most every 250 ms: at 400 events/s it changes more often than a person can read a table. */
+let viewTimer: ReturnType<typeof setTimeout> | undefined;
+function scheduleView(): void {
+  viewTimer ??= setTimeout(() => {
+    viewTimer = undefined;
+    renderView();
+  }, 250);
+}
+
+/** When each window was last pointed at (a correction landed on it, or was clicked): highlighted for 3 s. */
+const pointedAt = new Map<string, number>();
+/** Scrolls the results table (not the page) to a window's row and highlights it. */
+function showRow(id: string): void {
+  pointedAt.set(id, Date.now());
+  const tr = Array.from($('rows').children).find((row) => (row as HTMLElement).dataset['id'] === id) as HTMLElement | undefined;
+  if (!tr) return;
+  tr.classList.add('landed');
+  const wrap = $('rows').closest('.table-wrap') as HTMLElement;
+  const header = (wrap.querySelector('thead') as HTMLElement).offsetHeight;
+  wrap.scrollTop = tr.offsetTop - header - 4;
+}
+
 /** What each row showed last time (its pane, source and value), to flash the rows that changed. */
 let shown = new Map<string, string>();
+/** The windows the table already showed as corrected: a newly corrected one is scrolled into view. */
+let corrected = new Set<string>();
 function renderView(): void {
-  const rows = [...view].sort((a, b) => b.end - a.end || b.start - a.start || String(a.key).localeCompare(String(b.key)));
+  const sorted = [...view].sort((a, b) => b.end - a.end || b.start - a.start || String(a.key).localeCompare(String(b.key)));
+  // The newest 300 windows, and every corrected one, wherever it falls.
+  const rows = sorted.filter((r, i) => i < 300 || r.source === 'batch');
   const batch = rows.filter((r) => r.source === 'batch').length;
-  $('view-count').textContent = `${rows.length} windows${batch ? ` · ${batch} corrected by the batch layer` : ''}`;
+  $('view-count').textContent = `${sorted.length} windows${batch ? ` · ${batch} corrected by the batch layer (highlighted)` : ''}`;
   const body = $('rows');
   const next = new Map<string, string>();
+  const landed: string[] = [];
   body.replaceChildren(
-    ...rows.slice(0, 300).map((r) => {
+    ...rows.map((r) => {
       const tr = document.createElement('tr');
-      const id = `${r.key}|${r.start}|${r.end}`;
+      const id = rowId(r);
+      tr.dataset['id'] = id;
+      if (r.source === 'batch' && !corrected.has(id)) landed.push(id);
+      if (Date.now() - (pointedAt.get(id) ?? 0) < 3_000) tr.classList.add('landed');
       const value = JSON.stringify(r.value);
       const sig = `${r.pane}|${r.source}|${value}`;
       if (shown.has(id) && shown.get(id) !== sig) tr.classList.add('changed');
@@ -335,6 +372,10 @@ function renderView(): void {
     }),
   );
   shown = next; // only the rows on screen: the map stays as small as the table
+  corrected = new Set(rows.filter((r) => r.source === 'batch').map(rowId));
+  // Corrections land on older windows, below the newest rows: bring the first one into view.
+  for (const id of landed.reverse()) showRow(id); // the first one last: it is the one scrolled to
+  for (const [id, at] of pointedAt) if (Date.now() - at >= 3_000) pointedAt.delete(id);
 }
 
 function renderStatus(): void {
@@ -351,7 +392,7 @@ function renderStatus(): void {
   outbox.title = `${fmt.format(s.outbox.events)} events stored in IndexedDB; uploaded ones are deleted once a checkpoint covers them`;
   $('s-acked').textContent = `${fmt.format(s.upload.acked)} / ${fmt.format(s.appended)}`;
   $('s-checkpoint').textContent = s.lastCheckpoint ? `#${fmt.format(s.lastCheckpoint.seq)} · ${secs(now - s.lastCheckpoint.at)}` : '–';
-  $('s-late').textContent = fmt.format(s.lateRecords);
+  $('s-dropped').textContent = fmt.format(s.lateRecords);
   $('s-state').textContent = `${fmt.format(s.state.openWindows)} / ${fmt.format(s.state.viewWindows)}`;
   const upload = $('s-upload');
   upload.textContent = s.upload.state;

@@ -93,7 +93,7 @@ export function describeConfig(c: PlaygroundConfig): string {
         : `session(gap ${s(c.size)})`;
   const agg = c.aggregate === 'count' ? 'count()' : `${c.aggregate}(dwell)`;
   const early = c.early > 0 ? `, early every ${c.early}` : '';
-  return `${c.window === 'session' ? 'per user' : 'per page'} · ${window} · ${agg} · bound ${s(c.bound)} · lateness ${s(c.lateness)}${early}`;
+  return `${c.window === 'session' ? 'per user' : 'per page'} · ${window} · ${agg} · bound ${s(c.bound)} · allowed lateness ${s(c.lateness)}${early}`;
 }
 
 /**

@@ -117,7 +117,7 @@ const KNOWN = ['pipeline', 'partitions', 'binding', 'secret', 'upstream', 'check
  * @throws {@link InvalidOptionError} for a missing pipeline or an out-of-range number
  * @example
  * ```ts
- * // edge.ts: bundle with `npx tsx scripts/build-edge.ts edge.ts dist-edge`
+ * // edge.ts: bundle with `npx tidemark build-edge edge.ts dist-edge`
  * import { createEdge } from 'tidemark/edge';
  * import { eventTime, windowBy, tumbling, count } from 'tidemark';
  * const edge = createEdge({

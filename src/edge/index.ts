@@ -2,7 +2,7 @@
  * `tidemark/edge`: the same pipelines in an edge function (workerd, e.g.
  * Cloudflare Workers), one Durable Object per partition with exactly-once
  * checkpoints in its storage, forwarding to a Tidemark server. See
- * {@link createEdge}; `scripts/build-edge.ts` bundles a worker from a
+ * {@link createEdge}; `npx tidemark build-edge` bundles a worker from a
  * pipeline module.
  *
  * @module

@@ -2,7 +2,8 @@
  * `tidemark/protocol`: the versioned wire protocol shared by the client's
  * uploader and the server. See {@link IngestRequest} and {@link parseIngest};
  * for a client, {@link IngestBody}, {@link exchange}, {@link classifyStatus}
- * and {@link backoffDelay} (the policy: `docs/protocol.md`).
+ * and {@link backoffDelay} (the policy: `docs/protocol.md`); for whoever
+ * issues tokens without Node APIs (an edge worker), {@link tokenFor}.
  *
  * @module
  */
@@ -17,6 +18,8 @@ export type {
 } from './wire.js';
 export { LIMITS, PATHS, PROTOCOL_VERSION } from './wire.js';
 export { isClientId, parseIngest, requireClientId } from './validate.js';
+export type { Secret } from './tokens.js';
+export { tokenFor } from './tokens.js';
 export { ProtocolError } from '../errors.js';
 export type { BackoffPolicy, Decision } from './client.js';
 export {

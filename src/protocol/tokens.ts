@@ -1,9 +1,13 @@
 /**
- * Client tokens: `base64url(HMAC-SHA256(secret, clientId))`. WebCrypto only,
- * so the same code runs in Node, a browser and an edge runtime. Part of the
- * protocol because two hosts share it: the server checks tokens, and the
- * edge both checks them and signs its own to forward as its clients.
- * `tokenFor` and `Secret` are public through `tidemark/server`.
+ * Client tokens: `<mac>.<keyId>`, where `mac` is
+ * `base64url(HMAC-SHA256(secret, clientId))` and `keyId` names the secret
+ * (8 base64url characters derived from it), so that a server can tell a
+ * token signed with another secret from a token of another client and say
+ * which. WebCrypto only, so the same code runs in Node, a browser and an
+ * edge runtime. Part of the protocol because two hosts share it: the server
+ * checks tokens, and the edge both checks them and signs its own to forward
+ * as its clients. `tokenFor` and `Secret` are public through
+ * `tidemark/server` and `tidemark/protocol`.
  *
  * @module
  */
@@ -18,6 +22,18 @@ export type Secret = string | Uint8Array;
 /** An HMAC key, imported once. @internal */
 export type SigningKey = CryptoKey;
 
+/** The key id of each imported key (a CryptoKey cannot carry it, and the edge passes keys around as they are). */
+const keyIds = new WeakMap<SigningKey, string>();
+
+/**
+ * What the key id is the MAC of. It holds a space, which no client id can,
+ * so a key id is never a prefix of any client's token; and it is a MAC, not
+ * a plain hash, so it tells nothing more about the secret than a token does.
+ */
+const KEY_ID_MESSAGE = encoder.encode('tidemark key id');
+const MAC_CHARS = 43; // base64url of 32 bytes, unpadded
+const ID_CHARS = 8; // 48 bits: two secrets share an id with probability 2^-48
+
 /** Imports `secret` as an HMAC-SHA256 key, refusing secrets shorter than 16 bytes. @internal */
 export async function signingKey(secret: Secret): Promise<SigningKey> {
   if (typeof secret !== 'string' && !(secret instanceof Uint8Array))
@@ -28,37 +44,67 @@ export async function signingKey(secret: Secret): Promise<SigningKey> {
       'secret',
       'must be at least 16 bytes; generate one with `node -e "console.log(crypto.randomBytes(32).toString(\'base64url\'))"`',
     );
-  return crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  const key = await crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+  keyIds.set(key, base64url(new Uint8Array(await crypto.subtle.sign('HMAC', key, KEY_ID_MESSAGE))).slice(0, ID_CHARS));
+  return key;
+}
+
+function idOf(key: SigningKey): string {
+  const id = keyIds.get(key);
+  if (id === undefined) throw new InvalidOptionError('secret', 'expected a key made by signingKey(secret)');
+  return id;
+}
+
+/** The key id of `secret`: the part of every token after the `.`; `tidemark serve` and `tidemark token` print it. @internal */
+export async function keyIdOf(secret: Secret): Promise<string> {
+  return idOf(await signingKey(secret));
 }
 
 /**
- * The token of one client: `base64url(HMAC-SHA256(secret, clientId))`. Give
- * it to that client only (for example from your login endpoint); it lets the
- * client write and read as itself and as no one else.
+ * The token of one client: `<mac>.<keyId>`, where `mac` is
+ * `base64url(HMAC-SHA256(secret, clientId))` and `keyId` names the secret.
+ * Give it to that client only (for example from a route behind your login;
+ * see docs/sync.md, "Issuing tokens"); it lets the client write and read as
+ * itself and as no one else. The server must be given the same secret.
  *
  * @example
  * ```ts
  * import { tokenFor } from 'tidemark/server';
  * const token = await tokenFor('a secret of at least 16 bytes', 'c1');
- * console.log(token.length); // 43
+ * console.log(token.length); // 52: a 43-character MAC, a dot, an 8-character key id
  * ```
  */
 export async function tokenFor(secret: Secret | SigningKey, clientId: string): Promise<string> {
   requireClientId(clientId);
   const key = secret instanceof CryptoKey ? secret : await signingKey(secret);
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(clientId)));
-  return base64url(mac);
+  return `${base64url(mac)}.${idOf(key)}`;
 }
 
 /**
- * Whether `token` is `clientId`'s. `crypto.subtle.verify` compares the MACs
- * in constant time; a token that is not base64url of 32 bytes is refused
- * before it. @internal
+ * Why `token` is not `clientId`'s under `key`, in words that say how to fix
+ * it; `undefined` when it is. `crypto.subtle.verify` compares the MACs in
+ * constant time; a token of the wrong shape is refused before it. @internal
  */
+export async function tokenProblem(key: SigningKey, clientId: string, token: string): Promise<string | undefined> {
+  const dot = token.indexOf('.');
+  const mac = token.slice(0, dot);
+  const id = token.slice(dot + 1);
+  if (dot !== MAC_CHARS || id.length !== ID_CHARS || !/^[A-Za-z0-9_-]+$/.test(mac + id))
+    return 'this is not a Tidemark token (expected `<43-character MAC>.<8-character key id>`, as `tokenFor` and `tidemark token` print)';
+  if (id !== idOf(key))
+    return (
+      `the token was signed with another secret than this server's (the token's key id is ${id}, the server's ${idOf(key)}): ` +
+      "issue tokens with the server's secret, e.g. `npx tidemark token <clientId> --data <the server's --data directory>`"
+    );
+  if (!(await crypto.subtle.verify('HMAC', key, fromBase64url(mac), encoder.encode(clientId))))
+    return 'the token is not valid for this clientId: it was issued to another client (with this server\'s secret)';
+  return undefined;
+}
+
+/** Whether `token` is `clientId`'s under `key` (see {@link tokenProblem}). @internal */
 export async function verifyToken(key: SigningKey, clientId: string, token: string): Promise<boolean> {
-  if (token.length !== 43 || !/^[A-Za-z0-9_-]+$/.test(token)) return false;
-  const mac = fromBase64url(token);
-  return crypto.subtle.verify('HMAC', key, mac, encoder.encode(clientId));
+  return (await tokenProblem(key, clientId, token)) === undefined;
 }
 
 function base64url(bytes: Uint8Array): string {

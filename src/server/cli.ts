@@ -1,46 +1,58 @@
 #!/usr/bin/env node
 /// <reference types="node" />
 /**
- * `npx tidemark <command>`: serve, token, export, reconcile, replay.
- * Run `npx tidemark help` for the usage.
+ * `npx tidemark <command>`: serve, token, export, reconcile, replay,
+ * build-edge. Run `npx tidemark help` for the usage.
  *
  * @module
  */
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorParts } from '../errors.js';
-import { tokenFor } from '../protocol/tokens.js';
+import { createHandler } from '../host/ingest/handler.js';
+import type { EventLog } from '../host/ingest/log.js';
+import { keyIdOf, tokenFor } from '../protocol/tokens.js';
+import { buildEdge } from './build-edge.js';
 import { fileCorrections } from './corrections-store.js';
 import { fileLog } from './file-log.js';
-import { createHandler } from '../host/ingest/handler.js';
-import { jetStreamLog } from './jetstream-log.js';
-import type { EventLog } from '../host/ingest/log.js';
-import { listen } from './node-adapter.js';
+import { jetStreamLog } from './jetstream.js';
 import { loadPipeline } from './load-pipeline.js';
-import { reconcile } from './reconcile.js';
+import { listen } from './node-adapter.js';
+import { type ReconcileReport, reconcile } from './reconcile.js';
 import { replay } from './replay.js';
-import { secretIn } from './secret-file.js';
 import { fileResults } from './results-store.js';
+import { existingSecret, secretIn } from './secret-file.js';
 
 const USAGE = `Usage: tidemark <command> [options]
 
-  serve      --port 8787 --host 127.0.0.1 --data ./tidemark-data [--nats nats://127.0.0.1:4222] [--secret S]
-             Serves POST /v1/ingest, GET /v1/corrections and GET /metrics.
-  token      <clientId> --data ./tidemark-data [--secret S]
-             Prints the client's token.
-  export     --data ./tidemark-data [--nats URL] [--client ID]
-             Prints the log as NDJSON: clientId, seq, ts, receivedAt, data.
-  reconcile  --pipeline ./pipeline.js --data ./tidemark-data [--nats URL]
-             Re-runs the pipeline over the log, writes corrections, prints a report.
-  replay     --pipeline ./new.js --baseline ./old.js --data ./tidemark-data [--nats URL]
-             Runs both pipeline versions over the log and prints the windows that differ.
+  serve       --port 8787 --host 127.0.0.1 --data ./tidemark-data [--nats nats://127.0.0.1:4222] [--secret S]
+              [--pipeline ./pipeline.js [--reconcile-every 60]]
+              Serves POST /v1/ingest, GET /v1/corrections and GET /metrics; with --pipeline, also
+              reconciles every --reconcile-every seconds, in this process.
+  token       <clientId> --data ./tidemark-data [--secret S]
+              Prints the client's token, signed with the server's secret.
+  export      --data ./tidemark-data [--nats URL] [--client ID]
+              Prints the log as NDJSON: clientId, seq, ts, receivedAt, data.
+  reconcile   --pipeline ./pipeline.js --data ./tidemark-data [--nats URL] [--json]
+              Re-runs the pipeline over the log, writes corrections, prints a summary (--json: the report).
+              The file log has one process at a time: run it on a stopped server's data, or use serve --pipeline.
+  replay      --pipeline ./new.js --baseline ./old.js --data ./tidemark-data [--nats URL]
+              Runs both pipeline versions over the log and prints the windows that differ.
+  build-edge  <pipeline-or-worker-entry> <out-dir> [--partitions 4] [--no-minify] [--name tidemark-edge]
+              Bundles an edge worker (worker.mjs) and a sample wrangler.toml. Needs esbuild.
 
-The secret: --secret, else $TIDEMARK_SECRET, else <data>/secret (created on first use).
-A pipeline module exports \`pipeline\` (or a default): (events$) => results$, the one the worker runs.`;
+The secret: --secret, else $TIDEMARK_SECRET, else <data>/secret, which serve creates on its first start.
+A pipeline module exports \`pipeline\` (or a default): (events$) => results$, the one the worker runs.
+--nats needs the NATS client: npm install @nats-io/transport-node @nats-io/jetstream`;
 
 class UsageError extends Error {
   override name = 'UsageError';
+}
+
+/** `token` found no secret to sign with (it never creates one). */
+class MissingSecretError extends Error {
+  override name = 'MissingSecretError';
 }
 
 const OPTIONS = {
@@ -53,25 +65,54 @@ const OPTIONS = {
   client: { type: 'string' },
   pipeline: { type: 'string' },
   baseline: { type: 'string' },
+  json: { type: 'boolean' },
+  partitions: { type: 'string' },
+  'reconcile-every': { type: 'string' },
+  'no-minify': { type: 'boolean' },
+  name: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
 type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
+const DEFAULT_DATA = './tidemark-data';
+
 /** The data directory, created if missing. */
 function dataDir(flags: Flags): string {
-  const dir = resolve(flags.data ?? './tidemark-data');
+  const dir = resolve(flags.data ?? DEFAULT_DATA);
   mkdirSync(dir, { recursive: true });
   return dir;
 }
 
-/** The signing secret: the flag, the environment, or one generated once and kept in the data directory. */
-function secretOf(flags: Flags): string {
+/** `serve`'s signing secret: the flag, the environment, or one generated once and kept in the data directory. */
+function serverSecret(flags: Flags): string {
   if (flags.secret) return flags.secret;
   if (process.env['TIDEMARK_SECRET']) return process.env['TIDEMARK_SECRET'];
   const { secret, created, file } = secretIn(dataDir(flags));
   if (created) console.error(`tidemark: created a signing secret in ${file} (keep it private; tokens depend on it)`);
   return secret;
+}
+
+/**
+ * `token`'s secret: the server's, never a new one (a token signed with a
+ * secret the server lacks is refused), so a missing one stops with the
+ * commands to run.
+ */
+function tokenSecret(flags: Flags): { secret: string; from: string } {
+  if (flags.secret) return { secret: flags.secret, from: '--secret' };
+  if (process.env['TIDEMARK_SECRET']) return { secret: process.env['TIDEMARK_SECRET'], from: '$TIDEMARK_SECRET' };
+  const data = flags.data ?? DEFAULT_DATA;
+  const found = existingSecret(resolve(data));
+  if (found) return { secret: found.secret, from: found.file };
+  throw new MissingSecretError(
+    [
+      `no signing secret: ${join(resolve(data), 'secret')} does not exist.`,
+      "A token must be signed with the secret of the server that checks it; `tidemark serve` creates one on its first start:",
+      `  npx tidemark serve --data ${data}`,
+      `  npx tidemark token <clientId> --data ${data}`,
+      "or pass the server's secret with --secret or $TIDEMARK_SECRET.",
+    ].join('\n'),
+  );
 }
 
 async function openLog(flags: Flags): Promise<EventLog> {
@@ -82,21 +123,51 @@ async function openLog(flags: Flags): Promise<EventLog> {
 async function serve(flags: Flags): Promise<void> {
   const port = Number(flags.port ?? 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${flags.port}`);
+  const every = Number(flags['reconcile-every'] ?? 60);
+  if (flags['reconcile-every'] !== undefined && !flags.pipeline) throw new UsageError('--reconcile-every needs --pipeline ./pipeline.js');
+  if (!(every > 0 && every <= 2_147_483)) throw new UsageError(`--reconcile-every must be a number of seconds > 0, got ${flags['reconcile-every']}`);
+  const pipeline = flags.pipeline ? await loadPipeline(flags.pipeline) : undefined;
   const dir = dataDir(flags);
+  const secret = serverSecret(flags);
   const log = await openLog(flags);
   const results = await fileResults(join(dir, 'results'));
   const corrections = await fileCorrections(join(dir, 'corrections'));
-  const handler = await createHandler({ log, secret: secretOf(flags), results, corrections });
+  const handler = await createHandler({ log, secret, results, corrections });
   const server = await listen(handler, { port, host: flags.host ?? '127.0.0.1' });
   const where = flags.nats ? `JetStream at ${flags.nats}` : `file log in ${join(dir, 'log')}`;
   console.log(`tidemark: serving ${server.url}/v1 (${where}); metrics at ${server.url}/metrics`);
+  console.log(`tidemark: tokens are checked with the secret of key id ${await keyIdOf(secret)}`);
+  // The batch layer in this process: it shares the log (one process per file log) and the
+  // corrections store that GET /v1/corrections answers from. One run at a time.
+  let reconciling: Promise<void> | undefined;
+  const batch = pipeline
+    ? setInterval(() => {
+        reconciling ??= reconcile({ log, pipeline, results, corrections })
+          .then((r) => {
+            if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
+            for (const f of r.failures) console.error(`tidemark: reconcile FAILED for ${f.clientId ?? 'all clients'}: ${f.name}: ${f.message}`);
+          })
+          .catch((err: unknown) => console.error(`tidemark: reconcile failed: ${errorParts(err).name}: ${errorParts(err).message}`))
+          .finally(() => (reconciling = undefined));
+      }, every * 1000)
+    : undefined;
+  if (pipeline) console.log(`tidemark: reconciling with ${flags.pipeline} every ${every} s`);
   const stop = async () => {
+    clearInterval(batch);
+    await reconciling;
     await server.close();
     await log.close();
     process.exit(0);
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());
+}
+
+async function token(flags: Flags, clientId: string | undefined): Promise<void> {
+  if (!clientId) throw new UsageError('token needs a client id: tidemark token <clientId>');
+  const { secret, from } = tokenSecret(flags);
+  console.log(await tokenFor(secret, clientId));
+  console.error(`tidemark: signed with the secret from ${from} (key id ${await keyIdOf(secret)})`);
 }
 
 async function exportLog(flags: Flags): Promise<void> {
@@ -113,6 +184,27 @@ async function exportLog(flags: Flags): Promise<void> {
   }
 }
 
+const fmt = new Intl.NumberFormat('en-US');
+const plural = (n: number, one: string, many = `${one}s`) => `${fmt.format(n)} ${n === 1 ? one : many}`;
+
+/** The reconcile report as a person reads it; `--json` prints the report itself. */
+function reconcileSummary(r: ReconcileReport): string {
+  const lines = [
+    `reconciled ${plural(r.events, 'event')} of ${plural(r.clients, 'client')} in ${Math.round(r.durationMs)} ms ` +
+      `(${fmt.format(Math.round(r.eventsPerSecond))} events/s, ${plural(r.passes, 'pass', 'passes')} over the log)`,
+    `  windows in the clients' batch views   ${fmt.format(r.windows)}`,
+    `  uploaded windows compared            ${fmt.format(r.uploaded)}`,
+    `  corrections written                  ${fmt.format(r.written)}`,
+    `  differences already corrected        ${fmt.format(r.skipped)}`,
+    `  windows over all clients together    ${fmt.format(r.global.length)}`,
+  ];
+  if (r.failures.length === 0) lines.push('  pipeline failures                    none');
+  else
+    for (const f of r.failures)
+      lines.push(`  FAILED ${f.clientId === undefined ? 'the run over all clients' : `client ${f.clientId}`}: ${f.name}: ${f.message}`);
+  return lines.join('\n');
+}
+
 async function runReconcile(flags: Flags): Promise<void> {
   if (!flags.pipeline) throw new UsageError('reconcile needs --pipeline ./pipeline.js');
   const pipeline = await loadPipeline(flags.pipeline);
@@ -121,7 +213,9 @@ async function runReconcile(flags: Flags): Promise<void> {
   const results = await fileResults(join(dir, 'results'));
   const corrections = await fileCorrections(join(dir, 'corrections'));
   try {
-    console.log(JSON.stringify(await reconcile({ log, pipeline, results, corrections })));
+    const report = await reconcile({ log, pipeline, results, corrections });
+    console.log(flags.json ? JSON.stringify(report) : reconcileSummary(report));
+    if (report.failures.length > 0) process.exitCode = 1;
   } finally {
     await log.close();
     await results.close();
@@ -140,25 +234,42 @@ async function runReplay(flags: Flags): Promise<void> {
   }
 }
 
+async function runBuildEdge(flags: Flags, [module, outDir]: string[]): Promise<void> {
+  if (!module || !outDir) throw new UsageError('build-edge needs a module and an output directory: tidemark build-edge pipeline.js dist-edge');
+  const partitions = flags.partitions === undefined ? undefined : Number(flags.partitions);
+  const built = await buildEdge({
+    module,
+    outDir,
+    minify: !flags['no-minify'],
+    ...(partitions === undefined ? {} : { partitions }),
+    ...(flags.name ? { name: flags.name } : {}),
+  });
+  const kB = (n: number) => `${(n / 1024).toFixed(1)} kB`;
+  console.log(
+    `${relative(process.cwd(), built.script)}: ${kB(built.bytes)}, ${kB(built.gzipBytes)} gzipped` +
+      `${built.generated ? ' (entry generated from the pipeline module)' : ''}; ${relative(process.cwd(), built.wrangler)} written`,
+  );
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
   const flags = values as Flags;
   const [command, ...rest] = positionals;
-  if (flags.help || command === undefined || command === 'help') return void console.log(USAGE);
+  if (command === undefined && !flags.help) throw new UsageError('no command given');
+  if (flags.help || command === 'help') return void console.log(USAGE);
   switch (command) {
     case 'serve':
       return serve(flags);
-    case 'token': {
-      const clientId = rest[0];
-      if (!clientId) throw new UsageError('token needs a client id: tidemark token <clientId>');
-      return void console.log(await tokenFor(secretOf(flags), clientId));
-    }
+    case 'token':
+      return token(flags, rest[0]);
     case 'export':
       return exportLog(flags);
     case 'reconcile':
       return runReconcile(flags);
     case 'replay':
       return runReplay(flags);
+    case 'build-edge':
+      return runBuildEdge(flags, rest);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

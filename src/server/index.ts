@@ -14,7 +14,9 @@ export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from '../h
 export { createHandler } from '../host/ingest/handler.js';
 export type { Listening } from './node-adapter.js';
 export { listen } from './node-adapter.js';
-export { type JetStreamLog, jetStreamLog } from './jetstream-log.js';
+export type { JetStreamLog } from './jetstream-log.js';
+export { jetStreamLog } from './jetstream.js';
+export { MissingDependencyError } from '../errors.js';
 export type { JetStreamLogOptions } from './jetstream-options.js';
 export type { FileLog, FileLogDiagnostics, FileLogOptions, RecoveryReport } from './file-log.js';
 export { fileLog } from './file-log.js';

@@ -19,21 +19,6 @@ export interface StoredResult extends WireResult {
 }
 
 /**
- * The latest uploaded result of every (client, key, start, end): a higher
- * pane replaces a lower one; for an equal pane the later `put` wins; a
- * lower pane is ignored (it arrived late, e.g. a retried upload).
- *
- * @example
- * ```ts
- * import { memoryResults, type ResultStore } from 'tidemark/server';
- * const results: ResultStore = memoryResults();
- * await results.put('c1', [{ key: '/', start: 0, end: 60_000, value: 3, pane: 1 }], Date.now());
- * await results.put('c1', [{ key: '/', start: 0, end: 60_000, value: 2, pane: 0 }], Date.now());
- * console.log(results.get('c1')[0]?.value); // 3
- * ```
- * @see {@link memoryResults}, {@link fileResults}
- */
-/**
  * What the latest uploads of a client said of its progress.
  *
  * @example
@@ -51,6 +36,21 @@ export interface ClientReport {
   readonly lastSeen: number;
 }
 
+/**
+ * The latest uploaded result of every (client, key, start, end): a higher
+ * pane replaces a lower one; for an equal pane the later `put` wins; a
+ * lower pane is ignored (it arrived late, e.g. a retried upload).
+ *
+ * @example
+ * ```ts
+ * import { memoryResults, type ResultStore } from 'tidemark/server';
+ * const results: ResultStore = memoryResults();
+ * await results.put('c1', [{ key: '/', start: 0, end: 60_000, value: 3, pane: 1 }], Date.now());
+ * await results.put('c1', [{ key: '/', start: 0, end: 60_000, value: 2, pane: 0 }], Date.now());
+ * console.log(results.get('c1')[0]?.value); // 3
+ * ```
+ * @see {@link memoryResults}, {@link fileResults}
+ */
 export interface ResultStore {
   /** Records one upload of `clientId` (with the client's watermark, when it sent one); resolves once it is durable. */
   put(clientId: string, results: readonly WireResult[], receivedAt: number, watermark?: number): Promise<void>;

@@ -1,6 +1,9 @@
 /// <reference types="node" />
 /**
- * `secretIn`: the signing secret kept in a data directory, created once.
+ * `secretIn`: the signing secret kept in a data directory, created once (by
+ * the server: `tidemark serve`). `tidemark token` only reads it
+ * ({@link existingSecret}): a token signed with a secret the server does not
+ * have is refused.
  *
  * @module
  */
@@ -39,4 +42,14 @@ export function secretIn(dir: string): { readonly secret: string; readonly creat
     }
   }
   return { secret: readFileSync(file, 'utf8').trim(), created, file };
+}
+
+/**
+ * The secret in `<dir>/secret` when the file exists, else `undefined`; never
+ * creates anything (the directory included). @internal
+ */
+export function existingSecret(dir: string): { readonly secret: string; readonly file: string } | undefined {
+  const file = join(dir, 'secret');
+  if (!existsSync(file)) return undefined;
+  return { secret: readFileSync(file, 'utf8').trim(), file };
 }

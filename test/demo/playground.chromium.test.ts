@@ -53,9 +53,9 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function open(): Promise<Page> {
-  if (!chromium) throw new Error('Chromium is launched in beforeAll');
-  const page = await chromium.newPage();
+async function open(context = chromium): Promise<Page> {
+  if (!context) throw new Error('Chromium is launched in beforeAll');
+  const page = await context.newPage();
   await page.setViewportSize({ width: 1280, height: 800 });
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => {
@@ -94,6 +94,43 @@ describe('the playground server', () => {
 });
 
 describe('the playground in Chromium', () => {
+  it('reads at 40 and at 300 events/s: the status bar never truncates a value (screenshots of both)', async () => {
+    // A profile of its own: the next test starts from an empty outbox.
+    const own = await launch();
+    const page = await open(own);
+    mkdirSync(shots, { recursive: true });
+    /** Status values cut off: a value wider than its box, or a stat past the bar's right edge. */
+    const truncated = () =>
+      page.locator('.statusbar').evaluate((bar) => {
+        const right = bar.getBoundingClientRect().right;
+        return Array.from(bar.querySelectorAll<HTMLElement>('.stat'))
+          .filter((stat) => {
+            const value = stat.querySelector('b') as HTMLElement;
+            return value.scrollWidth > value.clientWidth || stat.getBoundingClientRect().right > right + 0.5;
+          })
+          .map((stat) => stat.innerText.replace(/\s+/g, ' '));
+      });
+    for (const rate of [40, 300]) {
+      await page.locator('#rate').fill(String(rate));
+      const from = await shown(page, 'emitted');
+      // About 12 s of clicks: a few windows fire on time, late and early, and the chart fills.
+      await eventually(`${rate} events/s generated`, async () => (await shown(page, 'emitted')) >= from + rate * 12, 60_000);
+      expect(await truncated(), `at ${rate} events/s`).toEqual([]);
+      await page.screenshot({ path: join(shots, `playground-${rate}-per-s.png`) });
+    }
+    // The widest values a long session shows still fit (the bar wraps rather than cutting one off).
+    await page.locator('.statusbar b').evaluateAll((values) => {
+      for (const b of values) b.textContent = b.id === 's-acked' ? '12,345,678 / 12,345,678' : '12,345,678';
+    });
+    expect(await truncated()).toEqual([]);
+    // Each "late" has one name: "late" is a pane's timing only; events behind the watermark and dropped ones are named so.
+    for (const part of ['.statusbar', '.controls', '#corrections-help']) expect(await page.locator(part).innerText()).not.toMatch(/\blate\b/i);
+    expect(await page.locator('.legend').innerText()).toMatch(/behind watermark[\s\S]*late pane/);
+    expect(await page.locator('.statusbar').innerText()).toContain('dropped (window closed)');
+    expect(errors).toEqual([]);
+    await own.dispose();
+  }, 180_000);
+
   it('generate, offline, reload, online, crash, reconcile: the page shows what the server holds', async () => {
     const page = await open();
     await page.locator('#rate').fill('200');
@@ -136,6 +173,24 @@ describe('the playground in Chromium', () => {
     const written = Number(await page.getByTestId('reconcile-result').getAttribute('data-written'));
     expect(written).toBeGreaterThan(0); // the very late burst, at least, was dropped by the speed layer
     await eventually('corrections shown', async () => (await page.locator('#rows tr[data-source=batch]').count()) > 0);
+    // Where they land: a corrected row is scrolled into the table's view, and each line of the
+    // correction list, explained on the page, brings its window into view when clicked.
+    const inView = (selector: string) =>
+      page.locator('.table-wrap').evaluate((wrap, sel) => {
+        const box = wrap.getBoundingClientRect();
+        const row = wrap.querySelector(sel)?.getBoundingClientRect();
+        return !!row && row.top >= box.top && row.bottom <= box.bottom + 1;
+      }, selector);
+    await eventually('a corrected row in view', () => inView('tr[data-source=batch]'));
+    expect(await page.locator('#corrections-help').isVisible()).toBe(true);
+    expect(await page.locator('#corrections-help').innerText()).toMatch(/— means this page never fired the window/);
+    const lines = page.locator('#corrections li');
+    const last = lines.nth((await lines.count()) - 1);
+    const id = await last.getAttribute('data-id');
+    await last.click();
+    const row = `tr[data-id="${id}"]`;
+    expect(await page.locator(`#rows ${row}`).getAttribute('class')).toMatch(/\blanded\b/);
+    expect(await inView(row)).toBe(true);
 
     // The server's export, run through the same pipeline in event-time order.
     const clientId = await page.getByTestId('client').innerText();

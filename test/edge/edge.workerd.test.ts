@@ -1,5 +1,5 @@
 // The edge runtime under real workerd (miniflare's bundled runtime), built
-// from workers/edge.ts by scripts/build-edge.ts, forwarding over real HTTP to
+// from workers/edge.ts by `tidemark build-edge` (src/server/build-edge.ts), forwarding over real HTTP to
 // a real Tidemark server (file log) in this process. A restart is a new
 // workerd on the same Durable Object files.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { createPipeline } from '../../src/checkpoint/pipeline.js';
 import { createHandler, fileLog, listen, memoryLog, tokenFor, type FileLog, type Listening } from '../../src/server/index.js';
 import { isRecord, type Timed, type WindowResult } from '../../src/index.js';
 import { latestPanes, seededRandom } from '../../src/testing/index.js';
-import { buildEdge } from '../../scripts/build-edge.js';
+import { buildEdge } from '../../src/server/build-edge.js';
 import { pipeline, type PageView } from '../../workers/edge-pipeline.js';
 import { until } from '../helpers.js';
 import { startWorkerd } from './workerd.js';
@@ -249,7 +249,7 @@ describe('edge runtime under workerd', () => {
   );
 
   it(
-    'scripts/build-edge.ts turns a pipeline module into a deployable worker and a wrangler.toml',
+    'tidemark build-edge turns a pipeline module into a deployable worker and a wrangler.toml',
     async () => {
       const built = await buildEdge({ module: join(import.meta.dirname, '../../workers/edge-pipeline.ts'), outDir: join(dir, 'generated'), partitions: 2 });
       expect(built.generated).toBe(true);

@@ -3,9 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import * as esbuild from 'esbuild';
 import { Miniflare } from 'miniflare';
-import { edgeBuildOptions } from '../../scripts/build-edge.js';
+import { edgeBuildOptions } from '../../src/server/build-edge.js';
 
-/** Bundles a worker module for workerd with scripts/build-edge.ts's options (unminified). */
+/** Bundles a worker module for workerd with `tidemark build-edge`'s options (unminified). */
 export async function bundle(entry: string, outfile: string): Promise<string> {
   mkdirSync(dirname(outfile), { recursive: true });
   await esbuild.build({ ...edgeBuildOptions, entryPoints: [entry], outfile });
@@ -18,6 +18,8 @@ export async function startWorkerd(options: {
   persist: string;
   durableObjects: Record<string, string>;
   bindings?: Record<string, string>;
+  /** KV namespace bindings (in memory). */
+  kvNamespaces?: string[];
 }): Promise<{ mf: Miniflare; url: URL }> {
   const mf = new Miniflare({
     modules: true,
@@ -29,6 +31,7 @@ export async function startWorkerd(options: {
     ),
     durableObjectsPersist: options.persist,
     bindings: options.bindings ?? {},
+    kvNamespaces: options.kvNamespaces ?? [],
     host: '127.0.0.1',
     port: 0,
   });

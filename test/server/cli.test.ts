@@ -1,6 +1,6 @@
-// `tidemark token | export | reconcile | replay` as a user runs them.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// `tidemark serve | token | export | reconcile | replay` as a user runs them.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,8 +10,43 @@ import { fileLog, fileResults, tokenFor } from '../../src/server/index.js';
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'tidemark-cli-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
 const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', ...args], { cwd: root });
+/** What a failing command printed and its exit code. */
+const failure = (args: string[]) =>
+  cli(...args).then(
+    () => ({ code: 0, stderr: '' }),
+    (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+  );
+
+/** `tidemark serve` on a free port; resolves with its base URL once it listens. */
+function serve(...args: string[]): Promise<{ url: string; output: () => string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /serving (http:\/\/[^/\s]+)\/v1/.exec(out);
+      if (m && out.includes('key id')) resolve({ url: m[1]!, output: () => out });
+    });
+    child.once('exit', (code) => reject(new Error(`tidemark serve exited (${code}): ${out}`)));
+  });
+}
+const ingest = (url: string, clientId: string, token: string) =>
+  fetch(`${url}/v1/ingest`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+    body: JSON.stringify({ clientId, events: [{ seq: 1, ts: 0, data: { page: '/' } }] }),
+  });
 
 /** A pipeline module as a user writes one; `only` keeps some pages (a changed version). */
 const pipelineModule = (only = '() => true') => `
@@ -24,18 +59,48 @@ export const pipeline = (events$) => events$.pipe(
 `;
 
 describe('tidemark CLI', () => {
-  it('token: the secret is created once in the data dir and tokens verify against it', async () => {
+  it('usage: no command prints the usage and fails; help succeeds; unknown commands and bad flags fail', async () => {
+    const none = await failure([]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no command given[\s\S]*Usage: tidemark <command>/);
+    expect((await cli('help')).stdout).toMatch(/^Usage: tidemark <command>/);
+    expect((await failure(['frobnicate'])).stderr).toMatch(/unknown command "frobnicate"/);
+    expect((await failure(['serve', '--port', 'x', '--data', join(dir, 'u')])).stderr).toMatch(/--port/);
+    expect((await failure(['serve', '--reconcile-every', '5', '--data', join(dir, 'u')])).stderr).toMatch(/--reconcile-every needs --pipeline/);
+  });
+
+  it('token never creates a secret: it says what to run; serve creates it, and the tokens it signs are accepted there', async () => {
     const data = join(dir, 'a');
-    const first = (await cli('token', 'c1', '--data', data)).stdout.trim();
-    const again = (await cli('token', 'c1', '--data', data)).stdout.trim();
-    expect(first).toBe(again);
-    expect(first).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect((await cli('token', 'c1', '--secret', 'a secret of at least 16 bytes')).stdout.trim()).toBe(
-      await tokenFor('a secret of at least 16 bytes', 'c1'),
-    );
+    const missing = await failure(['token', 'c1', '--data', data]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(`no signing secret: ${join(data, 'secret')} does not exist`);
+    expect(missing.stderr).toContain(`npx tidemark serve --data ${data}`);
+    expect(existsSync(data)).toBe(false); // nothing written, not even the directory
+
+    const server = await serve('--data', data);
+    expect(server.output()).toContain(`created a signing secret in ${join(data, 'secret')}`);
+    const first = await cli('token', 'c1', '--data', data);
+    const token = first.stdout.trim();
+    expect(token).toMatch(/^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{8}$/);
+    expect((await cli('token', 'c1', '--data', data)).stdout.trim()).toBe(token);
+    // The key id the token carries is the one the server announced.
+    const keyId = token.split('.')[1]!;
+    expect(server.output()).toContain(`key id ${keyId}`);
+    expect(first.stderr).toContain(`key id ${keyId}`);
+    expect((await ingest(server.url, 'c1', token)).status).toBe(200);
+
+    // Signed with another secret (another --data): the 401 says so, with both key ids.
+    const other = await cli('token', 'c1', '--secret', 'a secret of at least 16 bytes');
+    expect(other.stdout.trim()).toBe(await tokenFor('a secret of at least 16 bytes', 'c1'));
+    const refused = await ingest(server.url, 'c1', other.stdout.trim());
+    expect(refused.status).toBe(401);
+    const { error } = (await refused.json()) as { error: { message: string } };
+    expect(error.message).toContain("signed with another secret than this server's");
+    expect(error.message).toContain(`the server's ${keyId}`);
+    // Another client's token, same secret: that is what the 401 says.
+    const borrowed = await ingest(server.url, 'c2', token);
+    expect(((await borrowed.json()) as { error: { message: string } }).error.message).toMatch(/issued to another client/);
     await expect(cli('token', '../x', '--data', data)).rejects.toThrow(/clientId/);
-    await expect(cli('serve', '--port', 'x', '--data', data)).rejects.toThrow(/--port/);
-    await expect(cli('frobnicate')).rejects.toThrow(/unknown command/);
   });
 
   it('export prints NDJSON; reconcile writes corrections once; replay lists the windows that differ', async () => {
@@ -56,10 +121,13 @@ describe('tidemark CLI', () => {
     const filtered = join(dir, 'filtered.mjs');
     writeFileSync(plain, pipelineModule());
     writeFileSync(filtered, pipelineModule("(e) => e.page !== '/p2'"));
-    const report = JSON.parse((await cli('reconcile', '--pipeline', plain, '--data', data)).stdout);
-    expect(report).toMatchObject({ clients: 1, events: 300 });
-    expect(report.written).toBeGreaterThan(0);
-    expect(JSON.parse((await cli('reconcile', '--pipeline', plain, '--data', data)).stdout).written).toBe(0);
+    const summary = (await cli('reconcile', '--pipeline', plain, '--data', data)).stdout;
+    expect(summary).toMatch(/^reconciled 300 events of 1 client in \d+ ms/);
+    const written = Number(/corrections written +(\d+)/.exec(summary)?.[1]);
+    expect(written).toBeGreaterThan(0);
+    expect(summary).toMatch(/pipeline failures +none/);
+    const report = JSON.parse((await cli('reconcile', '--pipeline', plain, '--data', data, '--json')).stdout);
+    expect(report).toMatchObject({ clients: 1, events: 300, written: 0, skipped: written });
 
     const diff = JSON.parse((await cli('replay', '--pipeline', filtered, '--baseline', plain, '--data', data)).stdout);
     expect(diff.onlyInBaseline).toBeGreaterThan(0); // the /p2 windows

@@ -90,10 +90,23 @@ describe('POST /v1/ingest', () => {
   it('401 without a token, with a wrong one, and with another client\'s', async () => {
     const { log, handler } = await setup();
     const body = { clientId: 'c1', events: [event(1)] };
-    expect((await post(handler, body, null)).status).toBe(401);
-    expect((await post(handler, body, 'not-a-token')).status).toBe(401);
-    expect((await post(handler, body, await tokenFor('another secret, long enough', 'c1'))).status).toBe(401);
-    expect((await post(handler, body, await tokenFor(secret, 'c2'))).status).toBe(401);
+    const refusal = async (token: string | null) => {
+      const res = await post(handler, body, token);
+      return `${res.status} ${res.body.error.message}`;
+    };
+    expect(await refusal(null)).toMatch(/^401 missing `Authorization: Bearer <token>`/);
+    expect(await refusal('not-a-token')).toMatch(/^401 this is not a Tidemark token/);
+    const own = await tokenFor(secret, 'c1');
+    expect(await refusal(`${own.slice(0, 43)}`)).toMatch(/^401 this is not a Tidemark token/); // the key id cut off
+    // Each says which fix applies: the secret differs (with both key ids), or the token is another client's.
+    const other = await tokenFor('another secret, long enough', 'c1');
+    expect(await refusal(other)).toBe(
+      `401 the token was signed with another secret than this server's (the token's key id is ${other.slice(44)}, the server's ${own.slice(44)}): ` +
+        "issue tokens with the server's secret, e.g. `npx tidemark token <clientId> --data <the server's --data directory>`",
+    );
+    expect(await refusal(await tokenFor(secret, 'c2'))).toMatch(/^401 the token is not valid for this clientId: it was issued to another client/);
+    // A MAC of another secret under this server's key id is still refused (the id is a name, not a credential).
+    expect(await refusal(`${other.slice(0, 43)}.${own.slice(44)}`)).toMatch(/^401 the token is not valid for this clientId/);
     expect(log.stats().events).toBe(0);
     expect((await post(handler, body)).status).toBe(200);
   });

@@ -11,7 +11,7 @@ import { requireNonNegative, requireObject, requirePositive, requirePositiveInte
 import { parseIngest, requireClientId } from '../../protocol/validate.js';
 import type { CorrectionsResponse, ErrorBody, IngestResponse, WireResult } from '../../protocol/wire.js';
 import { LIMITS, PROTOCOL_VERSION } from '../../protocol/wire.js';
-import { type Secret, signingKey, verifyToken } from '../../protocol/tokens.js';
+import { type Secret, signingKey, tokenProblem } from '../../protocol/tokens.js';
 import type { EventLog } from './log.js';
 import { createMetrics } from './metrics.js';
 
@@ -116,8 +116,8 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
 
   /** Checks `token` (see {@link bearer}) against `clientId`. */
   async function authorize(token: string, clientId: string): Promise<void> {
-    if (!(await verifyToken(key, clientId, token)))
-      throw new ProtocolError(401, 'the token is not valid for this clientId');
+    const problem = await tokenProblem(key, clientId, token);
+    if (problem !== undefined) throw new ProtocolError(401, problem);
   }
 
   function admit(clientId: string, cost: number): void {

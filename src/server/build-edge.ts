@@ -1,6 +1,8 @@
 /// <reference types="node" />
 /**
- * Builds a deployable edge worker: `npx tsx scripts/build-edge.ts <module> <out-dir> [--partitions N] [--no-minify]`.
+ * `tidemark build-edge <module> <out-dir> [--partitions N] [--no-minify]`:
+ * a deployable edge worker, from the installed package (`npx tidemark
+ * build-edge …`) or from this repository (`npm run build:edge -- …`).
  *
  * `<module>` is either a worker entry (it exports `EdgePartition` and a
  * default `{ fetch }`, like `workers/edge.ts`) or a pipeline module (it
@@ -8,25 +10,33 @@
  * for which the entry is generated: `createEdge({ pipeline, partitions })`.
  * Writes `<out-dir>/worker.mjs` (one ES module: esbuild, `--bundle
  * --format=esm --platform=neutral --target=es2022`, minified) and a sample
- * `<out-dir>/wrangler.toml` (the Durable Object binding and its migration),
- * and prints the bundle's size, minified and gzipped.
+ * `<out-dir>/wrangler.toml` (the Durable Object binding and its migration).
  *
- * Inside this repository `tidemark` and `tidemark/*` resolve to `src/`;
- * elsewhere, to the installed package.
+ * esbuild is an optional peer dependency, imported when a build starts: only
+ * an app that builds edge workers installs it (`npm install -D esbuild`).
+ * `tidemark` and `tidemark/*` resolve as the module's own imports do (to
+ * the app's installed package); run from this repository's sources, they
+ * resolve to `src/`.
+ *
+ * @module
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import * as esbuild from 'esbuild';
+import type * as esbuild from 'esbuild';
+import { InvalidOptionError } from '../errors.js';
+import { loadOptional } from './optional-package.js';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const inRepo = existsSync(join(root, 'src/edge/index.ts'));
+/** Running from the repository's TypeScript sources (tsx, vitest) rather than the built package. */
+const fromSources = import.meta.url.endsWith('.ts');
+const repoSrc = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * The esbuild options of an edge bundle (one ES module for workerd),
  * without entry, output or minification; the workerd tests and the edge
- * benchmark bundle with these too, so what they run is what this script builds.
+ * benchmark bundle with these too, so what they run is what this command
+ * builds. @internal
  */
 export const edgeBuildOptions: esbuild.BuildOptions = {
   bundle: true,
@@ -35,10 +45,10 @@ export const edgeBuildOptions: esbuild.BuildOptions = {
   target: 'es2022',
   mainFields: ['module', 'main'],
   logLevel: 'silent',
-  ...(inRepo ? { alias: { tidemark: join(root, 'src') } } : {}),
+  ...(fromSources ? { alias: { tidemark: repoSrc } } : {}),
 };
 
-/** Options of {@link buildEdge}. */
+/** Options of {@link buildEdge}. @internal */
 export interface BuildEdgeOptions {
   /** A worker entry or a pipeline module (see above). */
   readonly module: string;
@@ -50,7 +60,7 @@ export interface BuildEdgeOptions {
   readonly name?: string;
 }
 
-/** What {@link buildEdge} wrote. */
+/** What {@link buildEdge} wrote. @internal */
 export interface BuiltEdge {
   readonly script: string;
   readonly wrangler: string;
@@ -60,27 +70,39 @@ export interface BuiltEdge {
   readonly generated: boolean;
 }
 
-/** Bundles the edge worker; see the file's comment. */
+/** esbuild, or a MissingDependencyError that says how to install it. @internal */
+export function loadEsbuild(): Promise<typeof esbuild> {
+  return loadOptional('tidemark build-edge', ['esbuild@>=0.18'], () => import('esbuild'));
+}
+
+/** Bundles the edge worker; see the module's comment. @internal */
 export async function buildEdge(options: BuildEdgeOptions): Promise<BuiltEdge> {
   const module = resolve(options.module);
-  if (!existsSync(module)) throw new Error(`build-edge: no such module ${module}`);
+  if (!existsSync(module))
+    throw new InvalidOptionError('module', `no such file ${module}; give a pipeline module or a worker entry`);
+  const partitions = options.partitions ?? 4;
+  if (!Number.isSafeInteger(partitions) || partitions < 1)
+    throw new InvalidOptionError('partitions', `must be a whole number >= 1, got ${partitions}`);
+  const { build } = await loadEsbuild();
   const outDir = resolve(options.outDir);
   mkdirSync(outDir, { recursive: true });
-  const partitions = options.partitions ?? 4;
-  if (!Number.isSafeInteger(partitions) || partitions < 1) throw new Error(`build-edge: --partitions must be a whole number >= 1, got ${partitions}`);
   // What does the module export? A worker entry exports its Durable Object class.
-  const probe = await esbuild.build({ ...edgeBuildOptions, entryPoints: [module], write: false, metafile: true });
-  const exported = Object.values(probe.metafile!.outputs)[0]!.exports;
+  const probe = await build({ ...edgeBuildOptions, entryPoints: [module], write: false, metafile: true });
+  const exported = Object.values(probe.metafile?.outputs ?? {})[0]?.exports ?? [];
   const generated = !exported.includes('EdgePartition');
   if (generated && !exported.includes('pipeline') && !exported.includes('default'))
-    throw new Error(`build-edge: ${module} exports neither EdgePartition (a worker entry) nor pipeline (a pipeline module)`);
-  const edgeApi = inRepo ? join(root, 'src/edge/index.ts') : 'tidemark/edge';
+    throw new InvalidOptionError(
+      'module',
+      `${module} exports neither EdgePartition (a worker entry) nor pipeline (a pipeline module); ` +
+        'add export const pipeline = (events$) => events$.pipe(eventTime(...), windowBy(...))',
+    );
+  const edgeApi = fromSources ? join(repoSrc, 'edge/index.ts') : 'tidemark/edge';
   const entry = generated
     ? {
         stdin: {
           contents: [
             `import { createEdge } from ${JSON.stringify(edgeApi)};`,
-            `import * as mod from ${JSON.stringify('./' + relative(dirname(module), module).replace(/\\/g, '/'))};`,
+            `import * as mod from ${JSON.stringify(`./${relative(dirname(module), module).replace(/\\/g, '/')}`)};`,
             `const edge = createEdge({ pipeline: mod.pipeline ?? mod.default, partitions: ${partitions} });`,
             'export const EdgePartition = edge.Partition;',
             'export default { fetch: edge.fetch };',
@@ -92,16 +114,16 @@ export async function buildEdge(options: BuildEdgeOptions): Promise<BuiltEdge> {
       }
     : { entryPoints: [module] };
   const script = join(outDir, 'worker.mjs');
-  await esbuild.build({ ...edgeBuildOptions, ...entry, outfile: script, minify: options.minify ?? true, legalComments: 'none' });
+  await build({ ...edgeBuildOptions, ...entry, outfile: script, minify: options.minify ?? true, legalComments: 'none' });
   const code = readFileSync(script);
   const wrangler = join(outDir, 'wrangler.toml');
   writeFileSync(wrangler, wranglerToml(options.name ?? 'tidemark-edge'));
   return { script, wrangler, bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length, generated };
 }
 
-/** A sample wrangler.toml for the bundle: the Durable Object binding, its (SQLite-backed) class migration and the variables. */
+/** A sample wrangler.toml for the bundle: the Durable Object binding, its (SQLite-backed) class migration and the variables. @internal */
 export function wranglerToml(name: string): string {
-  return `# Generated by scripts/build-edge.ts. Deploy with: npx wrangler deploy
+  return `# Generated by \`tidemark build-edge\`. Deploy with: npx wrangler deploy
 name = "${name}"
 main = "worker.mjs"
 compatibility_date = "2025-09-01"
@@ -119,24 +141,4 @@ class_name = "EdgePartition"
 tag = "v1"
 new_sqlite_classes = ["EdgePartition"]
 `;
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const flag = (name: string) => {
-    const i = args.indexOf(name);
-    return i < 0 ? undefined : args.splice(i, 2)[1];
-  };
-  const noMinify = args.includes('--no-minify');
-  const partitions = flag('--partitions');
-  const [module, outDir] = args.filter((a) => a !== '--no-minify');
-  if (!module || !outDir) {
-    console.error('usage: npx tsx scripts/build-edge.ts <worker-entry-or-pipeline-module> <out-dir> [--partitions N] [--no-minify]');
-    process.exit(2);
-  }
-  const built = await buildEdge({ module, outDir, minify: !noMinify, ...(partitions ? { partitions: Number(partitions) } : {}) });
-  console.log(
-    `${relative(process.cwd(), built.script)}: ${(built.bytes / 1024).toFixed(1)} kB, ${(built.gzipBytes / 1024).toFixed(1)} kB gzipped` +
-      `${built.generated ? ' (entry generated from the pipeline module)' : ''}; ${relative(process.cwd(), built.wrangler)} written`,
-  );
 }
