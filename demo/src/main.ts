@@ -72,10 +72,10 @@ async function start(next: PlaygroundConfig): Promise<void> {
     endpoint: `${location.origin}/v1`,
     token: async (clientId) => (await fetch(`/demo/token?clientId=${encodeURIComponent(clientId)}`)).text(),
     statusIntervalMs: 250,
+    offline: input('offline').checked,
   });
   $('client').textContent = rt.clientId;
   document.body.dataset['ready'] = 'true';
-  if (input('offline').checked) await rt.setOffline(true);
   const results = rt.results$.subscribe((r) => timeline.fired(Date.now(), r.end, r.timing, r.key));
   const views = rt.view$.subscribe((v) => {
     view = v;

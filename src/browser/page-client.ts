@@ -40,7 +40,7 @@ export async function startPageClient<E = unknown, R = unknown>(settings: PageSe
     callTimeoutMs,
     endpoint: settings.endpoint,
     token: settings.token,
-    online: new OnlineState(),
+    online: startOnline(settings.offline),
     report,
     onMessage(message) {
       if (message.type === 'results') for (const r of message.results) results$.next(r as R);
@@ -169,4 +169,11 @@ export async function startPageClient<E = unknown, R = unknown>(settings: PageSe
     },
   };
   return runtime;
+}
+
+/** The page's switch, held from the start when the app asked for it. */
+function startOnline(offline: boolean): OnlineState {
+  const online = new OnlineState();
+  online.setForcedOffline(offline);
+  return online;
 }

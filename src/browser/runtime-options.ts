@@ -47,6 +47,13 @@ export interface RuntimeOptions {
    */
   readonly token?: string | ((clientId: string) => string | Promise<string>);
   /**
+   * Start with uploads held, as `setOffline(true)` would, before the worker
+   * first connects (default `false`): an app that remembers its "sync off"
+   * switch across reloads passes it here, so not one request goes out in
+   * between. `setOffline(false)` releases it.
+   */
+  readonly offline?: boolean;
+  /**
    * The page side's clock (default `systemClock`): every time limit, retry
    * delay and polling interval above runs on it. For tests in virtual time
    * (`virtualClock()` from `tidemark/testing`); the worker keeps its own.
@@ -63,10 +70,11 @@ export interface PageSettings {
   readonly statusIntervalMs: number;
   readonly endpoint: string | undefined;
   readonly token: RuntimeOptions['token'];
+  readonly offline: boolean;
   readonly clock: Clock;
 }
 
-const KNOWN = ['worker', 'encoding', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs', 'endpoint', 'token', 'clock'] as const;
+const KNOWN = ['worker', 'encoding', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs', 'endpoint', 'token', 'offline', 'clock'] as const;
 
 /** Validates `options` (throwing {@link InvalidOptionError} with how to fix it) and applies the defaults. */
 export function resolveRuntimeOptions(options: RuntimeOptions): PageSettings {
@@ -107,5 +115,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions): PageSettings {
       'createRuntime.clock',
       `expected a Clock ({ now(), timeout(fn, ms) }) such as virtualClock() from tidemark/testing, got ${describe(clock)}; omit it to use the system clock`,
     );
-  return { encoding, batchSize, callTimeoutMs, drainTimeoutMs, statusIntervalMs, endpoint, token, clock };
+  const offline = options.offline ?? false;
+  if (typeof offline !== 'boolean') throw new InvalidOptionError('createRuntime.offline', `takes a boolean, got ${describe(offline)}`);
+  return { encoding, batchSize, callTimeoutMs, drainTimeoutMs, statusIntervalMs, endpoint, token, offline, clock };
 }

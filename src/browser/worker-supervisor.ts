@@ -126,8 +126,9 @@ export class WorkerSupervisor {
     try {
       const { clientId } = await next.call('start', callTimeoutMs);
       this.clientId = clientId;
-      await this.connect(next, clientId);
+      // The switch first: a worker connected before it could upload in between.
       if (online.forcedOffline) await next.call('setOffline', callTimeoutMs, true);
+      await this.connect(next, clientId);
       return next;
     } catch (err) {
       next.kill(asWorkerError(err, 'the worker did not start'));

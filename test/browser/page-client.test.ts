@@ -154,6 +154,13 @@ describe('page client: worker restarts', () => {
     await expect(rt.setOffline('no' as never)).rejects.toThrow('setOffline(offline): takes a boolean, got "no"');
   });
 
+  it('offline: true holds uploads from the start: the worker gets the switch before it first connects', async () => {
+    const { workers } = await start({ endpoint: 'https://example.com/v1', token: 't', offline: true });
+    expect(workers[0]!.calls.map((c) => c.method)).toEqual(['start', 'setOffline', 'connect']);
+    expect(workers[0]!.calls[1]!.args).toEqual([true]);
+    expect(() => settings(virtualClock(), { offline: 'yes' as never })).toThrow('createRuntime.offline: takes a boolean, got "yes"');
+  });
+
   it('a token request from the worker is answered to that worker, with a fresh token', async () => {
     const asked: string[] = [];
     const { last, clock } = await start({ endpoint: 'https://example.com/v1', token: (id) => (asked.push(id), `t${asked.length}`) });
