@@ -215,8 +215,13 @@ describe('the playground in Chromium', () => {
     }).catch(async (err: Error) => {
       throw new Error(`${err.message}:\n${(await differing()).join('\n')}`);
     });
+    // The rows are the windows this page fired: those its watermark passed (newest - bound - 1);
+    // the batch layer corrects them once final for it, and adds none it has not reached.
+    const watermark = Math.max(...exported.events.map((e) => e.data.ts)) - DEFAULT_CONFIG.bound - 1;
+    const fired = [...batch.keys()].filter((id) => Number(id.split('|')[2]) - 1 <= watermark).length;
+    expect(fired).toBeLessThan(batch.size); // the newest windows are not final: no spurious correction for them
     const rows = await page.locator('#rows tr').count();
-    expect(rows).toBe(Math.min(300, batch.size));
+    expect(rows).toBe(Math.min(300, fired));
 
     // A second tab shares the runtime: one leads, the other follows.
     const second = await open();
