@@ -7,6 +7,9 @@
  * in order, before anything new (batch ids make the re-send idempotent).
  * Events that cannot be encoded are refused one by one, never the batch.
  *
+ * A closure rather than a class: its state then minifies to short local
+ * names (the page bundle is a budget, `scripts/size-report.mjs`).
+ *
  * @module
  */
 import { errorParts, InvalidRecordError, OutboxFullError, StorageError } from '../errors.js';
@@ -47,152 +50,161 @@ export interface BatchQueueOptions {
 }
 
 /** Batches not yet durable: buffered, waiting to be sent, or in flight. */
-export class BatchQueue {
+export interface BatchQueue {
   /** The highest sequence number the worker answered for a batch of this page. */
-  durableThrough = 0;
-  private buffer: unknown[] = [];
-  private scheduled = false;
-  private counter = 0;
-  private readonly pageId = randomId();
-  /** Not yet sent to the current worker, in order. */
-  private outgoing: Batch[] = [];
-  /** Sent, waiting for a receipt, in order. */
-  private readonly inflight = new Map<string, Batch>();
-  /** Refusals not yet reported by a drain(). */
-  private readonly refusals: Refusal[] = [];
-
-  constructor(private readonly options: BatchQueueOptions) {}
-
-  /** Queues one event; the batch goes at `batchSize` events or at the end of this task. */
-  push(event: unknown): void {
-    this.buffer.push(event);
-    if (this.buffer.length >= this.options.batchSize) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      queueMicrotask(this.flush);
-    }
-  }
-
-  /** Queues a columnar batch of `length` rows, after what is buffered (emission order holds). */
-  pushColumns(columns: Columns, length: number): void {
-    this.flush();
-    this.outgoing.push(this.newBatch(columns, 'columns', length));
-    this.send();
-  }
-
-  /** Cuts what is buffered into a batch and sends it. */
-  readonly flush = (): void => {
-    this.scheduled = false;
-    if (this.buffer.length === 0) return;
-    const events = this.buffer;
-    this.buffer = [];
-    this.enqueue(events);
-    this.send();
-  };
-
-  /** Sends every waiting batch, unless the worker is being replaced. */
-  send(): void {
-    const link = this.options.target();
-    if (!link) return;
-    const batches = this.outgoing;
-    this.outgoing = [];
-    for (const batch of batches) {
-      this.inflight.set(batch.id, batch);
-      link.call('append', this.options.callTimeoutMs, batch.id, batch.payload, batch.encoding, batch.length, batch.resent).then(
-        (receipt) => this.received(batch, receipt),
-        (err: Error) => {
-          if (err?.name === 'DataCloneError' && batch.encoding === 'structured-clone' && this.inflight.get(batch.id) === batch) {
-            // postMessage threw, so the worker never saw this batch and its id is free to reuse.
-            this.inflight.delete(batch.id);
-            const events = batch.payload as readonly unknown[];
-            batch.payload = sift(events, structuredClone);
-            batch.length = batch.payload.length;
-            this.partlyRefused(batch, events.length - batch.length, `not structured-cloneable (${err.message})`);
-            this.send();
-          } else this.options.lost(err);
-        },
-      );
-    }
-  }
-
-  /** After a worker replacement: everything not acknowledged goes again, in order, before anything new. */
-  resendAll(): void {
-    for (const batch of this.inflight.values()) batch.resent = true;
-    this.outgoing = [...this.inflight.values(), ...this.outgoing];
-    this.inflight.clear();
-  }
-
+  readonly durableThrough: number;
   /** Events emitted and not yet durable. */
-  get pending(): number {
-    return this.buffer.length + [...this.inflight.values(), ...this.outgoing].reduce((n, b) => n + b.length, 0);
-  }
-
-  /** The receipts of every batch sent or waiting (call {@link BatchQueue.flush} first to include the buffer). */
-  unsettled(): Promise<AppendReceipt>[] {
-    return [...this.inflight.values(), ...this.outgoing].map((b) => b.settled);
-  }
-
+  readonly pending: number;
+  /** Queues one event; the batch goes at `batchSize` events or at the end of this task. */
+  push(event: unknown): void;
+  /** Queues a columnar batch of `length` rows, after what is buffered (emission order holds). */
+  pushColumns(columns: Columns, length: number): void;
+  /** Cuts what is buffered into a batch and sends it. */
+  flush(): void;
+  /** Sends every waiting batch, unless the worker is being replaced. */
+  send(): void;
+  /** After a worker replacement: everything not acknowledged goes again, in order, before anything new. */
+  resendAll(): void;
+  /** The receipts of every batch sent or waiting (call `flush()` first to include the buffer). */
+  unsettled(): Promise<AppendReceipt>[];
   /** The refusals not yet reported, which are then forgotten. */
-  takeRefusals(): Refusal[] {
-    return this.refusals.splice(0);
-  }
+  takeRefusals(): Refusal[];
+}
 
-  private received(batch: Batch, receipt: AppendReceipt): void {
-    this.inflight.delete(batch.id);
-    if (!receipt.ok && receipt.reason === 'storage') {
-      // IndexedDB failed even after reopening: keep the batch and try again.
-      this.options.report(new StorageError(receipt.message));
-      this.options.clock.timeout(() => {
-        batch.resent = true;
-        this.outgoing.unshift(batch);
-        this.send();
-      }, STORAGE_RETRY_MS);
-      return;
-    }
-    if (receipt.ok) this.durableThrough = Math.max(this.durableThrough, receipt.last);
-    else this.options.report(new OutboxFullError(receipt.message, receipt.refused));
-    batch.settle(receipt);
-  }
+/** An empty queue. */
+export function batchQueue({ encoding, batchSize, callTimeoutMs, clock, report, target, lost }: BatchQueueOptions): BatchQueue {
+  const pageId = randomId();
+  let durableThrough = 0;
+  let buffer: unknown[] = [];
+  let scheduled = false;
+  let counter = 0;
+  /** Not yet sent to the current worker, in order. */
+  let outgoing: Batch[] = [];
+  /** Sent, waiting for a receipt, in order. */
+  const inflight = new Map<string, Batch>();
+  /** Refusals not yet reported by a drain(). */
+  const refusals: Refusal[] = [];
 
-  private newBatch(payload: Payload, encoding: Encoding, length: number): Batch {
+  const newBatch = (payload: Payload, batchEncoding: Encoding, length: number): Batch => {
     let settle!: (r: AppendReceipt) => void;
     const settled = new Promise<AppendReceipt>((resolve) => {
       settle = (receipt) => {
         // Remembered for the next drain(), even if it is called after this answer.
-        if (!receipt.ok) this.refusals.push(receipt);
+        if (!receipt.ok) refusals.push(receipt);
         resolve(receipt);
       };
     });
-    return { id: `${this.pageId}.${++this.counter}`, payload, encoding, length, resent: false, settle, settled };
-  }
-
-  private enqueue(events: unknown[]): void {
-    if (this.options.encoding === 'structured-clone') {
-      this.outgoing.push(this.newBatch(events, 'structured-clone', events.length));
-      return;
-    }
-    try {
-      this.outgoing.push(this.newBatch(JSON.stringify(events), 'json', events.length));
-    } catch (err) {
-      // A BigInt or a cycle somewhere: refuse exactly those events.
-      const kept = sift(events, (e) => JSON.stringify(e));
-      const batch = this.newBatch(JSON.stringify(kept), 'json', kept.length);
-      this.partlyRefused(batch, events.length - kept.length, `not writable as JSON (${errorParts(err).message})`);
-    }
-  }
+    return { id: `${pageId}.${++counter}`, payload, encoding: batchEncoding, length, resent: false, settle, settled };
+  };
 
   /**
    * `refused` events of `batch` could not be encoded: the rest is sent, and
    * its receipt becomes a refusal of those events, so drain() reports them.
    */
-  private partlyRefused(batch: Batch, refused: number, why: string): void {
+  const partlyRefused = (batch: Batch, refused: number, why: string) => {
     const message = `${refused} events could not be sent to the worker: ${why}`;
-    this.options.report(new InvalidRecordError(message, undefined));
+    report(new InvalidRecordError(message, undefined));
     const original = batch.settle;
     batch.settle = (r) => original(r.ok ? { ok: false, refused, reason: 'invalid', message } : r);
     if (batch.length === 0) batch.settle({ ok: false, refused, reason: 'invalid', message });
-    else this.outgoing.unshift(batch);
-  }
+    else outgoing.unshift(batch);
+  };
+
+  const enqueue = (events: unknown[]) => {
+    if (encoding === 'structured-clone') {
+      outgoing.push(newBatch(events, 'structured-clone', events.length));
+      return;
+    }
+    try {
+      outgoing.push(newBatch(JSON.stringify(events), 'json', events.length));
+    } catch (err) {
+      // A BigInt or a cycle somewhere: refuse exactly those events.
+      const kept = sift(events, (e) => JSON.stringify(e));
+      const batch = newBatch(JSON.stringify(kept), 'json', kept.length);
+      partlyRefused(batch, events.length - kept.length, `not writable as JSON (${errorParts(err).message})`);
+    }
+  };
+
+  const received = (batch: Batch, receipt: AppendReceipt) => {
+    inflight.delete(batch.id);
+    if (!receipt.ok && receipt.reason === 'storage') {
+      // IndexedDB failed even after reopening: keep the batch and try again.
+      report(new StorageError(receipt.message));
+      clock.timeout(() => {
+        batch.resent = true;
+        outgoing.unshift(batch);
+        send();
+      }, STORAGE_RETRY_MS);
+      return;
+    }
+    if (receipt.ok) durableThrough = Math.max(durableThrough, receipt.last);
+    else report(new OutboxFullError(receipt.message, receipt.refused));
+    batch.settle(receipt);
+  };
+
+  const send = () => {
+    const link = target();
+    if (!link) return;
+    const batches = outgoing;
+    outgoing = [];
+    for (const batch of batches) {
+      inflight.set(batch.id, batch);
+      link.call('append', callTimeoutMs, batch.id, batch.payload, batch.encoding, batch.length, batch.resent).then(
+        (receipt) => received(batch, receipt),
+        (err: Error) => {
+          if (err?.name === 'DataCloneError' && batch.encoding === 'structured-clone' && inflight.get(batch.id) === batch) {
+            // postMessage threw, so the worker never saw this batch and its id is free to reuse.
+            inflight.delete(batch.id);
+            const events = batch.payload as readonly unknown[];
+            batch.payload = sift(events, structuredClone);
+            batch.length = batch.payload.length;
+            partlyRefused(batch, events.length - batch.length, `not structured-cloneable (${err.message})`);
+            send();
+          } else lost(err);
+        },
+      );
+    }
+  };
+
+  const flush = () => {
+    scheduled = false;
+    if (buffer.length === 0) return;
+    const events = buffer;
+    buffer = [];
+    enqueue(events);
+    send();
+  };
+
+  return {
+    get durableThrough() {
+      return durableThrough;
+    },
+    get pending() {
+      return buffer.length + [...inflight.values(), ...outgoing].reduce((n, b) => n + b.length, 0);
+    },
+    push(event) {
+      buffer.push(event);
+      if (buffer.length >= batchSize) flush();
+      else if (!scheduled) {
+        scheduled = true;
+        queueMicrotask(flush);
+      }
+    },
+    pushColumns(columns, length) {
+      flush();
+      outgoing.push(newBatch(columns, 'columns', length));
+      send();
+    },
+    flush,
+    send,
+    resendAll() {
+      for (const batch of inflight.values()) batch.resent = true;
+      outgoing = [...inflight.values(), ...outgoing];
+      inflight.clear();
+    },
+    unsettled: () => [...inflight.values(), ...outgoing].map((b) => b.settled),
+    takeRefusals: () => refusals.splice(0),
+  };
 }
 
 /** Keeps the events `encode` accepts. */

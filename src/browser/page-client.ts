@@ -12,7 +12,7 @@ import { Subject } from 'rxjs';
 import { describe, InvalidOptionError, RuntimeClosedError, WorkerError } from '../errors.js';
 import { OnlineState } from '../host/online.js';
 import type { Columns } from '../worker/contract.js';
-import { BatchQueue } from './batch-queue.js';
+import { type BatchQueue, batchQueue } from './batch-queue.js';
 import { drain, settleWithin } from './drain.js';
 import { IssueLog } from './issue-log.js';
 import type { PageSettings } from './runtime-options.js';
@@ -20,7 +20,7 @@ import type { PageStatus, Runtime } from './runtime.js';
 import type { OpenSender, Sender } from './sender.js';
 import { statusFeed } from './status-feed.js';
 import { viewFeed } from './view-feed.js';
-import { WorkerSupervisor } from './worker-supervisor.js';
+import { type WorkerSupervisor, workerSupervisor } from './worker-supervisor.js';
 
 /**
  * Starts the first worker through `open` and answers the runtime; rejects
@@ -34,7 +34,7 @@ export async function startPageClient<E = unknown, R = unknown>(settings: PageSe
   /** view$ subscribers to tell that the view changed. */
   const viewChanged = new Set<() => void>();
 
-  const supervisor: WorkerSupervisor = new WorkerSupervisor({
+  const supervisor: WorkerSupervisor = workerSupervisor({
     open,
     clock,
     callTimeoutMs,
@@ -52,7 +52,7 @@ export async function startPageClient<E = unknown, R = unknown>(settings: PageSe
     },
   });
   await supervisor.start();
-  const queue: BatchQueue = new BatchQueue({
+  const queue: BatchQueue = batchQueue({
     encoding: settings.encoding,
     batchSize: settings.batchSize,
     callTimeoutMs,
@@ -157,7 +157,7 @@ export async function startPageClient<E = unknown, R = unknown>(settings: PageSe
       queue.flush();
       // Wait for what is in flight to be stored, but not forever.
       await settleWithin(clock, drainTimeoutMs, queue.unsettled());
-      supervisor.closed = true;
+      supervisor.close();
       globalThis.removeEventListener?.('pagehide', onPageHide);
       globalThis.removeEventListener?.('pageshow', onPageShow);
       try {

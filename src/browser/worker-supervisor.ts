@@ -35,39 +35,91 @@ export interface SupervisorOptions {
 }
 
 /** Owns the current worker ({@link WorkerSupervisor.link}) and replaces it. */
-export class WorkerSupervisor {
+export interface WorkerSupervisor {
   /** The current worker (dead while being replaced). */
-  link!: Sender;
-  /** The client id the latest worker answered. */
-  clientId = '';
-  /** Workers replaced after dying or missing a time limit. */
-  restarts = 0;
-  /** Set by `close()`: no more replacements, calls reject. */
-  closed = false;
-  private restarting: Promise<void> | undefined;
-
-  constructor(private readonly options: SupervisorOptions) {}
-
-  /** Starts the first worker; rejects (after terminating it) if it does not start. */
-  async start(): Promise<void> {
-    this.link = await this.startWorker();
-  }
-
+  readonly link: Sender;
   /** The worker to send to, or `undefined` while it is being replaced. */
-  get ready(): Sender | undefined {
-    return this.restarting || this.link.dead ? undefined : this.link;
-  }
-
+  readonly ready: Sender | undefined;
+  /** The client id the latest worker answered. */
+  readonly clientId: string;
+  /** Workers replaced after dying or missing a time limit. */
+  readonly restarts: number;
+  /** `true` after {@link WorkerSupervisor.close}. */
+  readonly closed: boolean;
+  /** Starts the first worker; rejects (after terminating it) if it does not start. */
+  start(): Promise<void>;
   /** Terminates the current worker and starts another, once; concurrent calls share the replacement. */
-  restart(cause: unknown): Promise<void> {
-    const { report, clock } = this.options;
-    this.restarting ??= (async () => {
-      this.link.kill(asWorkerError(cause, `the worker was replaced: ${errorParts(cause).message}`));
+  restart(cause: unknown): Promise<void>;
+  /** Calls the worker through `call`, riding out a replacement, until `deadline` (on the clock). */
+  callUntil<T>(what: string, deadline: number, call: (link: Sender) => Promise<T>): Promise<T>;
+  /**
+   * The page is being hidden: asks the worker for a final checkpoint (which
+   * releases leadership and closes its database), then ends it. Answers
+   * `false` when no worker is up.
+   */
+  hide(): boolean;
+  /** Holds (or resumes) uploads in every tab, and in any replacement worker. */
+  setOffline(offline: boolean): Promise<void>;
+  /** No more replacements; calls reject from now on. The worker itself is ended by the caller. */
+  close(): void;
+}
+
+/**
+ * A supervisor with no worker yet: call `start()`. A closure rather than a
+ * class: its state then minifies to short local names (the page bundle is a
+ * budget, `scripts/size-report.mjs`).
+ */
+export function workerSupervisor(options: SupervisorOptions): WorkerSupervisor {
+  const { open, clock, callTimeoutMs, endpoint, token, online, report } = options;
+  let link!: Sender;
+  let clientId = '';
+  let restarts = 0;
+  let closed = false;
+  let restarting: Promise<void> | undefined;
+
+  /** Gives the worker the endpoint and a token (fetched again when `token` is a function). */
+  const connect = async (target: Sender, id = clientId): Promise<void> => {
+    if (endpoint === undefined || token === undefined) return;
+    try {
+      const t = typeof token === 'function' ? await token(id) : token;
+      if (typeof t !== 'string') throw new InvalidOptionError('createRuntime.token', `the token function must give a string, got ${describe(t)}`);
+      await target.call('connect', callTimeoutMs, endpoint, t);
+    } catch (err) {
+      report(err); // the worker keeps its outbox; a later restart or 401 tries again
+    }
+  };
+
+  const message = (m: PageMessage, from: Sender) => {
+    // The server refused the token: the worker that asked gets a fresh one.
+    if (m.type === 'token?') void connect(from);
+    else if (m.type === 'offline') online.setForcedOffline(m.offline);
+    else options.onMessage(m);
+  };
+
+  /** A new worker, started; if it does not start it is terminated and the error thrown. */
+  const startWorker = async (): Promise<Sender> => {
+    const next: Sender = open(report, (m) => message(m, next));
+    try {
+      const started = await next.call('start', callTimeoutMs);
+      clientId = started.clientId;
+      // The switch first: a worker connected before it could upload in between.
+      if (online.forcedOffline) await next.call('setOffline', callTimeoutMs, true);
+      await connect(next, clientId);
+      return next;
+    } catch (err) {
+      next.kill(asWorkerError(err, 'the worker did not start'));
+      throw err;
+    }
+  };
+
+  const restart = (cause: unknown): Promise<void> => {
+    restarting ??= (async () => {
+      link.kill(asWorkerError(cause, `the worker was replaced: ${errorParts(cause).message}`));
       report(cause);
-      this.restarts++;
-      for (let backoff: number = BACKOFF.firstMs; !this.closed; backoff = Math.min(backoff * 2, BACKOFF.maxMs)) {
+      restarts++;
+      for (let backoff: number = BACKOFF.firstMs; !closed; backoff = Math.min(backoff * 2, BACKOFF.maxMs)) {
         try {
-          this.link = await this.startWorker();
+          link = await startWorker();
           break;
         } catch (err) {
           report(err);
@@ -75,86 +127,67 @@ export class WorkerSupervisor {
         }
       }
     })().finally(() => {
-      this.restarting = undefined;
-      this.options.restarted();
+      restarting = undefined;
+      options.restarted();
     });
-    return this.restarting;
-  }
+    return restarting;
+  };
 
-  /** Calls the worker through `call`, riding out a replacement, until `deadline` (on the clock). */
-  async callUntil<T>(what: string, deadline: number, call: (link: Sender) => Promise<T>): Promise<T> {
+  const callUntil = async <T>(what: string, deadline: number, call: (link: Sender) => Promise<T>): Promise<T> => {
     for (;;) {
-      if (this.closed) throw new RuntimeClosedError(`${what} after close(); create a new runtime`);
-      if (this.restarting) await this.restarting;
+      if (closed) throw new RuntimeClosedError(`${what} after close(); create a new runtime`);
+      if (restarting) await restarting;
       try {
-        return await call(this.link);
+        return await call(link);
       } catch (err) {
         const { name } = errorParts(err);
-        const lost = name === 'WorkerError' || name === 'TimeoutError';
-        if (!lost || this.options.clock.now() >= deadline) throw err;
-        if (!this.restarting && !this.closed) void this.restart(err);
+        const gone = name === 'WorkerError' || name === 'TimeoutError';
+        if (!gone || clock.now() >= deadline) throw err;
+        if (!restarting && !closed) void restart(err);
       }
     }
-  }
+  };
 
-  /**
-   * The page is being hidden: asks the worker for a final checkpoint (which
-   * releases leadership and closes its database), then ends it. Answers
-   * `false` when no worker is up.
-   */
-  hide(): boolean {
-    if (!this.ready) return false;
-    const leaving = this.link;
-    void leaving
-      .call('close', this.options.callTimeoutMs)
-      .catch(() => undefined)
-      .finally(() => leaving.kill(new WorkerError('the page was hidden (pagehide)')));
-    return true;
-  }
+  const ready = () => (restarting || link.dead ? undefined : link);
 
-  /** Holds (or resumes) uploads in every tab, and in any replacement worker. */
-  setOffline(offline: boolean): Promise<void> {
-    this.options.online.setForcedOffline(offline);
-    const { clock, callTimeoutMs } = this.options;
-    return this.callUntil('setOffline()', clock.now() + callTimeoutMs, (link) => link.call('setOffline', callTimeoutMs, offline));
-  }
-
-  /** A new worker, started; if it does not start it is terminated and the error thrown. */
-  private async startWorker(): Promise<Sender> {
-    const { open, callTimeoutMs, online, report } = this.options;
-    const next: Sender = open(report, (message) => this.message(message, next));
-    try {
-      const { clientId } = await next.call('start', callTimeoutMs);
-      this.clientId = clientId;
-      // The switch first: a worker connected before it could upload in between.
-      if (online.forcedOffline) await next.call('setOffline', callTimeoutMs, true);
-      await this.connect(next, clientId);
-      return next;
-    } catch (err) {
-      next.kill(asWorkerError(err, 'the worker did not start'));
-      throw err;
-    }
-  }
-
-  private message(message: PageMessage, from: Sender): void {
-    // The server refused the token: the worker that asked gets a fresh one.
-    if (message.type === 'token?') void this.connect(from);
-    else if (message.type === 'offline') this.options.online.setForcedOffline(message.offline);
-    else this.options.onMessage(message);
-  }
-
-  /** Gives the worker the endpoint and a token (fetched again when `token` is a function). */
-  private async connect(target: Sender, clientId = this.clientId): Promise<void> {
-    const { endpoint, token, callTimeoutMs, report } = this.options;
-    if (endpoint === undefined || token === undefined) return;
-    try {
-      const t = typeof token === 'function' ? await token(clientId) : token;
-      if (typeof t !== 'string') throw new InvalidOptionError('createRuntime.token', `the token function must give a string, got ${describe(t)}`);
-      await target.call('connect', callTimeoutMs, endpoint, t);
-    } catch (err) {
-      report(err); // the worker keeps its outbox; a later restart or 401 tries again
-    }
-  }
+  return {
+    get link() {
+      return link;
+    },
+    get ready() {
+      return ready();
+    },
+    get clientId() {
+      return clientId;
+    },
+    get restarts() {
+      return restarts;
+    },
+    get closed() {
+      return closed;
+    },
+    async start() {
+      link = await startWorker();
+    },
+    restart,
+    callUntil,
+    hide() {
+      if (!ready()) return false;
+      const leaving = link;
+      void leaving
+        .call('close', callTimeoutMs)
+        .catch(() => undefined)
+        .finally(() => leaving.kill(new WorkerError('the page was hidden (pagehide)')));
+      return true;
+    },
+    setOffline(offline) {
+      online.setForcedOffline(offline);
+      return callUntil('setOffline()', clock.now() + callTimeoutMs, (l) => l.call('setOffline', callTimeoutMs, offline));
+    },
+    close() {
+      closed = true;
+    },
+  };
 }
 
 function asWorkerError(err: unknown, message: string): WorkerError {

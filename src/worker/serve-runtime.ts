@@ -160,7 +160,7 @@ export function createWorkerApi<E, R, C extends Columns>(
   };
 
   const open = async (): Promise<NonNullable<typeof opened>> => {
-    const store = await (platform.openStore ?? openRuntimeStore)(`tidemark:${settings.name}`, settings.openTimeoutMs);
+    const store = await (platform.openStore ?? ((name, ms) => openRuntimeStore(name, ms, clock)))(`tidemark:${settings.name}`, settings.openTimeoutMs);
     appended = store.openedAt;
     const coordination = (platform.coordination ?? browserCoordination)(settings.name, report);
     const queue = new AppendQueue(store, settings.limits, clock, {
