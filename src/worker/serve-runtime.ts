@@ -133,13 +133,16 @@ export function createWorkerApi<E, R, C extends Columns>(
           failed: (err) => progress.fail(err),
         },
       };
-      const started = await Leader.start(deps, connection);
+      const given = connection;
+      const started = await Leader.start(deps, given);
       if (closed) {
         await started.stop();
         return;
       }
       // Appends committed while the checkpoint loaded are known by now.
       leader = started;
+      // connect() while the checkpoint loaded reached no leader: give it now.
+      if (connection && connection !== given) leader.connect(connection.endpoint, connection.token);
       leader.appended(appended);
       tabs.announce();
       tabs.serveViews();

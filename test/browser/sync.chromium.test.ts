@@ -197,7 +197,9 @@ describe('uploader against the real server (Chromium)', () => {
     expect(partial).toBeLessThan(20_000);
     page = await openPage(chromium.context, chromium.site);
     await page.evaluate((o) => tm.start('name=midway', o), opts);
-    await eventually('the rest delivered', async () => (await contents(log)).events === 20_000, 60_000);
+    await eventually('the rest delivered', async () => (await contents(log)).events === 20_000, 60_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}: ${(await contents(log)).events} ${JSON.stringify(await page.evaluate(() => tm.status()))}`);
+    });
     expect(await contents(log)).toEqual({ events: 20_000, duplicates: 0 });
     await page.evaluate(() => tm.close());
     await page.close();
