@@ -227,6 +227,23 @@ export class StorageError extends TidemarkError {
 }
 
 /**
+ * A batch run was asked for while another one holds the batch lock of the
+ * data directory (in `tidemark serve --pipeline`, or a `tidemark
+ * reconcile`): two batch runs never overlap. The message names the process;
+ * wait for it to end. `POST /v1/reconcile` answers it with `409`.
+ *
+ * @example
+ * ```ts
+ * import { BatchRunningError } from 'tidemark';
+ * const err: unknown = new BatchRunningError('a batch run over ./data is under way in process 42');
+ * console.log(err instanceof BatchRunningError); // true
+ * ```
+ */
+export class BatchRunningError extends StorageError {
+  override name = 'BatchRunningError';
+}
+
+/**
  * Events were refused because the outbox is full (limit policy `'reject'`)
  * or the browser's storage quota is exhausted. `drain()` rejects with it so
  * that its promise never claims durability for events that are not stored.

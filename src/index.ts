@@ -14,6 +14,7 @@ export type { Pipeline, PipelineInput, PipelineObserver, PipelineRun, RunOptions
 export { createPipeline } from './checkpoint/pipeline.js';
 export type { OperatorSnapshot, OperatorStats, PipelineSnapshot } from './checkpoint/snapshot.js';
 export {
+  BatchRunningError,
   InvalidOptionError,
   InvalidRecordError,
   LeadershipLost,

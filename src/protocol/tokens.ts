@@ -102,6 +102,45 @@ export async function tokenProblem(key: SigningKey, clientId: string, token: str
   return undefined;
 }
 
+/**
+ * What the admin token is the MAC of: like the key id's, a message with a
+ * space, which no client id holds, so no client's token is the admin token.
+ */
+const ADMIN_MESSAGE = 'tidemark admin';
+
+/**
+ * The server's admin token (`<mac>.<keyId>`, the MAC of a message no client
+ * id can be): it lets its holder start a batch run (`POST /v1/reconcile`)
+ * and read its report, and nothing a client token allows. Keep it on the
+ * operator's side; `npx tidemark token --admin` prints it.
+ *
+ * @example
+ * ```ts
+ * import { adminTokenFor, tokenFor } from 'tidemark/server';
+ * const secret = 'a secret of at least 16 bytes';
+ * console.log((await adminTokenFor(secret)) === (await tokenFor(secret, 'admin'))); // false
+ * ```
+ */
+export async function adminTokenFor(secret: Secret | SigningKey): Promise<string> {
+  const key = secret instanceof CryptoKey ? secret : await signingKey(secret);
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(ADMIN_MESSAGE)));
+  return `${base64url(mac)}.${idOf(key)}`;
+}
+
+/** Why `token` is not the admin token under `key`, or `undefined` when it is. @internal */
+export async function adminTokenProblem(key: SigningKey, token: string): Promise<string | undefined> {
+  const dot = token.indexOf('.');
+  const mac = token.slice(0, dot);
+  const id = token.slice(dot + 1);
+  if (dot !== MAC_CHARS || id.length !== ID_CHARS || !/^[A-Za-z0-9_-]+$/.test(mac + id))
+    return 'this is not a Tidemark token (expected `<43-character MAC>.<8-character key id>`, as `tidemark token --admin` prints)';
+  if (id !== idOf(key))
+    return `the token was signed with another secret than this server's (key id ${id}, the server's ${idOf(key)}): print the admin token with \`npx tidemark token --admin --data <the server's --data directory>\``;
+  if (!(await crypto.subtle.verify('HMAC', key, fromBase64url(mac), encoder.encode(ADMIN_MESSAGE))))
+    return "this is not the admin token (a client's token cannot start a batch run): print it with `npx tidemark token --admin`";
+  return undefined;
+}
+
 /** Whether `token` is `clientId`'s under `key` (see {@link tokenProblem}). @internal */
 export async function verifyToken(key: SigningKey, clientId: string, token: string): Promise<boolean> {
   return (await tokenProblem(key, clientId, token)) === undefined;

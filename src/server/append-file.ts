@@ -15,7 +15,11 @@
  * out together in the next one, with one `fdatasync`, and every `append`
  * resolves only after the sync that covers it.
  *
- * One process per file: nothing locks it.
+ * One writer per file: nothing locks it (the batch layer's lock keeps a
+ * second writer of the corrections file out). Other processes may read it
+ * meanwhile: {@link AppendFile.open} with `readOnly` never cuts or
+ * creates anything and ignores an incomplete last line, and
+ * {@link AppendFile.follow} reads what another process appended since.
  *
  * @internal
  * @module
@@ -40,20 +44,41 @@ export class AppendFile {
   private failure: unknown;
   private closed = false;
 
+  /** Serializes {@link follow} with writes: a follow never reads a line this process is writing. */
+  private following: Promise<unknown> = Promise.resolve();
+
   private constructor(
-    private readonly fh: FileHandle,
+    private fh: FileHandle | undefined,
     private readonly path: string,
     /** Bytes known durable: where the next write goes, and where a failed one is cut back to. */
     private size: number,
+    private readonly headerText: string,
+    private readonly line: (value: unknown) => void,
+    private readonly readOnly: boolean,
   ) {}
 
   /**
    * Opens (or creates) the file at `path`, checks its header, and calls
    * `line` with every complete line after it, parsed, in order. Truncates a
-   * torn tail. Rejects with a {@link StorageError} when the file is not of
+   * torn tail, unless `cutOnOpen: false` (a file several processes write in
+   * turn: {@link follow} with `cut` does it, under their lock); with
+   * `readOnly`, creates and cuts nothing. Rejects with a {@link StorageError} when the file is not of
    * this kind or a line in the middle is unreadable.
    */
-  static async open(path: string, header: Record<string, unknown>, line: (value: unknown) => void): Promise<AppendFile> {
+  static async open(
+    path: string,
+    header: Record<string, unknown>,
+    line: (value: unknown) => void,
+    options: { readonly readOnly?: boolean; readonly cutOnOpen?: boolean } = {},
+  ): Promise<AppendFile> {
+    const headerText = JSON.stringify(header);
+    if (options.readOnly) {
+      // A reader beside the writer: nothing is created or cut, and a line
+      // still being written (no newline yet) is left for a later follow().
+      const reader = new AppendFile(undefined, path, 0, headerText, line, true);
+      await reader.follow();
+      return reader;
+    }
     await mkdir(dirname(path), { recursive: true });
     let fh: FileHandle;
     let created = false;
@@ -65,8 +90,9 @@ export class AppendFile {
       created = true;
     }
     try {
-      const headerText = JSON.stringify(header);
-      let size = await scan(fh, path, headerText, line);
+      // A file written by several processes in turn (under a lock taken
+      // for writing, not for opening) is cut only by follow({ cut: true }).
+      let size = await scan(fh, path, headerText, line, 0, options.cutOnOpen !== false);
       if (size === 0) {
         // New, or torn before its header was complete.
         const bytes = Buffer.from(`${headerText}\n`);
@@ -76,16 +102,48 @@ export class AppendFile {
         size = bytes.length;
       }
       if (created) await syncDirectory(dirname(path));
-      return new AppendFile(fh, path, size);
+      return new AppendFile(fh, path, size, headerText, line, false);
     } catch (e) {
       await fh.close().catch(() => {});
       throw e;
     }
   }
 
+  /**
+   * Reads the complete lines appended after the last one read (by another
+   * process: the writer's own lines are not read again) and calls `line`
+   * with each; resolves with how many. An incomplete last line is left for
+   * a later call, unless `cut`: a writer about to append, sure that no other
+   * process writes now (it holds the lock that says so), cuts what a writer
+   * that died (kill -9) left half written, so that its own line starts on a
+   * line of its own. Runs after this process's pending writes.
+   */
+  follow(options: { readonly cut?: boolean } = {}): Promise<number> {
+    if (this.closed) return Promise.reject(new RuntimeClosedError(`${this.path} is closed`));
+    const cut = options.cut === true && !this.readOnly;
+    const run = this.following.then(async () => {
+      while (this.flushing) await this.flushing;
+      if (!this.fh) {
+        try {
+          this.fh = await open(this.path, 'r');
+        } catch (e) {
+          if ((e as { code?: string }).code === 'ENOENT') return 0; // not written yet
+          throw new StorageError(`cannot open ${this.path}`, { cause: e });
+        }
+      }
+      let lines = 0;
+      const end = await scan(this.fh, this.path, this.headerText, (v) => (lines++, this.line(v)), this.size, cut);
+      this.size = Math.max(this.size, end);
+      return lines;
+    });
+    this.following = run.catch(() => undefined);
+    return run;
+  }
+
   /** Appends one line (JSON of `value`) and resolves once it is durable. */
   append(value: unknown): Promise<void> {
     if (this.closed) return Promise.reject(new RuntimeClosedError(`${this.path} is closed`));
+    if (this.readOnly) return Promise.reject(new StorageError(`${this.path} is open read-only here: its writer is another process`));
     if (this.failure !== undefined)
       return Promise.reject(new StorageError(`${this.path} cannot be written after a failed write`, { cause: this.failure }));
     const text = `${JSON.stringify(value)}\n`; // throws RangeError beyond V8's longest string (~512 MB): keep lines small
@@ -100,7 +158,8 @@ export class AppendFile {
     if (this.closed) return;
     this.closed = true;
     while (this.flushing) await this.flushing;
-    await this.fh.close();
+    await this.following;
+    await this.fh?.close();
   }
 
   private async flush(): Promise<void> {
@@ -111,14 +170,15 @@ export class AppendFile {
       // string first could exceed V8's longest string with large batches.
       const bytes = Buffer.concat(batch.map((p) => Buffer.from(p.text)));
       try {
-        await writeAll(this.fh, bytes, this.size);
-        await this.fh.datasync();
+        const fh = this.fh!; // a writer always has its file
+        await writeAll(fh, bytes, this.size);
+        await fh.datasync();
         this.size += bytes.length;
         for (const p of batch) p.resolve();
       } catch (e) {
         // Cut a partly written batch off, so that the file still ends with a
         // complete line; if even that fails, refuse every later write.
-        await this.fh.truncate(this.size).catch((err: unknown) => (this.failure = err));
+        await this.fh!.truncate(this.size).catch((err: unknown) => (this.failure = err));
         const error = new StorageError(`writing ${this.path} failed`, { cause: e });
         for (const p of batch) p.reject(error);
       }
@@ -128,18 +188,26 @@ export class AppendFile {
 }
 
 /**
- * Reads the file line by line; returns the size of its valid prefix (0 when
- * it holds no complete header), truncating whatever follows it.
+ * Reads the file line by line from byte `from` (0: the header first);
+ * returns the end of its valid prefix (0 when it holds no complete header),
+ * and with `cut` truncates whatever follows it.
  */
-async function scan(fh: FileHandle, path: string, headerText: string, line: (value: unknown) => void): Promise<number> {
+async function scan(
+  fh: FileHandle,
+  path: string,
+  headerText: string,
+  line: (value: unknown) => void,
+  from: number,
+  cut: boolean,
+): Promise<number> {
   const buffer = Buffer.allocUnsafe(CHUNK);
   let carry = Buffer.alloc(0);
-  let position = 0; // file offset of carry[0]
-  let valid = 0; // end of the last good line
+  let position = from; // file offset of carry[0]
+  let valid = from; // end of the last good line
   let bad: { offset: number; number: number } | undefined;
-  let lineNumber = 0;
+  let lineNumber = from === 0 ? 0 : 1; // past the header
   const total = (await fh.stat()).size;
-  let read = 0;
+  let read = from;
   while (read < total) {
     const { bytesRead } = await fh.read(buffer, 0, CHUNK, read);
     if (bytesRead === 0) break;
@@ -179,7 +247,7 @@ async function scan(fh: FileHandle, path: string, headerText: string, line: (val
   }
   // No complete line: empty, or a header torn while the file was created.
   if (lineNumber === 0 && !headerText.startsWith(carry.toString('utf8'))) throw notOurs(path, headerText);
-  if (valid < total) await fh.truncate(valid);
+  if (cut && valid < total) await fh.truncate(valid);
   return valid;
 }
 

@@ -9,17 +9,19 @@
 import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { errorParts } from '../errors.js';
+import { BatchRunningError, errorParts } from '../errors.js';
 import { createHandler } from '../host/ingest/handler.js';
 import type { EventLog } from '../host/ingest/log.js';
-import { keyIdOf, tokenFor } from '../protocol/tokens.js';
+import { adminTokenFor, keyIdOf, tokenFor } from '../protocol/tokens.js';
+import { batchLayer } from './batch-layer.js';
 import { buildEdge } from './build-edge.js';
 import { fileCorrections } from './corrections-store.js';
 import { fileLog } from './file-log.js';
+import { readFileLog } from './file-log-snapshot.js';
 import { jetStreamLog } from './jetstream.js';
 import { loadPipeline } from './load-pipeline.js';
 import { listen } from './node-adapter.js';
-import { type ReconcileReport, reconcile } from './reconcile.js';
+import type { ReconcileReport } from './reconcile.js';
 import { replay } from './replay.js';
 import { fileResults } from './results-store.js';
 import { existingSecret, secretIn } from './secret-file.js';
@@ -27,16 +29,21 @@ import { existingSecret, secretIn } from './secret-file.js';
 const USAGE = `Usage: tidemark <command> [options]
 
   serve       --port 8787 --host 127.0.0.1 --data ./tidemark-data [--nats nats://127.0.0.1:4222] [--secret S]
-              [--pipeline ./pipeline.js [--reconcile-every 60]]
-              Serves POST /v1/ingest, GET /v1/corrections and GET /metrics; with --pipeline, also
-              reconciles every --reconcile-every seconds, in this process.
+              [--pipeline ./pipeline.js [--reconcile-every 5m]]
+              Serves POST /v1/ingest, GET /v1/corrections and GET /metrics; with --pipeline, also runs
+              the batch layer every --reconcile-every (30s, 5m, 1h, 2d; a bare number is seconds; default
+              60s) in this process, and at once on POST /v1/reconcile with the admin token.
   token       <clientId> --data ./tidemark-data [--secret S]
               Prints the client's token, signed with the server's secret.
+  token       --admin --data ./tidemark-data [--secret S]
+              Prints the admin token (POST /v1/reconcile); give it to operators only.
   export      --data ./tidemark-data [--nats URL] [--client ID]
-              Prints the log as NDJSON: clientId, seq, ts, receivedAt, data.
+              Prints the log as NDJSON: clientId, seq, ts, receivedAt, data. Runs beside serve: it reads
+              a snapshot of the log, with no lock.
   reconcile   --pipeline ./pipeline.js --data ./tidemark-data [--nats URL] [--json]
               Re-runs the pipeline over the log, writes corrections, prints a summary (--json: the report).
-              The file log has one process at a time: run it on a stopped server's data, or use serve --pipeline.
+              Runs beside serve (its corrections reach clients with no restart); never beside another
+              batch run over the same data (it says which process runs it).
   replay      --pipeline ./new.js --baseline ./old.js --data ./tidemark-data [--nats URL]
               Runs both pipeline versions over the log and prints the windows that differ.
   build-edge  <pipeline-or-worker-entry> <out-dir> [--partitions 4] [--no-minify] [--name tidemark-edge]
@@ -66,6 +73,7 @@ const OPTIONS = {
   pipeline: { type: 'string' },
   baseline: { type: 'string' },
   json: { type: 'boolean' },
+  admin: { type: 'boolean' },
   partitions: { type: 'string' },
   'reconcile-every': { type: 'string' },
   'no-minify': { type: 'boolean' },
@@ -120,41 +128,74 @@ async function openLog(flags: Flags): Promise<EventLog> {
   return fileLog(join(dataDir(flags), 'log'));
 }
 
+/** The log for a reader (export, reconcile, replay): a snapshot of the file log, beside the server and without its lock. */
+async function readLog(flags: Flags): Promise<EventLog> {
+  if (flags.nats) return jetStreamLog({ servers: flags.nats, ...(flags.stream ? { stream: flags.stream } : {}) });
+  return readFileLog(join(resolve(flags.data ?? DEFAULT_DATA), 'log'));
+}
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration flag in ms: `30s`, `5m`, `1h`, `2d`, `250ms`; a bare number is seconds. */
+function duration(flag: string, text: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const ms = m ? Number(m[1]) * UNITS[m[2] ?? 's']! : NaN;
+  if (!(ms >= 1 && ms <= 2_147_483_647))
+    throw new UsageError(`--${flag} must be a duration like 30s, 5m, 1h or 2d (a bare number is seconds; at most 24d), got ${JSON.stringify(text)}`);
+  return ms;
+}
+
+/** The report as `POST /v1/reconcile` answers it: the global view as a count (it can be large). */
+function reportBody({ global, ...rest }: ReconcileReport) {
+  return { ...rest, globalWindows: global.length };
+}
+
 async function serve(flags: Flags): Promise<void> {
   const port = Number(flags.port ?? 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${flags.port}`);
-  const every = Number(flags['reconcile-every'] ?? 60);
   if (flags['reconcile-every'] !== undefined && !flags.pipeline) throw new UsageError('--reconcile-every needs --pipeline ./pipeline.js');
-  if (!(every > 0 && every <= 2_147_483)) throw new UsageError(`--reconcile-every must be a number of seconds > 0, got ${flags['reconcile-every']}`);
+  const everyMs = duration('reconcile-every', flags['reconcile-every'] ?? '60s');
   const pipeline = flags.pipeline ? await loadPipeline(flags.pipeline) : undefined;
   const dir = dataDir(flags);
   const secret = serverSecret(flags);
   const log = await openLog(flags);
   const results = await fileResults(join(dir, 'results'));
   const corrections = await fileCorrections(join(dir, 'corrections'));
-  const handler = await createHandler({ log, secret, results, corrections });
+  // The batch layer in this process: it reads the log it serves, and writes the corrections
+  // GET /v1/corrections answers from; its batch lock keeps a tidemark reconcile out meanwhile.
+  const batch = pipeline
+    ? batchLayer({ dataDir: dir, pipeline, open: async () => ({ log, results, corrections, release: async () => {} }) })
+    : undefined;
+  const handler = await createHandler({
+    log,
+    secret,
+    results,
+    corrections,
+    ...(batch ? { reconcile: async () => reportBody(await batch.run()) } : {}),
+  });
   const server = await listen(handler, { port, host: flags.host ?? '127.0.0.1' });
   const where = flags.nats ? `JetStream at ${flags.nats}` : `file log in ${join(dir, 'log')}`;
   console.log(`tidemark: serving ${server.url}/v1 (${where}); metrics at ${server.url}/metrics`);
   console.log(`tidemark: tokens are checked with the secret of key id ${await keyIdOf(secret)}`);
-  // The batch layer in this process: it shares the log (one process per file log) and the
-  // corrections store that GET /v1/corrections answers from. One run at a time.
-  let reconciling: Promise<void> | undefined;
-  const batch = pipeline
+  const schedule = batch
     ? setInterval(() => {
-        reconciling ??= reconcile({ log, pipeline, results, corrections })
+        batch
+          .run()
           .then((r) => {
             if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
             for (const f of r.failures) console.error(`tidemark: reconcile FAILED for ${f.clientId ?? 'all clients'}: ${f.name}: ${f.message}`);
           })
-          .catch((err: unknown) => console.error(`tidemark: reconcile failed: ${errorParts(err).name}: ${errorParts(err).message}`))
-          .finally(() => (reconciling = undefined));
-      }, every * 1000)
+          .catch((err: unknown) => {
+            const { name, message } = errorParts(err);
+            if (err instanceof BatchRunningError) console.log(`tidemark: scheduled batch run skipped: ${message}`);
+            else console.error(`tidemark: reconcile failed: ${name}: ${message}`);
+          });
+      }, everyMs)
     : undefined;
-  if (pipeline) console.log(`tidemark: reconciling with ${flags.pipeline} every ${every} s`);
+  if (pipeline) console.log(`tidemark: running the batch layer with ${flags.pipeline} every ${flags['reconcile-every'] ?? '60s'}, and on POST /v1/reconcile`);
   const stop = async () => {
-    clearInterval(batch);
-    await reconciling;
+    clearInterval(schedule);
+    await batch?.idle();
     await server.close();
     await log.close();
     process.exit(0);
@@ -164,14 +205,15 @@ async function serve(flags: Flags): Promise<void> {
 }
 
 async function token(flags: Flags, clientId: string | undefined): Promise<void> {
-  if (!clientId) throw new UsageError('token needs a client id: tidemark token <clientId>');
+  if (flags.admin && clientId) throw new UsageError('token takes a client id or --admin, not both');
+  if (!clientId && !flags.admin) throw new UsageError('token needs a client id (tidemark token <clientId>), or --admin for the admin token');
   const { secret, from } = tokenSecret(flags);
-  console.log(await tokenFor(secret, clientId));
+  console.log(clientId ? await tokenFor(secret, clientId) : await adminTokenFor(secret));
   console.error(`tidemark: signed with the secret from ${from} (key id ${await keyIdOf(secret)})`);
 }
 
 async function exportLog(flags: Flags): Promise<void> {
-  const log = await openLog(flags);
+  const log = await readLog(flags);
   try {
     for await (const chunk of log.read(flags.client ? { clientId: flags.client } : undefined)) {
       let out = '';
@@ -209,24 +251,27 @@ async function runReconcile(flags: Flags): Promise<void> {
   if (!flags.pipeline) throw new UsageError('reconcile needs --pipeline ./pipeline.js');
   const pipeline = await loadPipeline(flags.pipeline);
   const dir = dataDir(flags);
-  const log = await openLog(flags);
-  const results = await fileResults(join(dir, 'results'));
-  const corrections = await fileCorrections(join(dir, 'corrections'));
-  try {
-    const report = await reconcile({ log, pipeline, results, corrections });
-    console.log(flags.json ? JSON.stringify(report) : reconcileSummary(report));
-    if (report.failures.length > 0) process.exitCode = 1;
-  } finally {
-    await log.close();
-    await results.close();
-    await corrections.close();
-  }
+  const batch = batchLayer({
+    dataDir: dir,
+    pipeline,
+    // Opened once the batch lock is held: the corrections file is written by one batch run at a time.
+    open: async () => {
+      // The results before the log: an upload's events are in the log before its results and watermark.
+      const results = await fileResults(join(dir, 'results'), { readOnly: true }); // the server writes it
+      const log = await readLog(flags);
+      const corrections = await fileCorrections(join(dir, 'corrections'));
+      return { log, results, corrections, release: async () => void (await Promise.all([log.close(), results.close(), corrections.close()])) };
+    },
+  });
+  const report = await batch.run();
+  console.log(flags.json ? JSON.stringify(report) : reconcileSummary(report));
+  if (report.failures.length > 0) process.exitCode = 1;
 }
 
 async function runReplay(flags: Flags): Promise<void> {
   if (!flags.pipeline || !flags.baseline) throw new UsageError('replay needs --pipeline ./new.js and --baseline ./old.js');
   const [pipeline, baseline] = await Promise.all([loadPipeline(flags.pipeline), loadPipeline(flags.baseline)]);
-  const log = await openLog(flags);
+  const log = await readLog(flags);
   try {
     console.log(JSON.stringify(await replay({ log, pipeline, baseline }), null, 2));
   } finally {

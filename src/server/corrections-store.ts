@@ -54,6 +54,13 @@ export interface CorrectionStore {
   latest(clientId: string): readonly Correction[];
   /** The highest cursor written so far (0 for none). */
   cursor(): number;
+  /**
+   * Reads what other processes wrote since (a {@link fileCorrections} store
+   * beside a `tidemark reconcile` run; `createHandler` calls it before
+   * answering `GET /v1/corrections`, so their corrections reach clients with
+   * no restart). Nothing to read for {@link memoryCorrections}.
+   */
+  refresh(): Promise<void>;
   /** Flushes and releases the store; later calls reject or throw. */
   close(): Promise<void>;
 }
@@ -138,17 +145,28 @@ function correctionStore(feed: Feed, file: AppendFile | undefined, closedMessage
   const open = () => {
     if (closed) throw new RuntimeClosedError(closedMessage);
   };
+  /** Writes one at a time: each first reads what other writers added, then numbers its entries after theirs. */
+  let writing: Promise<unknown> = Promise.resolve();
   return {
-    async write(entries) {
+    write(entries) {
+      if (closed) return Promise.reject(new RuntimeClosedError(closedMessage));
+      if (entries.length === 0) return Promise.resolve([]);
+      const run = writing.then(async () => {
+        // Another process (a batch run holding the batch lock before this
+        // one) may have appended: number after its cursors, write after its lines.
+        await file?.follow({ cut: true });
+        const numbered = feed.number(entries);
+        if (file) await file.append(numbered);
+        const stored = feed.add(numbered);
+        feed.written = Math.max(feed.written, numbered[numbered.length - 1]!.cursor);
+        return stored;
+      });
+      writing = run.catch(() => undefined);
+      return run;
+    },
+    async refresh() {
       open();
-      if (entries.length === 0) return [];
-      // Numbered now, in call order; appends are written and resolve in
-      // that order, so the index receives them in cursor order.
-      const numbered = feed.number(entries);
-      if (file) await file.append(numbered);
-      const stored = feed.add(numbered);
-      feed.written = Math.max(feed.written, numbered[numbered.length - 1]!.cursor);
-      return stored;
+      await file?.follow();
     },
     since(clientId, after, limit) {
       open();
@@ -164,6 +182,7 @@ function correctionStore(feed: Feed, file: AppendFile | undefined, closedMessage
     },
     async close() {
       closed = true;
+      await writing;
       await file?.close();
     },
   };
@@ -179,7 +198,10 @@ const CORRECTIONS_HEADER = { tidemark: 'corrections', version: 1 } as const;
  * memory; a torn last line is ignored and cut off, so a write is all or
  * nothing. Writes arriving together share one `fdatasync`; `write`
  * resolves after it, and only then are the corrections visible to `since`.
- * One process per directory.
+ * Several processes may share the file, one writing at a time (the CLI's
+ * batch runs hold the batch lock of the data directory): each `write`
+ * first reads what others appended and numbers its corrections after
+ * theirs, and `refresh()` reads them without writing.
  *
  * @param dir - the data directory (created if missing)
  * @throws {@link StorageError} when the file cannot be read, is of another kind, or is corrupt before its last line
@@ -203,8 +225,9 @@ export async function fileCorrections(dir: string): Promise<CorrectionStore> {
     if (!Array.isArray(value) || !value.every(isStored))
       throw new StorageError(`${path} holds a line that is not a list of corrections: ${JSON.stringify(value).slice(0, 80)}`);
     feed.add(value);
-  });
-  feed.written = feed.assigned;
+    // Lines in the file are durable: readable at once.
+    if (value.length > 0) feed.written = Math.max(feed.written, value[value.length - 1]!.cursor);
+  }, { cutOnOpen: false }); // another process's batch run may be writing its last line now
   return correctionStore(feed, file, `the correction store in ${dir} is closed`);
 }
 

@@ -11,9 +11,12 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../errors.js';
+import type { Coverage } from '../host/ingest/coverage.js';
+import type { LoggedEvent } from '../host/ingest/log.js';
 import {
   checkFrame,
   decodeHeader,
+  decodeRows,
   FRAME_HEADER_BYTES,
   type FrameHeader,
   MAX_PAYLOAD_BYTES,
@@ -143,13 +146,15 @@ function corrupt(file: string, offset: number, what: string): StorageError {
  * Opens and checks every segment of the log in `dir`, calling `onFrame` for
  * each valid frame in log order. A torn tail at the end of the last segment
  * (an incomplete or bad frame with no valid frame after it) is cut and
- * reported; any other damage throws a {@link StorageError} naming the file,
+ * reported (with `cut: false`, a reader's, it is left alone and the
+ * segment's size ends before it); any other damage throws a {@link StorageError} naming the file,
  * the byte offset and how to fix it. Returns the segments, at least one
  * (the first is created in an empty directory).
  */
 export async function scanLog(
   dir: string,
   onFrame: (header: FrameHeader, file: string, offset: number) => void,
+  options: { readonly cut: boolean } = { cut: true },
 ): Promise<{ segments: ScannedSegment[]; recovered: RecoveryReport | undefined }> {
   const numbers = (await readdir(dir))
     .map(segmentNumber)
@@ -203,7 +208,11 @@ export async function scanLog(
     } finally {
       await fh.close();
     }
-    if (cut) {
+    if (cut && !options.cut) {
+      // A reader beside the writer: the tail is a write in progress (or a
+      // torn one the writer cuts when it opens). The snapshot ends before it.
+      size = cut.offset;
+    } else if (cut) {
       const w = await open(file, 'r+');
       try {
         await w.truncate(cut.offset);
@@ -217,4 +226,75 @@ export async function scanLog(
     segments.push({ n, size });
   }
   return { segments, recovered };
+}
+
+/**
+ * The events of `segments` (each read up to its `size`) in log order, in
+ * chunks of `chunkEvents`, of one client when `only` is given. A frame
+ * that fails its check now, though the scan that found `size` passed it,
+ * throws a {@link StorageError}.
+ */
+export async function* readSegments(
+  segments: readonly { readonly file: string; readonly size: number }[],
+  only: string | undefined,
+  chunkEvents: number,
+): AsyncGenerator<LoggedEvent[]> {
+  let chunk: LoggedEvent[] = [];
+  for (const s of segments) {
+    const h = await open(s.file, 'r');
+    try {
+      for await (const frame of readFrames(h, SEGMENT_HEADER_BYTES, s.size)) {
+        const header = frame.bad === undefined ? decodeHeader(frame.payload) : undefined;
+        if (frame.bad !== undefined || !header)
+          throw new StorageError(
+            `${s.file} is damaged at byte ${frame.offset} (${frame.bad ?? 'no valid header line'}), though it ` +
+              'was sound when the log was opened: the disk or something else changed it. Close the log; ' +
+              'opening it again says how to fix it.',
+          );
+        if (only !== undefined && header.clientId !== only) continue;
+        const { clientId, receivedAt } = header;
+        for (const [seq, ts, data] of decodeRows(frame.payload)) {
+          chunk.push({ clientId, seq, ts, receivedAt, data });
+          if (chunk.length === chunkEvents) {
+            yield chunk;
+            chunk = [];
+          }
+        }
+      }
+    } finally {
+      await h.close();
+    }
+  }
+  if (chunk.length > 0) yield chunk;
+}
+
+/**
+ * The `onFrame` of {@link scanLog} that builds each client's coverage
+ * (through `coverage(clientId)`), refusing a frame that repeats events an
+ * earlier one holds; adds the events counted to `counted.events`.
+ */
+export function coverFrames(
+  coverage: (clientId: string) => Coverage,
+  counted: { events: number },
+): (header: FrameHeader, file: string, offset: number) => void {
+  return (header, file, offset) => {
+    const c = coverage(header.clientId);
+    for (const [first, last] of header.ranges) {
+      if (overlaps(c, first, last))
+        throw new StorageError(
+          `${file}: the frame at byte ${offset} repeats events ${first}..${last} of client ${header.clientId}, which ` +
+            'an earlier frame holds. This log never writes an event twice, so the directory was written by ' +
+            'something else too (two processes, or files copied in). Restore it from a backup.',
+        );
+      c.addRange(first, last);
+      counted.events += last - first + 1;
+    }
+  };
+}
+
+/** Any overlap of `[first, last]` with what `c` holds. */
+export function overlaps(c: Coverage, first: number, last: number): boolean {
+  if (first <= c.through) return true;
+  for (const [a, b] of c.above) if (a <= last && b >= first) return true;
+  return false;
 }

@@ -20,8 +20,6 @@ import { optionalFunction, rejectUnknown, requireObject } from '../options.js';
 import type { WireEvent } from '../protocol/wire.js';
 import { Coverage, progress } from '../host/ingest/coverage.js';
 import {
-  decodeHeader,
-  decodeRows,
   type EncodedFrame,
   encodeFrame,
   FRAME_HEADER_BYTES,
@@ -30,7 +28,7 @@ import {
   SEGMENT_MAGIC,
   segmentName,
 } from './file-log-format.js';
-import { readFrames, type RecoveryReport, scanLog } from './file-log-segments.js';
+import { coverFrames, readSegments, type RecoveryReport, scanLog } from './file-log-segments.js';
 import { lockDir } from './file-lock.js';
 import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from '../host/ingest/log.js';
 
@@ -164,13 +162,6 @@ function checkOptions(dir: unknown, options: FileLogOptions | undefined): void {
   optionalFunction('fileLog.onRecover', options.onRecover);
 }
 
-/** Any overlap of `[first, last]` with what `c` holds. */
-function overlaps(c: Coverage, first: number, last: number): boolean {
-  if (first <= c.through) return true;
-  for (const [a, b] of c.above) if (a <= last && b >= first) return true;
-  return false;
-}
-
 interface Group {
   readonly frames: EncodedFrame[];
   bytes: number;
@@ -274,20 +265,14 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
   };
 
   try {
-    const scan = await scanLog(dir, (header, file, offset) => {
-      let c = clients.get(header.clientId);
-      if (!c) clients.set(header.clientId, (c = { coverage: new Coverage(), last: undefined }));
-      for (const [first, last] of header.ranges) {
-        if (overlaps(c.coverage, first, last))
-          throw new StorageError(
-            `${file}: the frame at byte ${offset} repeats events ${first}..${last} of client ${header.clientId}, which ` +
-              'an earlier frame holds. This log never writes an event twice, so the directory was written by ' +
-              'something else too (two processes, or files copied in). Restore it from a backup.',
-          );
-        c.coverage.addRange(first, last);
-        events += last - first + 1;
-      }
-    });
+    const counted = { events: 0 };
+    const coverage = (clientId: string): Coverage => {
+      let c = clients.get(clientId);
+      if (!c) clients.set(clientId, (c = { coverage: new Coverage(), last: undefined }));
+      return c.coverage;
+    };
+    const scan = await scanLog(dir, coverFrames(coverage, counted));
+    events = counted.events;
     recovered = scan.recovered;
     for (const s of scan.segments) segments.push({ n: s.n, file: join(dir, segmentName(s.n)), size: s.size });
     const last = segments[segments.length - 1];
@@ -452,34 +437,11 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
       if (only !== undefined && typeof only !== 'string')
         throw new InvalidOptionError('read.clientId', `expected a client id string, got ${describe(only)}; omit it to read every client`);
       // What is durable now; a later append may be missed, as EventLog allows.
-      const snapshot = segments.map((s) => ({ file: s.file, size: s.size }));
-      let chunk: LoggedEvent[] = [];
-      for (const s of snapshot) {
-        const h = await open(s.file, 'r');
-        try {
-          for await (const frame of readFrames(h, SEGMENT_HEADER_BYTES, s.size)) {
-            const header = frame.bad === undefined ? decodeHeader(frame.payload) : undefined;
-            if (frame.bad !== undefined || !header)
-              throw new StorageError(
-                `${s.file} is damaged at byte ${frame.offset} (${frame.bad ?? 'no valid header line'}), though it ` +
-                  'was sound when the log was opened: the disk or something else changed it. Close the log; ' +
-                  'opening it again says how to fix it.',
-              );
-            if (only !== undefined && header.clientId !== only) continue;
-            const { clientId, receivedAt } = header;
-            for (const [seq, ts, data] of decodeRows(frame.payload)) {
-              chunk.push({ clientId, seq, ts, receivedAt, data });
-              if (chunk.length === READ_CHUNK_EVENTS) {
-                yield chunk;
-                chunk = [];
-              }
-            }
-          }
-        } finally {
-          await h.close();
-        }
-      }
-      if (chunk.length > 0) yield chunk;
+      yield* readSegments(
+        segments.map((s) => ({ file: s.file, size: s.size })),
+        only,
+        READ_CHUNK_EVENTS,
+      );
     },
 
     clients(): readonly ClientProgress[] {

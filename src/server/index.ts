@@ -8,7 +8,7 @@
 export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from '../host/ingest/log.js';
 export { memoryLog } from './memory-log.js';
 export type { Secret } from '../protocol/tokens.js';
-export { tokenFor } from '../protocol/tokens.js';
+export { adminTokenFor, tokenFor } from '../protocol/tokens.js';
 export { secretIn } from './secret-file.js';
 export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from '../host/ingest/handler.js';
 export { createHandler } from '../host/ingest/handler.js';
@@ -20,6 +20,8 @@ export { MissingDependencyError } from '../errors.js';
 export type { JetStreamLogOptions } from './jetstream-options.js';
 export type { FileLog, FileLogDiagnostics, FileLogOptions, RecoveryReport } from './file-log.js';
 export { fileLog } from './file-log.js';
+export type { FileLogSnapshot } from './file-log-snapshot.js';
+export { readFileLog } from './file-log-snapshot.js';
 export type { ClientReport, ResultStore, StoredResult } from './results-store.js';
 export { fileResults, memoryResults } from './results-store.js';
 export type { CorrectionEntry, CorrectionStore } from './corrections-store.js';

@@ -143,6 +143,9 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   const startedAt = (options.now ?? Date.now)();
   const pipeline = createPipeline(options.pipeline as BatchPipeline) as Pipeline<unknown, unknown>;
 
+  // The clients' reports, read before the log: the server stores an upload's watermark after
+  // its events, so a watermark read now never makes final a window whose events this run misses.
+  const reports = new Map(results.clients().map((id) => [id, results.report(id)] as const));
   const progress = log.clients();
   const stats: ReadStats = { passes: 0, events: 0 };
   const global = new BatchRun(pipeline);
@@ -166,7 +169,7 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
         continue;
       }
       counts.windows += outcome.windows.size;
-      const final = finality(results.report(c.clientId), outcome.allowedLateness, startedAt, horizon);
+      const final = finality(reports.get(c.clientId), outcome.allowedLateness, startedAt, horizon);
       for (const e of clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts, final)) pending.push(e);
     }
     counts.written += await writeCorrections(corrections, pending);
@@ -177,7 +180,7 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   const orphans = results.clients().filter((id) => !logged.has(id));
   const pending: CorrectionEntry[] = [];
   for (const clientId of orphans) {
-    const final = finality(results.report(clientId), 0, startedAt, horizon);
+    const final = finality(reports.get(clientId), 0, startedAt, horizon);
     for (const e of clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts, final)) pending.push(e);
   }
   counts.written += await writeCorrections(corrections, pending);

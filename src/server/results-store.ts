@@ -166,9 +166,12 @@ interface ResultsLine {
  * memory; a torn last line (a crash mid-write) is ignored and cut off.
  * Uploads arriving together share one write and one `fdatasync`; `put`
  * resolves after it. The file keeps every upload (it is not compacted), so
- * it grows with the uploads; one process per directory.
+ * it grows with the uploads. One process writes it (the server); with
+ * `{ readOnly: true }` another reads a snapshot beside it (`tidemark
+ * reconcile` does), creating and cutting nothing, and `put` rejects.
  *
- * @param dir - the data directory (created if missing)
+ * @param dir - the data directory (created if missing, unless `readOnly`)
+ * @param options - `readOnly`: read beside the process that writes it (nothing created or cut; `put` rejects)
  * @throws {@link StorageError} when the file cannot be read, is of another kind, or is corrupt before its last line
  * @example
  * ```ts
@@ -183,7 +186,7 @@ interface ResultsLine {
  * console.log((await fileResults(dir)).get('c1')[0]?.value); // 7
  * ```
  */
-export async function fileResults(dir: string): Promise<ResultStore> {
+export async function fileResults(dir: string, options: { readonly readOnly?: boolean } = {}): Promise<ResultStore> {
   const index = new LatestResults();
   const path = join(dir, 'results.ndjson');
   const file = await AppendFile.open(path, RESULTS_HEADER, (value) => {
@@ -191,6 +194,6 @@ export async function fileResults(dir: string): Promise<ResultStore> {
     if (typeof line?.clientId !== 'string' || typeof line.receivedAt !== 'number' || !Array.isArray(line.results))
       throw new StorageError(`${path} holds a line that is not an upload: ${JSON.stringify(value).slice(0, 80)}`);
     index.put(line.clientId, line.results, line.receivedAt, typeof line.watermark === 'number' ? line.watermark : undefined);
-  });
+  }, { readOnly: options.readOnly === true });
   return resultStore(index, file, `the result store in ${dir} is closed`);
 }

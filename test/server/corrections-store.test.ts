@@ -87,7 +87,7 @@ describe.each([
 });
 
 describe('fileCorrections on disk', () => {
-  it('reopens intact, continues the cursor, and drops a torn last write whole', async () => {
+  it('reopens intact, continues the cursor, and drops a torn last write whole (cut before the next write)', async () => {
     const dir = tempDir();
     const s = await fileCorrections(dir);
     await Promise.all([s.write([entry('c1', 0, 1, 2), entry('c2', 0, 1, 2)]), s.write([entry('c1', 10, { a: [1] }, null)])]);
@@ -97,7 +97,8 @@ describe('fileCorrections on disk', () => {
     // A crash in the middle of a write of two corrections: neither is kept.
     appendFileSync(path, '[{"clientId":"c1","cursor":4,"key":"k","start":20,"end":30,"speed":1,"batch":2,"at":0},{"clientId":"c1","cur');
     const again = await fileCorrections(dir);
-    expect(statSync(path).size).toBe(good);
+    // Left while nothing is written: another process's batch run may be writing that line now.
+    expect(statSync(path).size).toBeGreaterThan(good);
     expect(again.cursor()).toBe(3);
     expect(again.since('c1', 0).corrections.map((c) => [c.cursor, c.speed])).toEqual([
       [1, 1],

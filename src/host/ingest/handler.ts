@@ -6,12 +6,12 @@
  *
  * @module
  */
-import { errorParts, InvalidOptionError, ProtocolError, StorageError } from '../../errors.js';
+import { BatchRunningError, errorParts, InvalidOptionError, ProtocolError, StorageError } from '../../errors.js';
 import { requireNonNegative, requireObject, requirePositive, requirePositiveInteger } from '../../options.js';
 import { parseIngest, requireClientId } from '../../protocol/validate.js';
 import type { CorrectionsResponse, ErrorBody, IngestResponse, WireResult } from '../../protocol/wire.js';
 import { LIMITS, PROTOCOL_VERSION } from '../../protocol/wire.js';
-import { type Secret, signingKey, tokenProblem } from '../../protocol/tokens.js';
+import { adminTokenProblem, type Secret, signingKey, tokenProblem } from '../../protocol/tokens.js';
 import type { EventLog } from './log.js';
 import { createMetrics } from './metrics.js';
 
@@ -23,6 +23,8 @@ export interface ResultSink {
 /** Where corrections are read from (a `CorrectionStore`). */
 export interface CorrectionSource {
   since(clientId: string, after: number, limit?: number): CorrectionsResponse | Promise<CorrectionsResponse>;
+  /** Called before each `since`: a store shared with other processes reads what they wrote (`fileCorrections` does). */
+  refresh?(): Promise<void>;
 }
 
 /** Options of {@link createHandler}. */
@@ -47,6 +49,12 @@ export interface HandlerOptions {
   readonly allowOrigin?: string;
   /** The clock (default `Date.now`), for `receivedAt` and the rate limit. */
   readonly now?: () => number;
+  /**
+   * Starts a batch run and resolves with its report (JSON), for
+   * `POST /v1/reconcile` with the admin token (`adminTokenFor`); without it,
+   * that route answers `404`. `tidemark serve --pipeline` passes its batch layer.
+   */
+  readonly reconcile?: () => Promise<unknown>;
 }
 
 /** The handler: a standard fetch handler, plus its metrics. */
@@ -64,6 +72,7 @@ export interface Handler {
  * | --- | --- |
  * | `POST /v1/ingest` | `200 {ackedThrough, appended, duplicates, gaps}`; `400` naming the field; `401`; `413`; `429` + `Retry-After`; `503` + `Retry-After` when the log fails |
  * | `GET /v1/corrections?clientId=…&after=…` | `200 {corrections, cursor}` |
+ * | `POST /v1/reconcile` (admin token) | `200` the run's report, once it ended; `401`; `404` without `reconcile`; `409` while another process runs one |
  * | `GET /metrics` | Prometheus text |
  *
  * @example
@@ -90,6 +99,8 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
     requirePositive('createHandler.rate.eventsPerSecond', rate.eventsPerSecond, 'events per second');
     requireNonNegative('createHandler.rate.burst', rate.burst, 'events');
   }
+  if (options.reconcile !== undefined && typeof options.reconcile !== 'function')
+    throw new InvalidOptionError('createHandler.reconcile', 'expected a function that runs the batch layer, or omit it');
   const key = await signingKey(options.secret);
   const now = options.now ?? Date.now;
   const { log, results, corrections } = options;
@@ -170,8 +181,22 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
     const limit = Number(limitText);
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000)
       throw new ProtocolError(400, 'must be a whole number from 1 to 10000', 'limit');
+    await corrections?.refresh?.();
     const answer = corrections ? await corrections.since(clientId, after, limit) : { corrections: [], cursor: after };
     return json(200, answer);
+  }
+
+  async function runBatch(request: Request): Promise<Response> {
+    const problem = await adminTokenProblem(key, bearer(request));
+    if (problem !== undefined) throw new ProtocolError(401, problem);
+    if (!options.reconcile)
+      throw new ProtocolError(404, 'this server runs no batch layer: start it with --pipeline ./pipeline.js (tidemark serve)');
+    try {
+      return json(200, await options.reconcile());
+    } catch (err) {
+      if (err instanceof BatchRunningError) throw new ProtocolError(409, err.message);
+      throw err;
+    }
   }
 
   const handler = async (request: Request): Promise<Response> => {
@@ -191,9 +216,10 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
       let res: Response;
       if (route === `POST ${prefix}ingest`) res = await ingest(request);
       else if (route === `GET ${prefix}corrections`) res = await listCorrections(request, url);
+      else if (route === `POST ${prefix}reconcile`) res = await runBatch(request);
       else if (route === 'GET /metrics')
         res = new Response(metrics.text(), { headers: { 'content-type': 'text/plain; version=0.0.4', ...cors } });
-      else if (url.pathname === `${prefix}ingest` || url.pathname === `${prefix}corrections` || url.pathname === '/metrics')
+      else if ([`${prefix}ingest`, `${prefix}corrections`, `${prefix}reconcile`, '/metrics'].includes(url.pathname))
         throw new ProtocolError(405, `${request.method} is not allowed on ${url.pathname}`);
       else throw new ProtocolError(404, `no route ${url.pathname}; this server speaks ${prefix}ingest and ${prefix}corrections`);
       metrics.answered(res.status);

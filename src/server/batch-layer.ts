@@ -1,0 +1,107 @@
+/// <reference types="node" />
+/**
+ * The batch layer as the CLI runs it over a data directory: one batch run
+ * at a time across processes (the batch lock), runs requested while one is
+ * under way served by the next, the stores opened per run.
+ *
+ * @internal
+ * @module
+ */
+import { join } from 'node:path';
+import type { EventLog } from '../host/ingest/log.js';
+import type { CorrectionStore } from './corrections-store.js';
+import { lockDir } from './file-lock.js';
+import { type BatchPipeline, type ReconcileReport, reconcile } from './reconcile.js';
+import type { ResultStore } from './results-store.js';
+
+/** What one batch run reads and writes; `release` closes what the run opened. */
+export interface BatchInputs {
+  readonly log: EventLog;
+  readonly results: ResultStore;
+  readonly corrections: CorrectionStore;
+  release(): Promise<void>;
+}
+
+/** Options of {@link batchLayer}. */
+export interface BatchLayerOptions {
+  /** The data directory: its `batch/LOCK` keeps a second batch run out, in any process. */
+  readonly dataDir: string;
+  readonly pipeline: BatchPipeline;
+  /** Opens the stores for one run, once the batch lock is held. */
+  open(): Promise<BatchInputs>;
+  /** The clock of the corrections' `at` (default `Date.now`). */
+  readonly now?: () => number;
+}
+
+/** Runs of the batch layer over one data directory. */
+export interface BatchLayer {
+  /**
+   * Runs the batch layer and resolves with its report. A call made while a
+   * run is under way in this process gets the next run, which starts when
+   * that one ends (calls made meanwhile share it): every call's run reads
+   * the log as it was after the call. Rejects with a `StorageError` when
+   * another process holds the batch lock.
+   */
+  run(): Promise<ReconcileReport>;
+  /** Waits for the runs under way or asked for. */
+  idle(): Promise<void>;
+}
+
+/**
+ * The batch layer over `options.dataDir`: {@link reconcile} under the batch
+ * lock (`<data>/batch/LOCK`), so that `tidemark serve --pipeline` and
+ * `tidemark reconcile` never overlap; a run that died (kill -9) left a lock
+ * the next one takes over, and that run completes the work (it writes every
+ * correction the dead one did not).
+ */
+export function batchLayer(options: BatchLayerOptions): BatchLayer {
+  let current: Promise<ReconcileReport> | undefined;
+  let next: Promise<ReconcileReport> | undefined;
+
+  const once = async (): Promise<ReconcileReport> => {
+    const lock = await lockDir(join(options.dataDir, 'batch'), 'batch');
+    try {
+      const inputs = await options.open();
+      try {
+        return await reconcile({
+          log: inputs.log,
+          pipeline: options.pipeline,
+          results: inputs.results,
+          corrections: inputs.corrections,
+          ...(options.now ? { now: options.now } : {}),
+        });
+      } finally {
+        await inputs.release();
+      }
+    } finally {
+      await lock.release();
+    }
+  };
+
+  const start = (): Promise<ReconcileReport> => {
+    const run = once();
+    current = run;
+    const clear = () => {
+      if (current === run) current = undefined;
+    };
+    run.then(clear, clear);
+    return run;
+  };
+
+  return {
+    run() {
+      if (!current) return start();
+      next ??= current.then(
+        () => undefined,
+        () => undefined,
+      ).then(() => {
+        next = undefined;
+        return start();
+      });
+      return next;
+    },
+    async idle() {
+      while (current || next) await Promise.allSettled([current, next]);
+    },
+  };
+}

@@ -1,0 +1,220 @@
+// The batch layer beside ingest, as separate processes: `tidemark export` and
+// `tidemark reconcile` while `tidemark serve` takes uploads from concurrent
+// clients; POST /v1/reconcile with the admin token; the batch lock; a batch
+// run killed with SIGKILL, completed by the next.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { adminTokenFor, tokenFor } from '../../src/server/index.js';
+import { until } from '../helpers.js';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'tidemark-beside-'));
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const c of children) c.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+const secret = 'the secret of the beside-ingest test';
+const cli = (...args: string[]) =>
+  run(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', ...args], { cwd: root, maxBuffer: 64 << 20, env: { ...process.env, TIDEMARK_SECRET: secret } });
+
+function start(args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, TIDEMARK_SECRET: secret, ...env },
+  });
+  children.push(child);
+  return child;
+}
+
+/** `tidemark serve` on a free port; resolves with its base URL once it listens. */
+function serve(...args: string[]): Promise<{ url: string; output: () => string; child: ChildProcess }> {
+  const child = start(['serve', '--port', '0', ...args]);
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /serving (http:\/\/[^/\s]+)\/v1/.exec(out);
+      if (m && out.includes('key id')) resolve({ url: m[1]!, output: () => out, child });
+    });
+    child.once('exit', (code) => reject(new Error(`tidemark serve exited (${code}): ${out}`)));
+  });
+}
+
+/** A pipeline module; with $SLOW_MS set, each event costs that much (a long batch run to kill). */
+const pipelineFile = join(dir, 'pipeline.mjs');
+writeFileSync(
+  pipelineFile,
+  `
+import { count, eventTime, mapRecords, tumbling, windowBy } from ${JSON.stringify(join(root, 'src/index.ts'))};
+const slow = Number(process.env.SLOW_MS ?? 0);
+const spin = (e) => { if (slow > 0) { const until = performance.now() + slow; while (performance.now() < until); } return e; };
+export const pipeline = (events$) => events$.pipe(
+  eventTime({ timestamp: (e) => e.occurredAt, maxOutOfOrderness: 10 }),
+  mapRecords(spin),
+  windowBy({ key: (e) => e.page, window: tumbling(100), aggregate: count() }),
+);
+`,
+);
+
+const CLIENTS = ['c1', 'c2', 'c3', 'c4'];
+const BATCHES = 40;
+const PER_BATCH = 50;
+
+/**
+ * Client `id` uploads batches of events, one request at a time: `BATCHES`,
+ * and then on until `busy()` says stop; answers how many events it sent.
+ */
+async function client(url: string, id: string, busy = () => false): Promise<number> {
+  const token = await tokenFor(secret, id);
+  let seq = 0;
+  for (let b = 0; b < BATCHES || busy(); b++) {
+    const events = Array.from({ length: PER_BATCH }, () => {
+      seq++;
+      return { seq, ts: seq, data: { page: `/p${seq % 3}`, occurredAt: seq } };
+    });
+    const res = await fetch(`${url}/v1/ingest`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ clientId: id, events }) });
+    expect(res.status).toBe(200);
+  }
+  return seq;
+}
+
+/** Every (clientId, seq) of an export, checked: no event twice, and each client's a prefix 1..n (a snapshot of acknowledged uploads). */
+function exported(stdout: string): Map<string, number> {
+  const seqs = new Map<string, number[]>();
+  for (const line of stdout.trim().split('\n').filter(Boolean)) {
+    const e = JSON.parse(line) as { clientId: string; seq: number };
+    let s = seqs.get(e.clientId);
+    if (!s) seqs.set(e.clientId, (s = []));
+    s.push(e.seq);
+  }
+  const counts = new Map<string, number>();
+  for (const [id, s] of seqs) {
+    s.sort((a, b) => a - b);
+    expect(s, `${id}: a prefix, each seq once`).toEqual(Array.from({ length: s.length }, (_, i) => i + 1));
+    counts.set(id, s.length);
+  }
+  return counts;
+}
+
+/** The batch view of a client that sent `events` events: count by `page|start`. */
+function countsOf(events: number): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (let t = 1; t <= events; t++) {
+    const id = `/p${t % 3}|${Math.floor(t / 100) * 100}`;
+    counts.set(id, (counts.get(id) ?? 0) + 1);
+  }
+  return counts;
+}
+
+const windowsOf = (events: number) => {
+  // Tumbling 100 over occurredAt 1..events, keyed by page (seq % 3): the windows the batch layer has.
+  const ids = new Set<string>();
+  for (let t = 1; t <= events; t++) ids.add(`/p${t % 3}|${Math.floor(t / 100)}`);
+  return ids.size;
+};
+
+describe('the batch layer beside ingest (separate processes)', () => {
+  it('export and reconcile run while serve ingests from concurrent clients; nothing lost or doubled; corrections reach clients with no restart', async () => {
+    const data = join(dir, 'a');
+    const server = await serve('--data', data, '--pipeline', pipelineFile, '--reconcile-every', '1h');
+    let busy = true; // the clients upload until export and reconcile are done
+    const uploads = Promise.all(CLIENTS.map((id) => client(server.url, id, () => busy)));
+    // While the clients upload: export and reconcile, each a process of its own, reading snapshots.
+    await until('some events in', async () => (await cli('export', '--data', data)).stdout.length > 0, { timeoutMs: 20_000, everyMs: 100 });
+    const during = exported((await cli('export', '--data', data)).stdout);
+    const report = JSON.parse((await cli('reconcile', '--pipeline', pipelineFile, '--data', data, '--json')).stdout);
+    expect(report.failures).toEqual([]);
+    busy = false;
+    const sent = await uploads;
+    const total = sent.reduce((a, b) => a + b, 0);
+    // Both read snapshots while uploads went on.
+    expect([...during.values()].reduce((a, b) => a + b, 0)).toBeLessThan(total);
+    expect(report.events).toBeLessThan(total);
+    // After: every event, once.
+    const after = exported((await cli('export', '--data', data)).stdout);
+    expect(Object.fromEntries(after)).toEqual(Object.fromEntries(CLIENTS.map((id, i) => [id, sent[i]])));
+
+    // The clients never uploaded results: every window of theirs is final, and missing from their speed view.
+    const complete = JSON.parse((await cli('reconcile', '--pipeline', pipelineFile, '--data', data, '--json')).stdout);
+    expect(complete.events).toBe(total);
+    const windows = sent.reduce((n, events) => n + windowsOf(events), 0);
+    // The first run corrected the windows in its snapshot (the last ones partly, with what the log
+    // held then: for a client that reports no watermark, every window is final); this one the rest.
+    expect(report.written + complete.written).toBeGreaterThanOrEqual(windows);
+    // Written by another process; the running server answers them at once.
+    const token = await tokenFor(secret, 'c3');
+    const res = await fetch(`${server.url}/v1/corrections?clientId=c3&after=0&limit=10000`, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await res.json()) as { corrections: { key: string; start: number; batch: unknown; speed: unknown }[] };
+    const latest = new Map(body.corrections.map((c) => [`${c.key}|${c.start}`, c.batch]));
+    expect(latest).toEqual(countsOf(sent[2]!));
+    expect(body.corrections.every((c) => c.speed === null)).toBe(true);
+
+    // POST /v1/reconcile: the admin token only; the run is the server's own, and has nothing left to write.
+    const post = (auth?: string) => fetch(`${server.url}/v1/reconcile`, { method: 'POST', headers: auth ? { authorization: `Bearer ${auth}` } : {} });
+    expect((await post()).status).toBe(401);
+    const refused = await post(token);
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/not the admin token.*tidemark token --admin/);
+    const admin = (await cli('token', '--admin', '--data', data)).stdout.trim();
+    expect(admin).toBe(await adminTokenFor(secret));
+    const ran = await post(admin);
+    expect(ran.status).toBe(200);
+    expect(await ran.json()).toMatchObject({ events: total, written: 0, skipped: windows, failures: [] });
+    server.child.kill('SIGTERM');
+  });
+
+  it('two batch runs never overlap: a held batch lock refuses with the process; a run killed with SIGKILL is completed by the next', async () => {
+    const data = join(dir, 'b');
+    const server = await serve('--data', data, '--pipeline', pipelineFile, '--reconcile-every', '1h');
+    await Promise.all(CLIENTS.map((id) => client(server.url, id)));
+    const admin = await adminTokenFor(secret);
+    const post = () => fetch(`${server.url}/v1/reconcile`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+
+    // A slow batch run in its own process (each event costs 0.5 ms): killed with SIGKILL while it holds the lock.
+    const slow = start(['reconcile', '--pipeline', pipelineFile, '--data', data], { SLOW_MS: '0.5' });
+    const lock = join(data, 'batch', 'LOCK');
+    await until('the batch lock taken', () => existsSync(lock), { timeoutMs: 20_000, everyMs: 20 });
+    // Meanwhile: the server's run and a second tidemark reconcile are refused, naming the process.
+    const busy = await post();
+    expect(busy.status).toBe(409);
+    expect(((await busy.json()) as { error: { message: string } }).error.message).toContain(`under way in process ${slow.pid}`);
+    const second = await cli('reconcile', '--pipeline', pipelineFile, '--data', data).then(
+      () => '',
+      (e: { stderr: string }) => e.stderr,
+    );
+    expect(second).toMatch(new RegExp(`BatchRunningError: a batch run over .* is under way in process ${slow.pid}`));
+    slow.kill('SIGKILL');
+    await new Promise((r) => slow.once('exit', r));
+    expect(existsSync(lock)).toBe(true); // left behind by the dead run
+
+    // The next run takes the stale lock over and writes every correction.
+    const next = await post();
+    expect(next.status).toBe(200);
+    const total = CLIENTS.length * BATCHES * PER_BATCH;
+    expect(await next.json()).toMatchObject({ events: total, written: CLIENTS.length * windowsOf(BATCHES * PER_BATCH), failures: [] });
+    expect(existsSync(lock)).toBe(false);
+    expect(JSON.parse((await cli('reconcile', '--pipeline', pipelineFile, '--data', data, '--json')).stdout)).toMatchObject({ written: 0 });
+    server.child.kill('SIGTERM');
+  });
+
+  it('refuses what does not parse: a schedule, a token request with both a client and --admin, a log directory that does not exist', async () => {
+    const fail = (...args: string[]) =>
+      cli(...args).then(
+        () => '',
+        (e: { stderr: string }) => e.stderr,
+      );
+    expect(await fail('serve', '--data', join(dir, 'c'), '--pipeline', pipelineFile, '--reconcile-every', 'soon')).toMatch(
+      /--reconcile-every must be a duration like 30s, 5m, 1h or 2d .*got "soon"/,
+    );
+    expect(await fail('token', 'c1', '--admin', '--data', join(dir, 'a'))).toMatch(/a client id or --admin, not both/);
+    expect(await fail('export', '--data', join(dir, 'nowhere'))).toMatch(/there is no log in .*nowhere.*point --data/);
+  });
+});
