@@ -8,9 +8,11 @@
  * @module
  */
 import { join } from 'node:path';
+import { BatchRunningError } from '../errors.js';
 import type { EventLog } from '../host/ingest/log.js';
+import { type Clock, sleep, systemClock } from '../time/clock.js';
 import type { CorrectionStore } from './corrections-store.js';
-import { lockDir } from './file-lock.js';
+import { type DirLock, lockDir } from './file-lock.js';
 import { type BatchPipeline, type ReconcileReport, reconcile } from './reconcile.js';
 import type { ResultStore } from './results-store.js';
 
@@ -29,8 +31,15 @@ export interface BatchLayerOptions {
   readonly pipeline: BatchPipeline;
   /** Opens the stores for one run, once the batch lock is held. */
   open(): Promise<BatchInputs>;
-  /** The clock of the corrections' `at` (default `Date.now`). */
-  readonly now?: () => number;
+  /** Time: the corrections' `at`, and the waits of `waitEveryMs` (default the system's). */
+  readonly clock?: Clock;
+  /**
+   * While another process holds the batch lock: try again this often (ms),
+   * calling `onWait` with its `BatchRunningError` once, instead of
+   * rejecting with it (`tidemark reconcile` waits; the server does not).
+   */
+  readonly waitEveryMs?: number;
+  readonly onWait?: (err: BatchRunningError) => void;
 }
 
 /** Runs of the batch layer over one data directory. */
@@ -39,8 +48,8 @@ export interface BatchLayer {
    * Runs the batch layer and resolves with its report. A call made while a
    * run is under way in this process gets the next run, which starts when
    * that one ends (calls made meanwhile share it): every call's run reads
-   * the log as it was after the call. Rejects with a `StorageError` when
-   * another process holds the batch lock.
+   * the log as it was after the call. Rejects with a `BatchRunningError`
+   * when another process holds the batch lock (unless `waitEveryMs`).
    */
   run(): Promise<ReconcileReport>;
   /** Waits for the runs under way or asked for. */
@@ -58,8 +67,21 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
   let current: Promise<ReconcileReport> | undefined;
   let next: Promise<ReconcileReport> | undefined;
 
+  const clock = options.clock ?? systemClock;
+  const lock = async (): Promise<DirLock> => {
+    for (let waited = false; ; waited = true) {
+      try {
+        return await lockDir(join(options.dataDir, 'batch'), 'batch');
+      } catch (err) {
+        if (!(err instanceof BatchRunningError) || options.waitEveryMs === undefined) throw err;
+        if (!waited) options.onWait?.(err);
+        await sleep(clock, options.waitEveryMs);
+      }
+    }
+  };
+
   const once = async (): Promise<ReconcileReport> => {
-    const lock = await lockDir(join(options.dataDir, 'batch'), 'batch');
+    const held = await lock();
     try {
       const inputs = await options.open();
       try {
@@ -68,13 +90,13 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
           pipeline: options.pipeline,
           results: inputs.results,
           corrections: inputs.corrections,
-          ...(options.now ? { now: options.now } : {}),
+          now: () => clock.now(),
         });
       } finally {
         await inputs.release();
       }
     } finally {
-      await lock.release();
+      await held.release();
     }
   };
 

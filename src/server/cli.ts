@@ -43,7 +43,7 @@ const USAGE = `Usage: tidemark <command> [options]
   reconcile   --pipeline ./pipeline.js --data ./tidemark-data [--nats URL] [--json]
               Re-runs the pipeline over the log, writes corrections, prints a summary (--json: the report).
               Runs beside serve (its corrections reach clients with no restart); never beside another
-              batch run over the same data (it says which process runs it).
+              batch run over the same data: it waits for the one under way (and says which process runs it).
   replay      --pipeline ./new.js --baseline ./old.js --data ./tidemark-data [--nats URL]
               Runs both pipeline versions over the log and prints the windows that differ.
   build-edge  <pipeline-or-worker-entry> <out-dir> [--partitions 4] [--no-minify] [--name tidemark-edge]
@@ -254,6 +254,9 @@ async function runReconcile(flags: Flags): Promise<void> {
   const batch = batchLayer({
     dataDir: dir,
     pipeline,
+    // Beside a server's own runs: wait for the one under way, never overlap it.
+    waitEveryMs: 250,
+    onWait: (err) => console.error(`tidemark: waiting: ${err.message.split(': two batch runs')[0]}`),
     // Opened once the batch lock is held: the corrections file is written by one batch run at a time.
     open: async () => {
       // The results before the log: an upload's events are in the log before its results and watermark.

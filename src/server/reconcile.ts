@@ -143,6 +143,8 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   const startedAt = (options.now ?? Date.now)();
   const pipeline = createPipeline(options.pipeline as BatchPipeline) as Pipeline<unknown, unknown>;
 
+  // Corrections another process wrote (a tidemark reconcile beside the server): compared with below.
+  await corrections.refresh?.(); // a store of your own may not have it
   // The clients' reports, read before the log: the server stores an upload's watermark after
   // its events, so a watermark read now never makes final a window whose events this run misses.
   const reports = new Map(results.clients().map((id) => [id, results.report(id)] as const));

@@ -247,8 +247,8 @@ describe('the packed package, installed in a scratch app', () => {
     });
   }, 120_000);
 
-  it("a stopped server's data: `npx tidemark reconcile` and `npx tidemark export`", async () => {
-    if (serving) await stop(serving);
+  it('beside the running server: `npx tidemark reconcile` and `npx tidemark export`', async () => {
+    expect(serving?.exitCode).toBeNull(); // still serving, and running its own batch runs every second
     const summary = (await sh(shown('npx tidemark reconcile --pipeline ./pipeline.js --data ./tidemark-data'))).stdout;
     expect(summary).toMatch(/^reconciled 5 events of 2 clients in \d+ ms/);
     expect(summary).toMatch(/corrections written +0\n/); // the server's own runs wrote them already
@@ -260,6 +260,7 @@ describe('the packed package, installed in a scratch app', () => {
     ]);
     const exported = (await sh(shown('npx tidemark export --data ./tidemark-data'))).stdout.trim().split('\n').map((l) => JSON.parse(l));
     expect(exported.map((e) => `${e.clientId}#${e.seq}`).sort()).toEqual(['laptop-1#1', 'laptop-1#2', 'phone-1#1', 'phone-1#2', 'phone-1#3']);
+    if (serving) await stop(serving);
   }, 60_000);
 });
 

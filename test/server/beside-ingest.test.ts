@@ -171,7 +171,7 @@ describe('the batch layer beside ingest (separate processes)', () => {
     server.child.kill('SIGTERM');
   });
 
-  it('two batch runs never overlap: a held batch lock refuses with the process; a run killed with SIGKILL is completed by the next', async () => {
+  it("two batch runs never overlap: the server's run is refused and a second reconcile waits, naming the process; a run killed with SIGKILL is completed by the next", async () => {
     const data = join(dir, 'b');
     const server = await serve('--data', data, '--pipeline', pipelineFile, '--reconcile-every', '1h');
     await Promise.all(CLIENTS.map((id) => client(server.url, id)));
@@ -182,26 +182,30 @@ describe('the batch layer beside ingest (separate processes)', () => {
     const slow = start(['reconcile', '--pipeline', pipelineFile, '--data', data], { SLOW_MS: '0.5' });
     const lock = join(data, 'batch', 'LOCK');
     await until('the batch lock taken', () => existsSync(lock), { timeoutMs: 20_000, everyMs: 20 });
-    // Meanwhile: the server's run and a second tidemark reconcile are refused, naming the process.
+    // Meanwhile: the server's run is refused (409), naming the process.
     const busy = await post();
     expect(busy.status).toBe(409);
     expect(((await busy.json()) as { error: { message: string } }).error.message).toContain(`under way in process ${slow.pid}`);
-    const second = await cli('reconcile', '--pipeline', pipelineFile, '--data', data).then(
-      () => '',
-      (e: { stderr: string }) => e.stderr,
-    );
-    expect(second).toMatch(new RegExp(`BatchRunningError: a batch run over .* is under way in process ${slow.pid}`));
+    // A second tidemark reconcile waits for it, and says for which process.
+    const second = start(['reconcile', '--pipeline', pipelineFile, '--data', data, '--json']);
+    let said = '';
+    let printed = '';
+    second.stderr!.on('data', (d: Buffer) => (said += d.toString()));
+    second.stdout!.on('data', (d: Buffer) => (printed += d.toString()));
+    const ended = new Promise<number | null>((r) => second.once('exit', r));
+    await until('the second run waits', () => said.includes('waiting'), { timeoutMs: 20_000, everyMs: 20 });
+    expect(said).toMatch(new RegExp(`waiting: a batch run over .* is under way in process ${slow.pid}`));
     slow.kill('SIGKILL');
     await new Promise((r) => slow.once('exit', r));
-    expect(existsSync(lock)).toBe(true); // left behind by the dead run
 
-    // The next run takes the stale lock over and writes every correction.
+    // The waiting run takes the dead run's lock over and writes every correction.
+    expect(await ended).toBe(0);
+    const total = CLIENTS.length * BATCHES * PER_BATCH;
+    expect(JSON.parse(printed)).toMatchObject({ events: total, written: CLIENTS.length * windowsOf(BATCHES * PER_BATCH), failures: [] });
+    expect(existsSync(lock)).toBe(false);
     const next = await post();
     expect(next.status).toBe(200);
-    const total = CLIENTS.length * BATCHES * PER_BATCH;
-    expect(await next.json()).toMatchObject({ events: total, written: CLIENTS.length * windowsOf(BATCHES * PER_BATCH), failures: [] });
-    expect(existsSync(lock)).toBe(false);
-    expect(JSON.parse((await cli('reconcile', '--pipeline', pipelineFile, '--data', data, '--json')).stdout)).toMatchObject({ written: 0 });
+    expect(await next.json()).toMatchObject({ events: total, written: 0, failures: [] });
     server.child.kill('SIGTERM');
   });
 
