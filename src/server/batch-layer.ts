@@ -13,7 +13,9 @@ import type { EventLog } from '../host/ingest/log.js';
 import { type Clock, sleep, systemClock } from '../time/clock.js';
 import type { CorrectionStore } from './corrections-store.js';
 import { type DirLock, lockDir } from './file-lock.js';
+import type { FileLog } from './file-log.js';
 import { type BatchPipeline, type ReconcileReport, reconcile } from './reconcile.js';
+import { frozenThrough, type RetentionReport, RunWindows, retain } from './retention.js';
 import type { ResultStore } from './results-store.js';
 
 /** What one batch run reads and writes; `release` closes what the run opened. */
@@ -40,7 +42,16 @@ export interface BatchLayerOptions {
    */
   readonly waitEveryMs?: number;
   readonly onWait?: (err: BatchRunningError) => void;
+  /**
+   * A retention horizon: after each run without failures, the sealed
+   * segments of `log` older than `horizonMs` whose events feed only final
+   * windows are deleted, their windows persisted and frozen (see `retain`).
+   */
+  readonly retention?: { readonly log: FileLog; readonly horizonMs: number };
 }
+
+/** A batch run's report, with what retention did after it. */
+export type BatchReport = ReconcileReport & { readonly retention?: RetentionReport };
 
 /** Runs of the batch layer over one data directory. */
 export interface BatchLayer {
@@ -51,7 +62,7 @@ export interface BatchLayer {
    * the log as it was after the call. Rejects with a `BatchRunningError`
    * when another process holds the batch lock (unless `waitEveryMs`).
    */
-  run(): Promise<ReconcileReport>;
+  run(): Promise<BatchReport>;
   /** Waits for the runs under way or asked for. */
   idle(): Promise<void>;
 }
@@ -64,8 +75,8 @@ export interface BatchLayer {
  * correction the dead one did not).
  */
 export function batchLayer(options: BatchLayerOptions): BatchLayer {
-  let current: Promise<ReconcileReport> | undefined;
-  let next: Promise<ReconcileReport> | undefined;
+  let current: Promise<BatchReport> | undefined;
+  let next: Promise<BatchReport> | undefined;
 
   const clock = options.clock ?? systemClock;
   const lock = async (): Promise<DirLock> => {
@@ -80,18 +91,24 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
     }
   };
 
-  const once = async (): Promise<ReconcileReport> => {
+  const once = async (): Promise<BatchReport> => {
     const held = await lock();
     try {
       const inputs = await options.open();
       try {
-        return await reconcile({
+        const windows = options.retention ? new RunWindows() : undefined;
+        const report = await reconcile({
           log: inputs.log,
           pipeline: options.pipeline,
           results: inputs.results,
           corrections: inputs.corrections,
           now: () => clock.now(),
+          frozenThrough: await frozenThrough(options.dataDir),
+          ...(windows ? { onWindows: windows.onWindows } : {}),
         });
+        if (!options.retention || !windows) return report;
+        const retention = await retain({ dataDir: options.dataDir, ...options.retention, report, windows, now: clock.now() });
+        return { ...report, retention };
       } finally {
         await inputs.release();
       }
@@ -100,7 +117,7 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
     }
   };
 
-  const start = (): Promise<ReconcileReport> => {
+  const start = (): Promise<BatchReport> => {
     const run = once();
     current = run;
     const clear = () => {

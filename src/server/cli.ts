@@ -16,7 +16,8 @@ import { adminTokenFor, keyIdOf, tokenFor } from '../protocol/tokens.js';
 import { batchLayer } from './batch-layer.js';
 import { buildEdge } from './build-edge.js';
 import { fileCorrections } from './corrections-store.js';
-import { fileLog } from './file-log.js';
+import { type FileLog, fileLog } from './file-log.js';
+import { batchView } from './retention.js';
 import { readFileLog } from './file-log-snapshot.js';
 import { jetStreamLog } from './jetstream.js';
 import { loadPipeline } from './load-pipeline.js';
@@ -29,10 +30,12 @@ import { existingSecret, secretIn } from './secret-file.js';
 const USAGE = `Usage: tidemark <command> [options]
 
   serve       --port 8787 --host 127.0.0.1 --data ./tidemark-data [--nats nats://127.0.0.1:4222] [--secret S]
-              [--pipeline ./pipeline.js [--reconcile-every 5m]]
+              [--pipeline ./pipeline.js [--reconcile-every 5m] [--retention 30d]]
               Serves POST /v1/ingest, GET /v1/corrections and GET /metrics; with --pipeline, also runs
               the batch layer every --reconcile-every (30s, 5m, 1h, 2d; a bare number is seconds; default
-              60s) in this process, and at once on POST /v1/reconcile with the admin token.
+              60s) in this process, and at once on POST /v1/reconcile with the admin token. --retention
+              (default: keep everything) deletes log segments older than that once the batch layer has
+              made final every window they feed; their batch values are kept (see view).
   token       <clientId> --data ./tidemark-data [--secret S]
               Prints the client's token, signed with the server's secret.
   token       --admin --data ./tidemark-data [--secret S]
@@ -44,6 +47,9 @@ const USAGE = `Usage: tidemark <command> [options]
               Re-runs the pipeline over the log, writes corrections, prints a summary (--json: the report).
               Runs beside serve (its corrections reach clients with no restart); never beside another
               batch run over the same data: it waits for the one under way (and says which process runs it).
+  view        --data ./tidemark-data [--client ID | --global]
+              Prints the persisted batch view as NDJSON: the final batch values of the windows whose
+              events retention deleted (clientId null: over all clients).
   replay      --pipeline ./new.js --baseline ./old.js --data ./tidemark-data [--nats URL]
               Runs both pipeline versions over the log and prints the windows that differ.
   build-edge  <pipeline-or-worker-entry> <out-dir> [--partitions 4] [--no-minify] [--name tidemark-edge]
@@ -76,6 +82,8 @@ const OPTIONS = {
   admin: { type: 'boolean' },
   partitions: { type: 'string' },
   'reconcile-every': { type: 'string' },
+  retention: { type: 'string' },
+  global: { type: 'boolean' },
   'no-minify': { type: 'boolean' },
   name: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -137,12 +145,24 @@ async function readLog(flags: Flags): Promise<EventLog> {
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** A duration flag in ms: `30s`, `5m`, `1h`, `2d`, `250ms`; a bare number is seconds. */
-function duration(flag: string, text: string): number {
+function duration(flag: string, text: string, min = 1): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
   const ms = m ? Number(m[1]) * UNITS[m[2] ?? 's']! : NaN;
-  if (!(ms >= 1 && ms <= 2_147_483_647))
-    throw new UsageError(`--${flag} must be a duration like 30s, 5m, 1h or 2d (a bare number is seconds; at most 24d), got ${JSON.stringify(text)}`);
+  const max = flag === 'retention' ? Number.MAX_SAFE_INTEGER : 2_147_483_647;
+  if (!(ms >= min && ms <= max))
+    throw new UsageError(
+      `--${flag} must be a duration like 30s, 5m, 1h or 2d (a bare number is seconds; ` +
+        `${flag === 'retention' ? 'at least 1m' : 'at most 24d'}), got ${JSON.stringify(text)}`,
+    );
   return ms;
+}
+
+async function printView(flags: Flags): Promise<void> {
+  if (flags.client && flags.global) throw new UsageError('view takes --client ID or --global, not both');
+  const windows = await batchView(resolve(flags.data ?? DEFAULT_DATA), flags.global ? null : flags.client);
+  let out = '';
+  for (const w of windows) out += `${JSON.stringify(w)}\n`;
+  process.stdout.write(out);
 }
 
 /** The report as `POST /v1/reconcile` answers it: the global view as a count (it can be large). */
@@ -155,16 +175,26 @@ async function serve(flags: Flags): Promise<void> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${flags.port}`);
   if (flags['reconcile-every'] !== undefined && !flags.pipeline) throw new UsageError('--reconcile-every needs --pipeline ./pipeline.js');
   const everyMs = duration('reconcile-every', flags['reconcile-every'] ?? '60s');
+  if (flags.retention !== undefined && !flags.pipeline)
+    throw new UsageError('--retention needs --pipeline ./pipeline.js: segments go only once the batch layer made their windows final');
+  if (flags.retention !== undefined && flags.nats)
+    throw new UsageError("--retention is for the file log; a JetStream stream's retention is its own (max_age)");
+  const retentionMs = flags.retention === undefined ? undefined : duration('retention', flags.retention, 60_000);
   const pipeline = flags.pipeline ? await loadPipeline(flags.pipeline) : undefined;
   const dir = dataDir(flags);
   const secret = serverSecret(flags);
-  const log = await openLog(flags);
+  const log = flags.nats ? await openLog(flags) : await fileLog(join(dir, 'log'));
   const results = await fileResults(join(dir, 'results'));
   const corrections = await fileCorrections(join(dir, 'corrections'));
   // The batch layer in this process: it reads the log it serves, and writes the corrections
   // GET /v1/corrections answers from; its batch lock keeps a tidemark reconcile out meanwhile.
   const batch = pipeline
-    ? batchLayer({ dataDir: dir, pipeline, open: async () => ({ log, results, corrections, release: async () => {} }) })
+    ? batchLayer({
+        dataDir: dir,
+        pipeline,
+        open: async () => ({ log, results, corrections, release: async () => {} }),
+        ...(retentionMs !== undefined ? { retention: { log: log as FileLog, horizonMs: retentionMs } } : {}),
+      })
     : undefined;
   const handler = await createHandler({
     log,
@@ -183,6 +213,11 @@ async function serve(flags: Flags): Promise<void> {
           .run()
           .then((r) => {
             if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
+            if (r.retention && r.retention.segments > 0)
+              console.log(
+                `tidemark: retention deleted ${plural(r.retention.segments, 'segment')} (${plural(r.retention.events, 'event')}); ` +
+                  `windows through ${new Date(r.retention.frozenThrough).toISOString()} are final and kept in the batch view`,
+              );
             for (const f of r.failures) console.error(`tidemark: reconcile FAILED for ${f.clientId ?? 'all clients'}: ${f.name}: ${f.message}`);
           })
           .catch((err: unknown) => {
@@ -192,7 +227,11 @@ async function serve(flags: Flags): Promise<void> {
           });
       }, everyMs)
     : undefined;
-  if (pipeline) console.log(`tidemark: running the batch layer with ${flags.pipeline} every ${flags['reconcile-every'] ?? '60s'}, and on POST /v1/reconcile`);
+  if (pipeline)
+    console.log(
+      `tidemark: running the batch layer with ${flags.pipeline} every ${flags['reconcile-every'] ?? '60s'}, and on POST /v1/reconcile` +
+        (flags.retention ? `; retention ${flags.retention}` : ''),
+    );
   const stop = async () => {
     clearInterval(schedule);
     await batch?.idle();
@@ -316,6 +355,8 @@ async function main(argv: string[]): Promise<void> {
       return runReconcile(flags);
     case 'replay':
       return runReplay(flags);
+    case 'view':
+      return printView(flags);
     case 'build-edge':
       return runBuildEdge(flags, rest);
     default:

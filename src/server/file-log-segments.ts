@@ -12,6 +12,7 @@ import { open, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../errors.js';
 import type { Coverage } from '../host/ingest/coverage.js';
+import { deleteRetired, type Retired } from './file-log-retired.js';
 import type { LoggedEvent } from '../host/ingest/log.js';
 import {
   checkFrame,
@@ -154,12 +155,20 @@ function corrupt(file: string, offset: number, what: string): StorageError {
 export async function scanLog(
   dir: string,
   onFrame: (header: FrameHeader, file: string, offset: number) => void,
-  options: { readonly cut: boolean } = { cut: true },
+  options: { readonly cut: boolean; readonly retired?: Retired | undefined } = { cut: true },
 ): Promise<{ segments: ScannedSegment[]; recovered: RecoveryReport | undefined }> {
-  const numbers = (await readdir(dir))
+  let numbers = (await readdir(dir))
     .map(segmentNumber)
     .filter((n): n is number => n !== undefined)
     .sort((a, b) => a - b);
+  const { retired } = options;
+  // Retired segments a crash left behind: the writer deletes them, a reader skips them.
+  if (retired) numbers = options.cut ? await deleteRetired(dir, numbers, retired) : numbers.filter((n) => n > retired.through);
+  if (retired && numbers.length > 0 && numbers[0] !== retired.through + 1)
+    throw new StorageError(
+      `${join(dir, segmentName(retired.through + 1))} is missing (retention deleted the segments through ` +
+        `${segmentName(retired.through)}, and the log goes on at ${segmentName(numbers[0]!)}): a segment was deleted or moved, and its events with it. Put it back.`,
+    );
   for (let i = 1; i < numbers.length; i++) {
     if (numbers[i] !== numbers[i - 1]! + 1)
       throw new StorageError(

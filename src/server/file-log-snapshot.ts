@@ -11,6 +11,7 @@ import { describe, errorParts, InvalidOptionError, RuntimeClosedError, StorageEr
 import { Coverage, progress } from '../host/ingest/coverage.js';
 import type { ClientProgress, EventLog, LoggedEvent } from '../host/ingest/log.js';
 import { segmentName } from './file-log-format.js';
+import { coverRetired, readRetired } from './file-log-retired.js';
 import { coverFrames, readSegments, scanLog } from './file-log-segments.js';
 
 /** Events per chunk yielded by `read()`. */
@@ -75,7 +76,9 @@ export async function readFileLog(dir: string): Promise<FileLogSnapshot> {
     if (!c) clients.set(clientId, (c = new Coverage()));
     return c;
   };
-  const scan = await scanLog(dir, coverFrames(coverage, counted), { cut: false });
+  const retired = await readRetired(dir);
+  coverRetired(retired, coverage);
+  const scan = await scanLog(dir, coverFrames(coverage, counted), { cut: false, retired });
   const segments = scan.segments.map((s) => ({ file: join(dir, segmentName(s.n)), size: s.size }));
   let closed = false;
   const whenOpen = (what: string) => {

@@ -30,9 +30,11 @@ import {
 } from './file-log-format.js';
 import { coverFrames, readSegments, type RecoveryReport, scanLog } from './file-log-segments.js';
 import { lockDir } from './file-lock.js';
+import { coverRetired, readRetired, type RetireReport, retireSegments, type RetiringEvent } from './file-log-retired.js';
 import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from '../host/ingest/log.js';
 
 export type { RecoveryReport } from './file-log-segments.js';
+export type { RetireReport, RetiringEvent } from './file-log-retired.js';
 
 /** Options of {@link fileLog}. */
 export interface FileLogOptions {
@@ -76,6 +78,17 @@ export interface FileLog extends EventLog {
   readonly recovered: RecoveryReport | undefined;
   /** Counters since the log was opened. */
   diagnostics(): FileLogDiagnostics;
+  /**
+   * Retention: deletes whole segments, oldest first, never the one being
+   * written, while `test` passes for every event in them (it stops at the
+   * first segment holding an event that fails). The deleted events' sequence
+   * numbers stay covered: sent again, they are duplicates. Their frames are
+   * gone for good (`read()` no longer yields them); `clients()` still counts
+   * them. `prepare` runs once the segments are chosen, before anything is
+   * deleted (a failure there deletes nothing). `tidemark serve --retention`
+   * calls it once the batch layer has made final every window those events feed.
+   */
+  retire(test: (event: RetiringEvent) => boolean, prepare?: (chosen: RetireReport) => Promise<void>): Promise<RetireReport>;
 }
 
 const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024;
@@ -271,12 +284,14 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
       if (!c) clients.set(clientId, (c = { coverage: new Coverage(), last: undefined }));
       return c.coverage;
     };
-    const scan = await scanLog(dir, coverFrames(coverage, counted));
+    const retired = await readRetired(dir);
+    coverRetired(retired, coverage);
+    const scan = await scanLog(dir, coverFrames(coverage, counted), { cut: true, retired });
     events = counted.events;
     recovered = scan.recovered;
     for (const s of scan.segments) segments.push({ n: s.n, file: join(dir, segmentName(s.n)), size: s.size });
     const last = segments[segments.length - 1];
-    if (!last) fh = await createSegment(1);
+    if (!last) fh = await createSegment((retired?.through ?? 0) + 1);
     else {
       current = last;
       fh = await open(last.file, 'r+');
@@ -450,6 +465,15 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
 
     stats() {
       return { events, bytes: diskBytes(), clients: clients.size };
+    },
+
+    async retire(test, prepare = async () => {}) {
+      whenOpen('retire()');
+      const sealed = segments.filter((x) => x !== current).map((x) => ({ n: x.n, size: x.size }));
+      const { report, through } = await retireSegments(dir, sealed, test, prepare);
+      if (through !== undefined) for (let i = segments.length - 1; i >= 0; i--) if (segments[i]!.n <= through) segments.splice(i, 1);
+      events -= report.events;
+      return report;
     },
 
     diagnostics(): FileLogDiagnostics {

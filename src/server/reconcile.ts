@@ -43,6 +43,18 @@ export interface ReconcileOptions<E = any> {
    * comes back still gets its windows corrected.
    */
   readonly silenceHorizonMs?: number;
+  /**
+   * Retention: windows starting at or before this time are frozen (their
+   * events may be gone from the log): not compared, not corrected, left out
+   * of `global`; counted in {@link ReconcileReport.frozen}. Default: none.
+   */
+  readonly frozenThrough?: number;
+  /**
+   * Called with each client's batch windows (and once with `undefined` for
+   * the run over all clients), those not frozen, as the run finds them:
+   * what retention persists before the events behind them go.
+   */
+  readonly onWindows?: (clientId: string | undefined, windows: Iterable<WindowValue>) => void;
 }
 
 /** The default {@link ReconcileOptions.silenceHorizonMs}: 7 days. */
@@ -78,8 +90,20 @@ export interface ReconcileReport {
    * it was heard of within `silenceHorizonMs`), so the client may still fire it.
    */
   readonly pending: number;
-  /** Every window of one run over all clients' events together, sorted by key, then start. */
+  /** Every window of one run over all clients' events together, sorted by key, then start (none frozen). */
   readonly global: readonly WindowValue[];
+  /** Windows left alone because they start at or before `frozenThrough` (retention). */
+  readonly frozen: number;
+  /**
+   * How far the batch layer is final: every window of every client that
+   * starts before this time was final for its client in this run (the
+   * earliest start of a window not final yet; a client with all windows final
+   * counts the end of its last one). `frozenThrough` (`-Infinity` by
+   * default, `null` in JSON) when a pipeline failed or no client had a
+   * window; never below `frozenThrough`. Retention deletes only events
+   * whose time is before it.
+   */
+  readonly frontier: number;
   /** Clients (or the global run) whose pipeline failed. */
   readonly failures: readonly ReconcileFailure[];
   /** Passes over the log: 1 when it fits in `maxEventsInMemory`. */
@@ -152,7 +176,10 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   const stats: ReadStats = { passes: 0, events: 0 };
   const global = new BatchRun(pipeline);
   const failures: ReconcileFailure[] = [];
-  const counts = { windows: 0, uploaded: 0, written: 0, skipped: 0, pending: 0 };
+  const counts = { windows: 0, uploaded: 0, written: 0, skipped: 0, pending: 0, frozen: 0 };
+  const frozenThrough = options.frozenThrough ?? Number.NEGATIVE_INFINITY;
+  const frozen = (w: WindowRef) => w.start <= frozenThrough;
+  let frontier = Number.POSITIVE_INFINITY;
   const fail = (clientId: string | undefined, error: unknown) => failures.push({ clientId, ...errorParts(error) });
   const horizon = options.silenceHorizonMs ?? DEFAULT_SILENCE_HORIZON_MS;
 
@@ -168,11 +195,14 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
       const outcome = await run.end();
       if (!outcome.ok) {
         fail(c.clientId, outcome.error);
+        frontier = Number.NEGATIVE_INFINITY;
         continue;
       }
       counts.windows += outcome.windows.size;
       const final = finality(reports.get(c.clientId), outcome.allowedLateness, startedAt, horizon);
-      for (const e of clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts, final)) pending.push(e);
+      frontier = Math.min(frontier, finalThrough(outcome.windows.values(), final));
+      if (options.onWindows) options.onWindows(c.clientId, live(outcome.windows.values(), frozen));
+      for (const e of clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts, final, frozen)) pending.push(e);
     }
     counts.written += await writeCorrections(corrections, pending);
   }
@@ -183,12 +213,15 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   const pending: CorrectionEntry[] = [];
   for (const clientId of orphans) {
     const final = finality(reports.get(clientId), 0, startedAt, horizon);
-    for (const e of clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts, final)) pending.push(e);
+    for (const e of clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts, final, frozen)) pending.push(e);
   }
   counts.written += await writeCorrections(corrections, pending);
 
   const outcome = await global.end();
-  if (!outcome.ok) fail(undefined, outcome.error);
+  if (!outcome.ok) {
+    fail(undefined, outcome.error);
+    frontier = Number.NEGATIVE_INFINITY;
+  } else if (options.onWindows) options.onWindows(undefined, live(outcome.windows.values(), frozen));
 
   const durationMs = performance.now() - started;
   return {
@@ -196,7 +229,8 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
     clients: progress.length + orphans.length,
     events: stats.events,
     ...counts,
-    global: outcome.ok ? sortedWindows(outcome.windows) : [],
+    global: outcome.ok ? sortedWindows(outcome.windows).filter((w) => !frozen(w)) : [],
+    frontier: Number.isFinite(frontier) ? Math.max(frozenThrough, frontier) : frozenThrough,
     failures,
     passes: stats.passes,
     durationMs,
@@ -228,6 +262,25 @@ function finality(report: ClientReport | undefined, allowedLateness: number, now
   return (w) => watermark >= w.end + allowedLateness;
 }
 
+/**
+ * How far one client's batch windows are final: the earliest start of a
+ * window not final, else the end of the last window (`+Infinity`: none).
+ */
+function finalThrough(windows: Iterable<WindowRef>, final: (w: WindowRef) => boolean): number {
+  let open = Number.POSITIVE_INFINITY;
+  let end = Number.NEGATIVE_INFINITY;
+  for (const w of windows) {
+    if (!final(w)) open = Math.min(open, w.start);
+    end = Math.max(end, w.end);
+  }
+  return open < Number.POSITIVE_INFINITY ? open : end === Number.NEGATIVE_INFINITY ? Number.POSITIVE_INFINITY : end;
+}
+
+/** The windows not frozen. */
+function* live<W extends WindowRef>(windows: Iterable<W>, frozen: (w: WindowRef) => boolean): Iterable<W> {
+  for (const w of windows) if (!frozen(w)) yield w;
+}
+
 /** The corrections one client needs, less those its latest stored ones already say. */
 function clientCorrections(
   clientId: string,
@@ -235,14 +288,19 @@ function clientCorrections(
   results: ResultStore,
   store: CorrectionStore,
   at: number,
-  counts: { uploaded: number; skipped: number; pending: number },
+  counts: { uploaded: number; skipped: number; pending: number; frozen: number },
   final: (w: WindowRef) => boolean,
+  frozen: (w: WindowRef) => boolean,
 ): CorrectionEntry[] {
   const speed = results.get(clientId);
   counts.uploaded += speed.length;
   const differences: CorrectionEntry[] = [];
   pairWindows(speed, batch, (s, b) => {
     const w = (s ?? b)!;
+    if (frozen(w)) {
+      counts.frozen++;
+      return;
+    }
     if (sameJson(b ? b.value : null, s ? s.value : null)) return;
     // Not final for the client yet: it may still fire it; a later run decides.
     if (!final(w)) counts.pending++;
@@ -271,6 +329,9 @@ function validate(o: ReconcileOptions): void {
     throw new InvalidOptionError('reconcile.corrections', 'expected a CorrectionStore, e.g. memoryCorrections() or await fileCorrections(dir)');
   if (o.now !== undefined) requireFunction('reconcile.now', o.now, 'omit it or pass () => Date.now()');
   requireMaxEvents('reconcile.maxEventsInMemory', o.maxEventsInMemory);
+  if (o.frozenThrough !== undefined && (typeof o.frozenThrough !== 'number' || Number.isNaN(o.frozenThrough)))
+    throw new InvalidOptionError('reconcile.frozenThrough', `must be a time (ms), got ${describe(o.frozenThrough)}`);
+  if (o.onWindows !== undefined) requireFunction('reconcile.onWindows', o.onWindows, 'omit it or pass (clientId, windows) => …');
   if (o.silenceHorizonMs !== undefined && (typeof o.silenceHorizonMs !== 'number' || !(o.silenceHorizonMs > 0)))
     throw new InvalidOptionError('reconcile.silenceHorizonMs', `must be a number of ms > 0 (or Infinity: only watermarks make windows final), got ${describe(o.silenceHorizonMs)}`);
 }

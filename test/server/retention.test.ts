@@ -1,0 +1,165 @@
+// Retention: segments deleted only once the batch layer made final every
+// window they feed, the batch view persisted first and outliving them,
+// frozen windows left alone by later runs, and the log reopened after it.
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Observable } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { count, createPipeline, eventTime, isRecord, type Timed, tumbling, windowBy, type WindowResult } from '../../src/index.js';
+import { batchLayer } from '../../src/server/batch-layer.js';
+import { batchView, fileCorrections, type FileLog, fileLog, fileResults } from '../../src/server/index.js';
+import { virtualClock } from '../../src/testing/index.js';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+type Click = { page: string; at: number | null };
+const pipeline = (events$: Observable<Click>) =>
+  events$.pipe(
+    eventTime({ timestamp: (e: Click) => e.at as number, maxOutOfOrderness: 0 }),
+    windowBy({ key: (e) => e.page, window: tumbling(1_000), aggregate: count() }),
+  );
+
+/** The batch answer over `events`: count by `page|start`. */
+function batchOf(events: Click[]): Map<string, number> {
+  const out = new Map<string, number>();
+  const run = createPipeline(pipeline).open((r) => {
+    if (!isRecord(r as Timed<unknown>)) return;
+    const w = (r as { value: WindowResult<string, number> }).value;
+    out.set(`${w.key}|${w.start}`, w.value);
+  });
+  run.pushAll([...events].sort((a, b) => (a.at ?? 0) - (b.at ?? 0)));
+  run.end();
+  return out;
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+async function setup() {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tidemark-retention-'));
+  dirs.push(dataDir);
+  const clock = virtualClock(0);
+  const log = await fileLog(join(dataDir, 'log'), { segmentBytes: 4096 });
+  const results = await fileResults(join(dataDir, 'results'));
+  const corrections = await fileCorrections(join(dataDir, 'corrections'));
+  const layer = (logged: FileLog, horizonMs = DAY) =>
+    batchLayer({
+      dataDir,
+      pipeline,
+      clock,
+      open: async () => ({ log: logged, results, corrections, release: async () => {} }),
+      retention: { log: logged, horizonMs },
+    });
+  /** Client `id` sends `n` clicks from event time `from` (10 ms apart), in one upload per 20, at receive time `clock`. */
+  const sent = new Map<string, Click[]>();
+  async function send(id: string, seqFrom: number, at: number[], watermark: number) {
+    const events = at.map((t, i) => ({ seq: seqFrom + i, ts: t, data: { page: `/p${i % 2}`, at: t } as Click }));
+    for (let i = 0; i < events.length; i += 20) await log.append(id, events.slice(i, i + 20), clock.now());
+    await results.put(id, [], clock.now(), watermark);
+    sent.set(id, [...(sent.get(id) ?? []), ...events.map((e) => e.data)]);
+  }
+  return { dataDir, clock, log, results, corrections, layer, send, sent };
+}
+
+const times = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i * 10);
+
+describe('retention', () => {
+  it('deletes old segments only once their windows are final, persisting their batch values first; later runs leave them alone', async () => {
+    const t = await setup();
+    // Day 0: 600 clicks over [0, 6 000) ms of event time; the client's watermark reaches 4 500:
+    // windows ending by 4 500 are final for it, the rest (from 4 000 on) are not.
+    await t.send('c1', 1, times(0, 600), 4_500);
+    await t.clock.advance(2 * DAY);
+    // Day 2: more clicks, recent (inside the horizon).
+    await t.send('c1', 601, times(6_000, 200), 4_500);
+    // Its speed layer counted 1 in every window it fired (wrong: the batch layer corrects the final ones).
+    const fired = [...batchOf(t.sent.get('c1')!).keys()].map((id) => {
+      const [key, start] = id.split('|');
+      return { key: key!, start: Number(start), end: Number(start) + 1_000, value: 1, pane: 0 };
+    });
+    await t.results.put('c1', fired, t.clock.now(), 4_500);
+    const before = (await t.log.stats()).events;
+    const layer = t.layer(t.log);
+    const first = await layer.run();
+    expect(first.failures).toEqual([]);
+    expect(first.written).toBe(fired.filter((w) => w.end <= 4_500).length);
+    expect(first.frontier).toBe(4_000); // the earliest window not final for c1
+    const retention = first.retention!;
+    expect(retention.segments).toBeGreaterThan(0);
+    // Only events with a time before the frontier, received before the horizon, went.
+    expect(retention.frozenThrough).toBeLessThan(4_000);
+    const left: Click[] = [];
+    for await (const chunk of t.log.read()) for (const e of chunk) left.push(e.data as Click);
+    expect(left.length).toBe(before - retention.events);
+    expect(left.every((e) => (e.at as number) > retention.frozenThrough - 1_000)).toBe(true);
+    expect(Math.min(...left.map((e) => e.at as number))).toBeGreaterThan(0);
+    // The batch view persisted the frozen windows with their complete values.
+    const truth = batchOf(t.sent.get('c1')!);
+    const persisted = await batchView(t.dataDir, 'c1');
+    expect(persisted.length).toBe(retention.persisted - (await batchView(t.dataDir, null)).length);
+    expect(persisted.length).toBeGreaterThan(0);
+    for (const w of persisted) {
+      expect(w.start).toBeLessThanOrEqual(retention.frozenThrough);
+      expect(w.value).toBe(truth.get(`${w.key}|${w.start}`));
+    }
+    const global = await batchView(t.dataDir, null);
+    expect(global.map((w) => `${w.key}|${w.start}`).sort()).toEqual(persisted.map((w) => `${w.key}|${w.start}`).sort());
+
+    // A later run over what is left: frozen windows are skipped, nothing is corrected again.
+    const second = await layer.run();
+    expect(second.frozen).toBe(fired.filter((w) => w.start <= retention.frozenThrough).length);
+    expect(second.written).toBe(0);
+    expect(second.pending).toBe(first.pending);
+    expect(second.global.every((w) => w.start > retention.frozenThrough)).toBe(true);
+    expect(second.retention!.segments).toBe(0); // nothing newer is both old and final
+
+    // Reopened: the log starts after the retired segments, and the events they held stay covered.
+    await t.log.close();
+    const again = await fileLog(join(t.dataDir, 'log'), { segmentBytes: 4096 });
+    const old = await again.append('c1', [{ seq: 1, ts: 0, data: { page: '/p0', at: 0 } }], t.clock.now());
+    expect(old).toMatchObject({ appended: 0, duplicates: 1, ackedThrough: 800 });
+    expect(again.clients()[0]).toMatchObject({ clientId: 'c1', ackedThrough: 800 });
+    await again.close();
+  });
+
+  it('keeps a segment with an event inside the horizon, or an event without a time (and every segment after it)', async () => {
+    const t = await setup();
+    await t.send('c1', 1, times(0, 300), 1e12);
+    const recent = await t.layer(t.log).run(); // all final, but nothing is older than the horizon yet
+    expect(recent.retention).toMatchObject({ segments: 0, persisted: 0 });
+    expect(await batchView(t.dataDir)).toEqual([]);
+    await t.clock.advance(2 * DAY);
+    // An event whose time the client could not read, in the oldest segment's place: nothing after it goes either.
+    await t.log.close();
+    const fresh = await setup();
+    await fresh.log.append('c2', [{ seq: 1, ts: null, data: { page: '/p0', at: null } }], 0);
+    await fresh.send('c2', 2, times(0, 300), 1e12);
+    await fresh.clock.advance(2 * DAY);
+    const untimed = await fresh.layer(fresh.log).run();
+    expect(untimed.retention!.segments).toBe(0);
+    await fresh.log.close();
+  });
+
+  it('finishes a retention step a crash interrupted: segments the record retired are deleted when the log opens', async () => {
+    const t = await setup();
+    await t.send('c1', 1, times(0, 600), 1e12);
+    await t.log.close();
+    const dir = join(t.dataDir, 'log');
+    const segments = readdirSync(dir).filter((f) => f.endsWith('.log')).sort();
+    expect(segments.length).toBeGreaterThan(2);
+    // The record says the first two are retired, but the crash came before they were deleted.
+    writeFileSync(join(dir, 'RETIRED'), JSON.stringify({ through: 2, clients: {} }));
+    const log = await fileLog(dir, { segmentBytes: 4096 });
+    expect(existsSync(join(dir, segments[0]!))).toBe(false);
+    expect(existsSync(join(dir, segments[1]!))).toBe(false);
+    expect(existsSync(join(dir, segments[2]!))).toBe(true);
+    await log.close();
+    // A segment missing after the retired ones is refused, as any missing segment.
+    rmSync(join(dir, segments[2]!));
+    await expect(fileLog(dir, { segmentBytes: 4096 })).rejects.toThrow(/is missing \(retention deleted the segments through/);
+  });
+});
