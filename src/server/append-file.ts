@@ -24,7 +24,7 @@
  * @internal
  * @module
  */
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { RuntimeClosedError, StorageError } from '../errors.js';
 
@@ -138,6 +138,42 @@ export class AppendFile {
     });
     this.following = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Compaction: replaces the file with the header and one line per value
+   * (written to a temporary file, synced, renamed over it: a crash leaves
+   * the old file or the new one). Appends made meanwhile wait and go to the
+   * new file. A reader that opened the old file keeps reading it.
+   */
+  async rewrite(values: readonly unknown[]): Promise<void> {
+    if (this.closed) throw new RuntimeClosedError(`${this.path} is closed`);
+    if (this.readOnly) throw new StorageError(`${this.path} is open read-only here: its writer is another process`);
+    await this.following;
+    while (this.flushing) await this.flushing;
+    let resume!: () => void;
+    this.flushing = new Promise<void>((r) => (resume = r)); // holds appends back
+    try {
+      const bytes = Buffer.from(`${this.headerText}\n${values.map((v) => `${JSON.stringify(v)}\n`).join('')}`);
+      const tmp = `${this.path}.tmp`;
+      const fh = await open(tmp, 'w+');
+      try {
+        await writeAll(fh, bytes, 0);
+        await fh.datasync();
+      } catch (e) {
+        await fh.close();
+        throw new StorageError(`compacting ${this.path} failed`, { cause: e });
+      }
+      await rename(tmp, this.path);
+      await syncDirectory(dirname(this.path));
+      await this.fh?.close();
+      this.fh = fh;
+      this.size = bytes.length;
+    } finally {
+      this.flushing = undefined;
+      resume();
+      if (this.queue.length > 0) this.flushing = this.flush();
+    }
   }
 
   /** Appends one line (JSON of `value`) and resolves once it is durable. */

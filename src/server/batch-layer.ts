@@ -45,7 +45,8 @@ export interface BatchLayerOptions {
   /**
    * A retention horizon: after each run without failures, the sealed
    * segments of `log` older than `horizonMs` whose events feed only final
-   * windows are deleted, their windows persisted and frozen (see `retain`).
+   * windows are deleted, their windows persisted and frozen (see `retain`),
+   * and then the result and correction stores compacted.
    */
   readonly retention?: { readonly log: FileLog; readonly horizonMs: number };
 }
@@ -108,6 +109,11 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
         });
         if (!options.retention || !windows) return report;
         const retention = await retain({ dataDir: options.dataDir, ...options.retention, report, windows, now: clock.now() });
+        if (retention.segments > 0) {
+          // Compaction: the results of frozen windows go, and superseded corrections.
+          await inputs.results.compact?.(retention.frozenThrough);
+          await inputs.corrections.compact?.();
+        }
         return { ...report, retention };
       } finally {
         await inputs.release();

@@ -61,6 +61,14 @@ export interface CorrectionStore {
    * no restart). Nothing to read for {@link memoryCorrections}.
    */
   refresh(): Promise<void>;
+  /**
+   * Compaction: keeps the latest correction of each window only, with its
+   * cursor (a client that asks from any cursor still gets every window's
+   * latest correction it has not seen), and, for a file store, rewrites the
+   * file with them. Run it while no other process writes (retention does,
+   * under the batch lock).
+   */
+  compact?(): Promise<void>;
   /** Flushes and releases the store; later calls reject or throw. */
   close(): Promise<void>;
 }
@@ -121,6 +129,16 @@ class Feed {
     const latest = this.byClient.get(clientId)?.latest;
     return latest ? [...latest.values()].sort(compareWindows) : [];
   }
+
+  /** Keeps each window's latest correction; answers them with their clients, in cursor order. */
+  compact(): (Correction & { clientId: string })[] {
+    const out: (Correction & { clientId: string })[] = [];
+    for (const [clientId, client] of this.byClient) {
+      client.all = client.latest.values().sort((a, b) => a.cursor - b.cursor);
+      for (const c of client.all) out.push({ clientId, ...c });
+    }
+    return out.sort((a, b) => a.cursor - b.cursor);
+  }
 }
 
 /**
@@ -167,6 +185,19 @@ function correctionStore(feed: Feed, file: AppendFile | undefined, closedMessage
     async refresh() {
       open();
       await file?.follow();
+    },
+    compact() {
+      if (closed) return Promise.reject(new RuntimeClosedError(closedMessage));
+      const run = writing.then(async () => {
+        await file?.follow({ cut: true });
+        const kept = feed.compact();
+        // One line per 10 000 corrections, as writes make them.
+        const lines: unknown[] = [];
+        for (let i = 0; i < kept.length; i += 10_000) lines.push(kept.slice(i, i + 10_000));
+        await file?.rewrite(lines);
+      });
+      writing = run.catch(() => undefined);
+      return run;
     },
     since(clientId, after, limit) {
       open();

@@ -65,6 +65,13 @@ export interface ResultStore {
   get(clientId: string): readonly StoredResult[];
   /** Every client with at least one result, in the order they first uploaded. */
   clients(): readonly string[];
+  /**
+   * Compaction: forgets the results of windows starting at or before
+   * `frozenThrough` (retention froze them: no batch run compares them
+   * again) and, for a file store, rewrites the file with each window's
+   * latest result and each client's report only. Retention calls it.
+   */
+  compact?(frozenThrough: number): Promise<void>;
   /** Flushes and releases the store; later calls reject or throw. */
   close(): Promise<void>;
 }
@@ -96,6 +103,33 @@ class LatestResults {
 
   clients(): readonly string[] {
     return [...this.byClient.keys()];
+  }
+
+  /** Drops the windows starting at or before `frozenThrough`; answers the lines that hold the rest. */
+  compact(frozenThrough: number): ResultsLine[] {
+    const lines: ResultsLine[] = [];
+    for (const [clientId, windows] of this.byClient) {
+      const kept = new WindowMap<StoredResult>();
+      const byTime = new Map<number, WireResult[]>();
+      for (const r of windows.values()) {
+        if (r.start <= frozenThrough) continue;
+        kept.set(r);
+        let at = byTime.get(r.receivedAt);
+        if (!at) byTime.set(r.receivedAt, (at = []));
+        at.push({ key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane });
+      }
+      this.byClient.set(clientId, kept);
+      for (const [receivedAt, results] of [...byTime].sort((a, b) => a[0] - b[0])) lines.push({ clientId, receivedAt, results });
+      const report = this.reports.get(clientId);
+      if (report)
+        lines.push({
+          clientId,
+          receivedAt: report.lastSeen,
+          results: [],
+          ...(Number.isFinite(report.watermark) ? { watermark: report.watermark } : {}),
+        });
+    }
+    return lines;
   }
 }
 
@@ -139,6 +173,11 @@ function resultStore(index: LatestResults, file: AppendFile | undefined, closedM
     clients() {
       open();
       return index.clients();
+    },
+    async compact(frozenThrough) {
+      open();
+      const lines = index.compact(frozenThrough);
+      await file?.rewrite(lines);
     },
     async close() {
       closed = true;

@@ -3,7 +3,7 @@
 // clients; POST /v1/reconcile with the admin token; the batch lock; a batch
 // run killed with SIGKILL, completed by the next.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -122,6 +122,23 @@ const windowsOf = (events: number) => {
 };
 
 describe('the batch layer beside ingest (separate processes)', () => {
+  it('tidemark view prints the persisted batch view: all of it, one client, or the windows over all clients', async () => {
+    const data = join(dir, 'view');
+    mkdirSync(join(data, 'batch'), { recursive: true });
+    const windows = [
+      { clientId: null, key: '/', start: 0, end: 100, value: 5 },
+      { clientId: 'c1', key: '/', start: 0, end: 100, value: 2 },
+      { clientId: 'c2', key: '/', start: 0, end: 100, value: 3 },
+    ];
+    writeFileSync(join(data, 'batch', 'view.ndjson'), windows.map((w) => `${JSON.stringify(w)}\n`).join(''));
+    const lines = async (...args: string[]) =>
+      (await cli('view', '--data', data, ...args)).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    expect(await lines()).toEqual(windows);
+    expect(await lines('--client', 'c2')).toEqual([windows[2]]);
+    expect(await lines('--global')).toEqual([windows[0]]);
+    expect(await lines('--data', join(dir, 'empty'))).toEqual([]);
+  });
+
   it('export and reconcile run while serve ingests from concurrent clients; nothing lost or doubled; corrections reach clients with no restart', async () => {
     const data = join(dir, 'a');
     const server = await serve('--data', data, '--pipeline', pipelineFile, '--reconcile-every', '1h');
@@ -217,6 +234,13 @@ describe('the batch layer beside ingest (separate processes)', () => {
       );
     expect(await fail('serve', '--data', join(dir, 'c'), '--pipeline', pipelineFile, '--reconcile-every', 'soon')).toMatch(
       /--reconcile-every must be a duration like 30s, 5m, 1h or 2d .*got "soon"/,
+    );
+    expect(await fail('serve', '--data', join(dir, 'c'), '--pipeline', pipelineFile, '--retention', '30s')).toMatch(
+      /--retention must be a duration like 30s, 5m, 1h or 2d \(a bare number is seconds; at least 1m\), got "30s"/,
+    );
+    expect(await fail('serve', '--data', join(dir, 'c'), '--retention', '30d')).toMatch(/--retention needs --pipeline/);
+    expect(await fail('serve', '--data', join(dir, 'c'), '--pipeline', pipelineFile, '--retention', '30d', '--nats', 'nats://127.0.0.1:1')).toMatch(
+      /--retention is for the file log/,
     );
     expect(await fail('token', 'c1', '--admin', '--data', join(dir, 'a'))).toMatch(/a client id or --admin, not both/);
     expect(await fail('export', '--data', join(dir, 'nowhere'))).toMatch(/there is no log in .*nowhere.*point --data/);

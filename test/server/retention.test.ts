@@ -8,7 +8,17 @@ import type { Observable } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { count, createPipeline, eventTime, isRecord, type Timed, tumbling, windowBy, type WindowResult } from '../../src/index.js';
 import { batchLayer } from '../../src/server/batch-layer.js';
-import { batchView, fileCorrections, type FileLog, fileLog, fileResults } from '../../src/server/index.js';
+import {
+  batchView,
+  fileCorrections,
+  type FileLog,
+  fileLog,
+  fileResults,
+  memoryCorrections,
+  memoryLog,
+  memoryResults,
+  reconcile,
+} from '../../src/server/index.js';
 import { virtualClock } from '../../src/testing/index.js';
 
 const dirs: string[] = [];
@@ -67,6 +77,43 @@ async function setup() {
 
 const times = (from: number, n: number) => Array.from({ length: n }, (_, i) => from + i * 10);
 
+describe('frozen windows and compaction', () => {
+  it('reconcile leaves windows starting at or before frozenThrough alone: not corrected, not pending, out of global', async () => {
+    const log = memoryLog();
+    await log.append('c1', times(0, 300).map((t, i) => ({ seq: i + 1, ts: t, data: { page: `/p${i % 2}`, at: t } })), 0);
+    const results = memoryResults();
+    const wrong = [0, 1_000, 2_000].map((start) => ({ key: '/p0', start, end: start + 1_000, value: 1, pane: 0 }));
+    await results.put('c1', wrong, 0, 1e12);
+    const corrections = memoryCorrections();
+    const report = await reconcile({ log, results, corrections, pipeline, frozenThrough: 1_000 });
+    expect(report.frozen).toBe(4); // /p0 and /p1 at 0 and 1 000
+    expect(report.written).toBe(2); // /p0 and /p1 at 2 000 (the client fired /p1 never)
+    expect(corrections.since('c1', 0).corrections.every((c) => c.start === 2_000)).toBe(true);
+    expect(report.global.every((w) => w.start === 2_000)).toBe(true);
+    expect(report.frontier).toBe(3_000); // everything final: the end of the last window
+    await expect(reconcile({ log, results, corrections, pipeline, frozenThrough: Number.NaN })).rejects.toThrow(/frozenThrough: must be a time/);
+  });
+
+  it("compacting corrections keeps each window's latest, with its cursor", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-compact-'));
+    dirs.push(dir);
+    const store = await fileCorrections(dir);
+    const c = (start: number, batch: number) => ({ clientId: 'c1', key: 'k', start, end: start + 10, speed: 1, batch, at: 0 });
+    await store.write([c(0, 2), c(10, 2)]);
+    await store.write([c(0, 3)]);
+    await store.compact!();
+    expect(store.since('c1', 0).corrections.map((x) => [x.cursor, x.start, x.batch])).toEqual([
+      [2, 10, 2],
+      [3, 0, 3],
+    ]);
+    expect((await store.write([c(20, 1)]))[0]!.cursor).toBe(4);
+    await store.close();
+    const again = await fileCorrections(dir);
+    expect(again.since('c1', 1).corrections.map((x) => x.cursor)).toEqual([2, 3, 4]);
+    await again.close();
+  });
+});
+
 describe('retention', () => {
   it('deletes old segments only once their windows are final, persisting their batch values first; later runs leave them alone', async () => {
     const t = await setup();
@@ -109,9 +156,18 @@ describe('retention', () => {
     const global = await batchView(t.dataDir, null);
     expect(global.map((w) => `${w.key}|${w.start}`).sort()).toEqual(persisted.map((w) => `${w.key}|${w.start}`).sort());
 
+    // Compacted: the results of frozen windows are gone; each window's latest correction stays.
+    expect(t.results.get('c1').every((r) => r.start > retention.frozenThrough)).toBe(true);
+    expect(t.results.report('c1')).toEqual({ watermark: 4_500, lastSeen: 2 * DAY });
+    expect(t.corrections.since('c1', 0).corrections).toHaveLength(first.written);
+    const reread = await fileResults(join(t.dataDir, 'results'), { readOnly: true });
+    expect(reread.get('c1').length).toBe(t.results.get('c1').length);
+    expect(reread.report('c1')).toEqual(t.results.report('c1'));
+    expect((await fileCorrections(join(t.dataDir, 'corrections'))).since('c1', 0).corrections).toHaveLength(first.written);
+
     // A later run over what is left: frozen windows are skipped, nothing is corrected again.
     const second = await layer.run();
-    expect(second.frozen).toBe(fired.filter((w) => w.start <= retention.frozenThrough).length);
+    expect(second.frozen).toBe(0); // their results were compacted away, and their events are gone
     expect(second.written).toBe(0);
     expect(second.pending).toBe(first.pending);
     expect(second.global.every((w) => w.start > retention.frozenThrough)).toBe(true);
