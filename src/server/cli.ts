@@ -6,26 +6,20 @@
  *
  * @module
  */
-import { mkdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { BatchRunningError, errorParts } from '../errors.js';
-import { createHandler } from '../host/ingest/handler.js';
-import type { EventLog } from '../host/ingest/log.js';
+import { errorParts } from '../errors.js';
 import { adminTokenFor, keyIdOf, tokenFor } from '../protocol/tokens.js';
 import { batchLayer } from './batch-layer.js';
 import { buildEdge } from './build-edge.js';
+import { DEFAULT_DATA, dataDir, type Flags, OPTIONS, readLog, reconcileSummary, UsageError } from './cli-common.js';
+import { serve } from './cli-serve.js';
 import { fileCorrections } from './corrections-store.js';
-import { type FileLog, fileLog } from './file-log.js';
-import { batchView } from './retention.js';
-import { readFileLog } from './file-log-snapshot.js';
-import { jetStreamLog } from './jetstream.js';
 import { loadPipeline } from './load-pipeline.js';
-import { listen } from './node-adapter.js';
-import type { ReconcileReport } from './reconcile.js';
 import { replay } from './replay.js';
 import { fileResults } from './results-store.js';
-import { existingSecret, secretIn } from './secret-file.js';
+import { batchView } from './retention.js';
+import { existingSecret } from './secret-file.js';
 
 const USAGE = `Usage: tidemark <command> [options]
 
@@ -59,54 +53,9 @@ The secret: --secret, else $TIDEMARK_SECRET, else <data>/secret, which serve cre
 A pipeline module exports \`pipeline\` (or a default): (events$) => results$, the one the worker runs.
 --nats needs the NATS client: npm install @nats-io/transport-node @nats-io/jetstream`;
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 /** `token` found no secret to sign with (it never creates one). */
 class MissingSecretError extends Error {
   override name = 'MissingSecretError';
-}
-
-const OPTIONS = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  data: { type: 'string' },
-  nats: { type: 'string' },
-  stream: { type: 'string' },
-  secret: { type: 'string' },
-  client: { type: 'string' },
-  pipeline: { type: 'string' },
-  baseline: { type: 'string' },
-  json: { type: 'boolean' },
-  admin: { type: 'boolean' },
-  partitions: { type: 'string' },
-  'reconcile-every': { type: 'string' },
-  retention: { type: 'string' },
-  global: { type: 'boolean' },
-  'no-minify': { type: 'boolean' },
-  name: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
-
-const DEFAULT_DATA = './tidemark-data';
-
-/** The data directory, created if missing. */
-function dataDir(flags: Flags): string {
-  const dir = resolve(flags.data ?? DEFAULT_DATA);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-/** `serve`'s signing secret: the flag, the environment, or one generated once and kept in the data directory. */
-function serverSecret(flags: Flags): string {
-  if (flags.secret) return flags.secret;
-  if (process.env['TIDEMARK_SECRET']) return process.env['TIDEMARK_SECRET'];
-  const { secret, created, file } = secretIn(dataDir(flags));
-  if (created) console.error(`tidemark: created a signing secret in ${file} (keep it private; tokens depend on it)`);
-  return secret;
 }
 
 /**
@@ -131,116 +80,12 @@ function tokenSecret(flags: Flags): { secret: string; from: string } {
   );
 }
 
-async function openLog(flags: Flags): Promise<EventLog> {
-  if (flags.nats) return jetStreamLog({ servers: flags.nats, ...(flags.stream ? { stream: flags.stream } : {}) });
-  return fileLog(join(dataDir(flags), 'log'));
-}
-
-/** The log for a reader (export, reconcile, replay): a snapshot of the file log, beside the server and without its lock. */
-async function readLog(flags: Flags): Promise<EventLog> {
-  if (flags.nats) return jetStreamLog({ servers: flags.nats, ...(flags.stream ? { stream: flags.stream } : {}) });
-  return readFileLog(join(resolve(flags.data ?? DEFAULT_DATA), 'log'));
-}
-
-const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** A duration flag in ms: `30s`, `5m`, `1h`, `2d`, `250ms`; a bare number is seconds. */
-function duration(flag: string, text: string, min = 1): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
-  const ms = m ? Number(m[1]) * UNITS[m[2] ?? 's']! : NaN;
-  const max = flag === 'retention' ? Number.MAX_SAFE_INTEGER : 2_147_483_647;
-  if (!(ms >= min && ms <= max))
-    throw new UsageError(
-      `--${flag} must be a duration like 30s, 5m, 1h or 2d (a bare number is seconds; ` +
-        `${flag === 'retention' ? 'at least 1m' : 'at most 24d'}), got ${JSON.stringify(text)}`,
-    );
-  return ms;
-}
-
 async function printView(flags: Flags): Promise<void> {
   if (flags.client && flags.global) throw new UsageError('view takes --client ID or --global, not both');
   const windows = await batchView(resolve(flags.data ?? DEFAULT_DATA), flags.global ? null : flags.client);
   let out = '';
   for (const w of windows) out += `${JSON.stringify(w)}\n`;
   process.stdout.write(out);
-}
-
-/** The report as `POST /v1/reconcile` answers it: the global view as a count (it can be large). */
-function reportBody({ global, ...rest }: ReconcileReport) {
-  return { ...rest, globalWindows: global.length };
-}
-
-async function serve(flags: Flags): Promise<void> {
-  const port = Number(flags.port ?? 8787);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${flags.port}`);
-  if (flags['reconcile-every'] !== undefined && !flags.pipeline) throw new UsageError('--reconcile-every needs --pipeline ./pipeline.js');
-  const everyMs = duration('reconcile-every', flags['reconcile-every'] ?? '60s');
-  if (flags.retention !== undefined && !flags.pipeline)
-    throw new UsageError('--retention needs --pipeline ./pipeline.js: segments go only once the batch layer made their windows final');
-  if (flags.retention !== undefined && flags.nats)
-    throw new UsageError("--retention is for the file log; a JetStream stream's retention is its own (max_age)");
-  const retentionMs = flags.retention === undefined ? undefined : duration('retention', flags.retention, 60_000);
-  const pipeline = flags.pipeline ? await loadPipeline(flags.pipeline) : undefined;
-  const dir = dataDir(flags);
-  const secret = serverSecret(flags);
-  const log = flags.nats ? await openLog(flags) : await fileLog(join(dir, 'log'));
-  const results = await fileResults(join(dir, 'results'));
-  const corrections = await fileCorrections(join(dir, 'corrections'));
-  // The batch layer in this process: it reads the log it serves, and writes the corrections
-  // GET /v1/corrections answers from; its batch lock keeps a tidemark reconcile out meanwhile.
-  const batch = pipeline
-    ? batchLayer({
-        dataDir: dir,
-        pipeline,
-        open: async () => ({ log, results, corrections, release: async () => {} }),
-        ...(retentionMs !== undefined ? { retention: { log: log as FileLog, horizonMs: retentionMs } } : {}),
-      })
-    : undefined;
-  const handler = await createHandler({
-    log,
-    secret,
-    results,
-    corrections,
-    ...(batch ? { reconcile: async () => reportBody(await batch.run()) } : {}),
-  });
-  const server = await listen(handler, { port, host: flags.host ?? '127.0.0.1' });
-  const where = flags.nats ? `JetStream at ${flags.nats}` : `file log in ${join(dir, 'log')}`;
-  console.log(`tidemark: serving ${server.url}/v1 (${where}); metrics at ${server.url}/metrics`);
-  console.log(`tidemark: tokens are checked with the secret of key id ${await keyIdOf(secret)}`);
-  const schedule = batch
-    ? setInterval(() => {
-        batch
-          .run()
-          .then((r) => {
-            if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
-            if (r.retention && r.retention.segments > 0)
-              console.log(
-                `tidemark: retention deleted ${plural(r.retention.segments, 'segment')} (${plural(r.retention.events, 'event')}); ` +
-                  `windows through ${new Date(r.retention.frozenThrough).toISOString()} are final and kept in the batch view`,
-              );
-            for (const f of r.failures) console.error(`tidemark: reconcile FAILED for ${f.clientId ?? 'all clients'}: ${f.name}: ${f.message}`);
-          })
-          .catch((err: unknown) => {
-            const { name, message } = errorParts(err);
-            if (err instanceof BatchRunningError) console.log(`tidemark: scheduled batch run skipped: ${message}`);
-            else console.error(`tidemark: reconcile failed: ${name}: ${message}`);
-          });
-      }, everyMs)
-    : undefined;
-  if (pipeline)
-    console.log(
-      `tidemark: running the batch layer with ${flags.pipeline} every ${flags['reconcile-every'] ?? '60s'}, and on POST /v1/reconcile` +
-        (flags.retention ? `; retention ${flags.retention}` : ''),
-    );
-  const stop = async () => {
-    clearInterval(schedule);
-    await batch?.idle();
-    await server.close();
-    await log.close();
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
 }
 
 async function token(flags: Flags, clientId: string | undefined): Promise<void> {
@@ -263,27 +108,6 @@ async function exportLog(flags: Flags): Promise<void> {
   } finally {
     await log.close();
   }
-}
-
-const fmt = new Intl.NumberFormat('en-US');
-const plural = (n: number, one: string, many = `${one}s`) => `${fmt.format(n)} ${n === 1 ? one : many}`;
-
-/** The reconcile report as a person reads it; `--json` prints the report itself. */
-function reconcileSummary(r: ReconcileReport): string {
-  const lines = [
-    `reconciled ${plural(r.events, 'event')} of ${plural(r.clients, 'client')} in ${Math.round(r.durationMs)} ms ` +
-      `(${fmt.format(Math.round(r.eventsPerSecond))} events/s, ${plural(r.passes, 'pass', 'passes')} over the log)`,
-    `  windows in the clients' batch views   ${fmt.format(r.windows)}`,
-    `  uploaded windows compared            ${fmt.format(r.uploaded)}`,
-    `  corrections written                  ${fmt.format(r.written)}`,
-    `  differences already corrected        ${fmt.format(r.skipped)}`,
-    `  windows over all clients together    ${fmt.format(r.global.length)}`,
-  ];
-  if (r.failures.length === 0) lines.push('  pipeline failures                    none');
-  else
-    for (const f of r.failures)
-      lines.push(`  FAILED ${f.clientId === undefined ? 'the run over all clients' : `client ${f.clientId}`}: ${f.name}: ${f.message}`);
-  return lines.join('\n');
 }
 
 async function runReconcile(flags: Flags): Promise<void> {

@@ -25,9 +25,12 @@ describe('loadPipeline', () => {
     expect(typeof p).toBe('function');
   });
 
-  it('refuses a missing file, a module without a pipeline, or a pipeline that is not a function', async () => {
+  it('refuses a missing file, a module without a pipeline, a pipeline that is not a function, or a module that throws', async () => {
     await expect(loadPipeline(join(dir, 'nope.mjs'))).rejects.toThrow(InvalidOptionError);
     await expect(loadPipeline(write('none.mjs', 'export const other = 1;\n'))).rejects.toThrow(/exports no pipeline/);
     await expect(loadPipeline(write('num.mjs', 'export const pipeline = 3;\n'))).rejects.toThrow(/export a function/);
+    await expect(loadPipeline(write('throws.mjs', "throw new Error('boom while importing');\n"))).rejects.toThrow(
+      /cannot import .*throws\.mjs: boom while importing/,
+    );
   });
 });

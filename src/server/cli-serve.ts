@@ -1,0 +1,93 @@
+/// <reference types="node" />
+/**
+ * `tidemark serve`: ingest over HTTP, and with `--pipeline` the batch layer
+ * in the same process (on a schedule, on `POST /v1/reconcile`, with
+ * `--retention`).
+ *
+ * @internal
+ * @module
+ */
+import { join } from 'node:path';
+import { BatchRunningError, errorParts } from '../errors.js';
+import { createHandler } from '../host/ingest/handler.js';
+import { keyIdOf } from '../protocol/tokens.js';
+import { batchLayer } from './batch-layer.js';
+import { dataDir, duration, type Flags, openLog, plural, reconcileSummary, reportBody, serverSecret, UsageError } from './cli-common.js';
+import { fileCorrections } from './corrections-store.js';
+import { type FileLog, fileLog } from './file-log.js';
+import { loadPipeline } from './load-pipeline.js';
+import { listen } from './node-adapter.js';
+import { fileResults } from './results-store.js';
+
+export async function serve(flags: Flags): Promise<void> {
+  const port = Number(flags.port ?? 8787);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be 0-65535, got ${flags.port}`);
+  if (flags['reconcile-every'] !== undefined && !flags.pipeline) throw new UsageError('--reconcile-every needs --pipeline ./pipeline.js');
+  const everyMs = duration('reconcile-every', flags['reconcile-every'] ?? '60s');
+  if (flags.retention !== undefined && !flags.pipeline)
+    throw new UsageError('--retention needs --pipeline ./pipeline.js: segments go only once the batch layer made their windows final');
+  if (flags.retention !== undefined && flags.nats)
+    throw new UsageError("--retention is for the file log; a JetStream stream's retention is its own (max_age)");
+  const retentionMs = flags.retention === undefined ? undefined : duration('retention', flags.retention, 60_000);
+  const pipeline = flags.pipeline ? await loadPipeline(flags.pipeline) : undefined;
+  const dir = dataDir(flags);
+  const secret = serverSecret(flags);
+  const log = flags.nats ? await openLog(flags) : await fileLog(join(dir, 'log'));
+  const results = await fileResults(join(dir, 'results'));
+  const corrections = await fileCorrections(join(dir, 'corrections'));
+  // The batch layer in this process: it reads the log it serves, and writes the corrections
+  // GET /v1/corrections answers from; its batch lock keeps a tidemark reconcile out meanwhile.
+  const batch = pipeline
+    ? batchLayer({
+        dataDir: dir,
+        pipeline,
+        open: async () => ({ log, results, corrections, release: async () => {} }),
+        ...(retentionMs !== undefined ? { retention: { log: log as FileLog, horizonMs: retentionMs } } : {}),
+      })
+    : undefined;
+  const handler = await createHandler({
+    log,
+    secret,
+    results,
+    corrections,
+    ...(batch ? { reconcile: async () => reportBody(await batch.run()) } : {}),
+  });
+  const server = await listen(handler, { port, host: flags.host ?? '127.0.0.1' });
+  const where = flags.nats ? `JetStream at ${flags.nats}` : `file log in ${join(dir, 'log')}`;
+  console.log(`tidemark: serving ${server.url}/v1 (${where}); metrics at ${server.url}/metrics`);
+  console.log(`tidemark: tokens are checked with the secret of key id ${await keyIdOf(secret)}`);
+  const schedule = batch
+    ? setInterval(() => {
+        batch
+          .run()
+          .then((r) => {
+            if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
+            if (r.retention && r.retention.segments > 0)
+              console.log(
+                `tidemark: retention deleted ${plural(r.retention.segments, 'segment')} (${plural(r.retention.events, 'event')}); ` +
+                  `windows through ${new Date(r.retention.frozenThrough).toISOString()} are final and kept in the batch view`,
+              );
+            for (const f of r.failures) console.error(`tidemark: reconcile FAILED for ${f.clientId ?? 'all clients'}: ${f.name}: ${f.message}`);
+          })
+          .catch((err: unknown) => {
+            const { name, message } = errorParts(err);
+            if (err instanceof BatchRunningError) console.log(`tidemark: scheduled batch run skipped: ${message}`);
+            else console.error(`tidemark: reconcile failed: ${name}: ${message}`);
+          });
+      }, everyMs)
+    : undefined;
+  if (pipeline)
+    console.log(
+      `tidemark: running the batch layer with ${flags.pipeline} every ${flags['reconcile-every'] ?? '60s'}, and on POST /v1/reconcile` +
+        (flags.retention ? `; retention ${flags.retention}` : ''),
+    );
+  const stop = async () => {
+    clearInterval(schedule);
+    await batch?.idle();
+    await server.close();
+    await log.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+}
