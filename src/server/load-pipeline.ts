@@ -45,7 +45,9 @@ export async function loadPipeline(path: string): Promise<BatchPipeline> {
           ? 'no such file'
           : code === 'ERR_UNKNOWN_FILE_EXTENSION'
             ? 'run Node with a TypeScript loader (node --import tsx) or compile the module to .js'
-            : (e as Error).message;
+            : /Cannot use import statement outside a module/.test((e as Error).message)
+              ? 'it is an ES module in a CommonJS package: add "type": "module" to the package.json (npm pkg set type=module) or name it .mjs'
+              : (e as Error).message;
     throw new InvalidOptionError('pipeline', `cannot import ${file}: ${hint}`);
   }
   const pipeline = mod.pipeline ?? mod.default;

@@ -149,7 +149,13 @@ describe('the packed package, installed in a scratch app', () => {
   }, 60_000);
 
   it('web app: `npx vite` serves the page; clicks are counted in the worker, and survive a reload', async () => {
-    shown('npm install tidemark rxjs && npm install -D vite');
+    shown('npm install tidemark rxjs && npm install -D vite'); // installed by the scratch app, offline
+    // A new app (npm init -y writes "type": "commonjs") without the README's first line: its
+    // pipeline.js does not load, and the CLI says why.
+    await sh('npm pkg set type=commonjs');
+    const cjs = await fails('npx tidemark reconcile --pipeline ./pipeline.js --data ./cjs-data');
+    expect(cjs.stderr).toMatch(/ES module in a CommonJS package: add "type": "module" to the package.json \(npm pkg set type=module\)/);
+    await sh(shown('npm pkg set type=module'));
     const port = await freePort();
     // `npx vite`, on a port of this test's choosing.
     await start('npx', ['vite', '--host', '127.0.0.1', '--port', String(port), '--strictPort'], app, /ready in/);

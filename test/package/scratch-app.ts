@@ -91,7 +91,6 @@ export async function installScratchApp(
   const pkg = {
     name: 'tidemark-scratch-app',
     private: true,
-    type: 'module',
     dependencies: { tidemark: `file:${file}`, ...Object.fromEntries(deps.map((d) => [d, version(d)])) },
     devDependencies: Object.fromEntries(devDeps.map((d) => [d, version(d)])),
   };

@@ -226,7 +226,7 @@ describe('the batch layer beside ingest (separate processes)', () => {
     server.child.kill('SIGTERM');
   });
 
-  it('refuses what does not parse: a schedule, a token request with both a client and --admin, a log directory that does not exist', async () => {
+  it('refuses what does not parse: a schedule, a retention, a token request with both a client and --admin, a log directory that does not exist', async () => {
     const fail = (...args: string[]) =>
       cli(...args).then(
         () => '',
