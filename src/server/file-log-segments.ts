@@ -250,7 +250,13 @@ export async function* readSegments(
 ): AsyncGenerator<LoggedEvent[]> {
   let chunk: LoggedEvent[] = [];
   for (const s of segments) {
-    const h = await open(s.file, 'r');
+    const h = await open(s.file, 'r').catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ENOENT') throw e;
+      throw new StorageError(
+        `${s.file} is gone: retention deleted it while this snapshot of the log was being read (its events were ` +
+          'older than the horizon and their windows final). Read the log again: the next snapshot starts after it.',
+      );
+    });
     try {
       for await (const frame of readFrames(h, SEGMENT_HEADER_BYTES, s.size)) {
         const header = frame.bad === undefined ? decodeHeader(frame.payload) : undefined;
