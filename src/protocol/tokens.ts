@@ -86,20 +86,12 @@ export async function tokenFor(secret: Secret | SigningKey, clientId: string): P
  * it; `undefined` when it is. `crypto.subtle.verify` compares the MACs in
  * constant time; a token of the wrong shape is refused before it. @internal
  */
-export async function tokenProblem(key: SigningKey, clientId: string, token: string): Promise<string | undefined> {
-  const dot = token.indexOf('.');
-  const mac = token.slice(0, dot);
-  const id = token.slice(dot + 1);
-  if (dot !== MAC_CHARS || id.length !== ID_CHARS || !/^[A-Za-z0-9_-]+$/.test(mac + id))
-    return 'this is not a Tidemark token (expected `<43-character MAC>.<8-character key id>`, as `tokenFor` and `tidemark token` print)';
-  if (id !== idOf(key))
-    return (
-      `the token was signed with another secret than this server's (the token's key id is ${id}, the server's ${idOf(key)}): ` +
-      "issue tokens with the server's secret, e.g. `npx tidemark token <clientId> --data <the server's --data directory>`"
-    );
-  if (!(await crypto.subtle.verify('HMAC', key, fromBase64url(mac), encoder.encode(clientId))))
-    return 'the token is not valid for this clientId: it was issued to another client (with this server\'s secret)';
-  return undefined;
+export function tokenProblem(key: SigningKey, clientId: string, token: string): Promise<string | undefined> {
+  return macProblem(key, clientId, token, {
+    printed: '`tokenFor` and `tidemark token`',
+    reissue: "issue tokens with the server's secret, e.g. `npx tidemark token <clientId> --data <the server's --data directory>`",
+    other: "the token is not valid for this clientId: it was issued to another client (with this server's secret)",
+  });
 }
 
 /**
@@ -128,16 +120,34 @@ export async function adminTokenFor(secret: Secret | SigningKey): Promise<string
 }
 
 /** Why `token` is not the admin token under `key`, or `undefined` when it is. @internal */
-export async function adminTokenProblem(key: SigningKey, token: string): Promise<string | undefined> {
+export function adminTokenProblem(key: SigningKey, token: string): Promise<string | undefined> {
+  return macProblem(key, ADMIN_MESSAGE, token, {
+    printed: '`tidemark token --admin`',
+    reissue: "print the admin token with `npx tidemark token --admin --data <the server's --data directory>`",
+    other: "this is not the admin token (a client's token cannot start a batch run): print it with `npx tidemark token --admin`",
+  });
+}
+
+/**
+ * Why `token` is not the MAC of `message` under `key` (`<mac>.<keyId>`), in
+ * the words of `say`; `undefined` when it is. `crypto.subtle.verify`
+ * compares the MACs in constant time; a token of the wrong shape is refused
+ * before it.
+ */
+async function macProblem(
+  key: SigningKey,
+  message: string,
+  token: string,
+  say: { readonly printed: string; readonly reissue: string; readonly other: string },
+): Promise<string | undefined> {
   const dot = token.indexOf('.');
   const mac = token.slice(0, dot);
   const id = token.slice(dot + 1);
   if (dot !== MAC_CHARS || id.length !== ID_CHARS || !/^[A-Za-z0-9_-]+$/.test(mac + id))
-    return 'this is not a Tidemark token (expected `<43-character MAC>.<8-character key id>`, as `tidemark token --admin` prints)';
+    return `this is not a Tidemark token (expected \`<43-character MAC>.<8-character key id>\`, as ${say.printed} print)`;
   if (id !== idOf(key))
-    return `the token was signed with another secret than this server's (key id ${id}, the server's ${idOf(key)}): print the admin token with \`npx tidemark token --admin --data <the server's --data directory>\``;
-  if (!(await crypto.subtle.verify('HMAC', key, fromBase64url(mac), encoder.encode(ADMIN_MESSAGE))))
-    return "this is not the admin token (a client's token cannot start a batch run): print it with `npx tidemark token --admin`";
+    return `the token was signed with another secret than this server's (the token's key id is ${id}, the server's ${idOf(key)}): ${say.reissue}`;
+  if (!(await crypto.subtle.verify('HMAC', key, fromBase64url(mac), encoder.encode(message)))) return say.other;
   return undefined;
 }
 

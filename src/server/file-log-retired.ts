@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { errorParts, StorageError } from '../errors.js';
 import type { Coverage } from '../host/ingest/coverage.js';
 import { decodeHeader, decodeRows, SEGMENT_HEADER_BYTES, segmentName } from './file-log-format.js';
-import { readFrames } from './file-log-segments.js';
+import { readFrames, syncDir } from './file-log-segments.js';
 
 export const RETIRED_FILE = 'RETIRED';
 
@@ -166,13 +166,4 @@ function merge(ranges: [number, number][]): [number, number][] {
     else out.push([r[0], r[1]]);
   }
   return out;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
 }

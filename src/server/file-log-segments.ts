@@ -2,7 +2,9 @@
 /**
  * Reading segment files: streaming their frames with bounded memory, and
  * the scan that opens a log (verify every frame, cut a torn tail, refuse
- * damage anywhere else).
+ * damage anywhere else), shared by the writer (`file-log.ts`), the readers
+ * beside it (`file-log-snapshot.ts`) and retention (`file-log-retired.ts`):
+ * ~320 lines, one concern (the segment files' bytes).
  *
  * @internal
  * @module
@@ -312,4 +314,14 @@ export function overlaps(c: Coverage, first: number, last: number): boolean {
   if (first <= c.through) return true;
   for (const [a, b] of c.above) if (a <= last && b >= first) return true;
   return false;
+}
+
+/** Makes a directory's entries durable (a created, renamed or deleted file). */
+export async function syncDir(dir: string): Promise<void> {
+  const d = await open(dir, 'r');
+  try {
+    await d.sync();
+  } finally {
+    await d.close();
+  }
 }

@@ -28,7 +28,7 @@ import {
   SEGMENT_MAGIC,
   segmentName,
 } from './file-log-format.js';
-import { coverFrames, readSegments, type RecoveryReport, scanLog } from './file-log-segments.js';
+import { coverFrames, readSegments, type RecoveryReport, scanLog, syncDir } from './file-log-segments.js';
 import { lockDir } from './file-lock.js';
 import { coverRetired, readRetired, type RetireReport, retireSegments, type RetiringEvent } from './file-log-retired.js';
 import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from '../host/ingest/log.js';
@@ -208,15 +208,6 @@ interface Segment {
   readonly file: string;
   /** Bytes durable (written and fsynced); also where the next write goes. */
   size: number;
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
 }
 
 /** {@link fileLog} with the write and fsync calls injected. @internal */
