@@ -12,6 +12,7 @@ import { BatchRun, type Pane, pairWindows, sortedWindows } from './batch-run.js'
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from '../protocol/json.js';
 import type { EventLog } from '../host/ingest/log.js';
+import { WindowIndex } from './window-index.js';
 import { clientGroups, DEFAULT_MAX_EVENTS, type ReadStats } from './log-passes.js';
 import type { ClientReport, ResultStore } from './results-store.js';
 import { compareWindows, WindowMap, type WindowRef, type WindowValue } from '../windows/identity.js';
@@ -151,8 +152,9 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   const fail = (clientId: string | undefined, error: unknown) => failures.push({ clientId, ...errorParts(error) });
   const horizon = options.silenceHorizonMs ?? DEFAULT_SILENCE_HORIZON_MS;
 
+  // Written in chunks as they accumulate: clients come one at a time.
+  let pending: CorrectionEntry[] = [];
   for await (const group of clientGroups(log, progress, maxEvents, stats)) {
-    const pending: CorrectionEntry[] = [];
     for (const c of group) {
       // Batch runs hold their watermarks: the log's order is as good as any.
       await global.push(c.data);
@@ -169,16 +171,18 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
       const final = finality(results.report(c.clientId), outcome.allowedLateness, startedAt, horizon);
       for (const e of clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts, final)) pending.push(e);
     }
-    counts.written += await writeCorrections(corrections, pending);
+    if (pending.length >= WRITE_CHUNK) {
+      counts.written += await writeCorrections(corrections, pending);
+      pending = [];
+    }
   }
 
   // Clients that uploaded results but have no events in the log: every final window is wrong.
   const logged = new Set(progress.map((c) => c.clientId));
   const orphans = results.clients().filter((id) => !logged.has(id));
-  const pending: CorrectionEntry[] = [];
   for (const clientId of orphans) {
     const final = finality(results.report(clientId), 0, startedAt, horizon);
-    for (const e of clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts, final)) pending.push(e);
+    for (const e of clientCorrections(clientId, new WindowIndex(), results, corrections, startedAt, counts, final)) pending.push(e);
   }
   counts.written += await writeCorrections(corrections, pending);
 
@@ -226,7 +230,7 @@ function finality(report: ClientReport | undefined, allowedLateness: number, now
 /** The corrections one client needs, less those its latest stored ones already say. */
 function clientCorrections(
   clientId: string,
-  batch: WindowMap<Pane>,
+  batch: WindowIndex<Pane>,
   results: ResultStore,
   store: CorrectionStore,
   at: number,
