@@ -170,6 +170,7 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
       counts.windows += outcome.windows.size;
       const final = finality(results.report(c.clientId), outcome.allowedLateness, startedAt, horizon);
       for (const e of clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts, final)) pending.push(e);
+      outcome.windows.release();
     }
     if (pending.length >= WRITE_CHUNK) {
       counts.written += await writeCorrections(corrections, pending);

@@ -9,7 +9,10 @@
  * starts are epoch milliseconds, so every `Map` key is a boxed double: GC
  * took more time than the lookups. Here a window is an entry in
  * open-addressing typed arrays (key id, start, end) and its value in one
- * array: no allocation per window beyond the arrays' growth. Same identity
+ * array: no allocation per window beyond the arrays' growth. The typed
+ * arrays of a {@link WindowIndex.release}d index go to the next one: each
+ * is an `ArrayBuffer` outside the heap, slow to allocate, and a run per
+ * client allocating its own took longer than its lookups. Same identity
  * as `WindowMap` and `windowId` (the number `1` and the string `'1'` are
  * different keys; `0` and `-0` the same start), same pane rule
  * ({@link paneWins}).
@@ -34,15 +37,52 @@ function hash(keyId: number, start: number, end: number): number {
   return h ^ (h >>> 15);
 }
 
+/** The typed arrays of an index. */
+interface Storage {
+  table: Int32Array; // entry + 1 per cell; 0 = empty
+  keys: Int32Array;
+  starts: Float64Array;
+  ends: Float64Array;
+}
+
+/** Storage of released indexes, for the next ones; a few, and none too large to clear. */
+const spare: Storage[] = [];
+const MAX_SPARE = 4;
+const MAX_SPARE_TABLE = 1 << 17;
+
+function storage(): Storage {
+  const s = spare.pop();
+  if (!s) return { table: new Int32Array(64), keys: new Int32Array(32), starts: new Float64Array(32), ends: new Float64Array(32) };
+  s.table.fill(0);
+  return s;
+}
+
 /** @internal */
 export class WindowIndex<V extends WindowRef & { readonly pane?: number | undefined }> {
   private readonly keyIds = new Map<WindowKey, number>();
-  private table = new Int32Array(64); // entry + 1 per cell; 0 = empty
-  private mask = 63;
-  private keys = new Int32Array(32);
-  private starts = new Float64Array(32);
-  private ends = new Float64Array(32);
-  private readonly entries: V[] = [];
+  private table: Int32Array;
+  private mask: number;
+  private keys: Int32Array;
+  private starts: Float64Array;
+  private ends: Float64Array;
+  private entries: V[] = [];
+  private released = false;
+
+  constructor() {
+    const s = storage();
+    ({ table: this.table, keys: this.keys, starts: this.starts, ends: this.ends } = s);
+    this.mask = s.table.length - 1;
+  }
+
+  /** Hands the index's storage to the next index; this one is empty from now on, and must not be offered more. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.entries = [];
+    this.keyIds.clear();
+    if (spare.length < MAX_SPARE && this.table.length <= MAX_SPARE_TABLE)
+      spare.push({ table: this.table, keys: this.keys, starts: this.starts, ends: this.ends });
+  }
 
   get size(): number {
     return this.entries.length;
@@ -72,6 +112,7 @@ export class WindowIndex<V extends WindowRef & { readonly pane?: number | undefi
 
   /** Adds `value`, or replaces the window's value if {@link paneWins} says so; answers whether it did. */
   offer(value: V): boolean {
+    if (this.released) throw new Error('WindowIndex: offer() after release()');
     const { key, start, end } = value;
     let id = this.keyIds.get(key);
     if (id === undefined) this.keyIds.set(key, (id = this.keyIds.size));
