@@ -79,7 +79,7 @@ export async function* clientGroups(
       stats.passes++;
       const target = new ClientEvents(c.clientId, c.events);
       for await (const chunk of log.read({ clientId: c.clientId }))
-        for (const e of chunk) if (e.clientId === c.clientId && target.data.length < c.events) target.data.push(e.data);
+        for (let i = 0; i < chunk.length && target.data.length < c.events; i++) if (chunk[i]!.clientId === c.clientId) target.data.push(chunk[i]!.data);
       yield emit(target);
     }
   // The others: pending until a pass takes them, held while taken.
@@ -93,7 +93,9 @@ export async function* clientGroups(
     let lastId: string | undefined;
     let target: ClientEvents | undefined;
     for await (const chunk of log.read()) {
-      for (const e of chunk) {
+      // Indexed, not for-of: in an async generator, for-of allocated an iterator result per event.
+      for (let i = 0; i < chunk.length; i++) {
+        const e = chunk[i]!;
         // Logs hand out runs of one client: look the client up once per run.
         if (e.clientId !== lastId) {
           lastId = e.clientId;
