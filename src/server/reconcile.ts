@@ -34,8 +34,12 @@ export interface ReconcileOptions<E = any> {
   readonly now?: () => number;
   /**
    * Most events held in memory at once (default 2 000 000), except that one
-   * client's events are always held together. Above it the log is read in
-   * several passes, one per group of clients: see {@link ReconcileReport.passes}.
+   * client's events are always held together. Each client is run as soon as
+   * all its events are read, so a log that keeps a client's events together
+   * (the memory log; a file log written a client at a time) is read in one
+   * pass holding about one client's events; when clients interleave and
+   * those in flight would exceed it, the others wait for a later pass: see
+   * {@link ReconcileReport.passes}.
    */
   readonly maxEventsInMemory?: number;
   /**
@@ -83,7 +87,11 @@ export interface ReconcileReport {
   readonly global: readonly WindowValue[];
   /** Clients (or the global run) whose pipeline failed. */
   readonly failures: readonly ReconcileFailure[];
-  /** Passes over the log: 1 when it fits in `maxEventsInMemory`. */
+  /**
+   * Passes over the log: 1 when it fits in `maxEventsInMemory`, or when each
+   * client's events come together; plus one per client with more events
+   * than that (read alone).
+   */
   readonly passes: number;
   readonly durationMs: number;
   /** `events` per second of `durationMs`. */
@@ -113,7 +121,8 @@ export interface ReconcileReport {
  * the log or the wire's `ts`, and every window fires once, complete.
  *
  * Memory: at most `maxEventsInMemory` events are held (one client's always
- * are, however many); with a larger log, one pass per group of clients.
+ * are, however many); each client is run as soon as its events are read, so
+ * a log whose clients interleave beyond that bound takes several passes.
  *
  * @param options - see {@link ReconcileOptions}
  * @throws {@link InvalidOptionError} for invalid options
