@@ -97,3 +97,42 @@ export function formatRate(perSecond: number): string {
 export function formatRatio(ratio: number): string {
   return `${ratio.toFixed(ratio < 0.1 ? 3 : 2)}×`;
 }
+
+/** Peak resident set size over a stretch of a run: see {@link rssSampler}. */
+export interface RssSampler {
+  /** Starts a new stretch: the peak so far is forgotten. */
+  reset(): void;
+  /** The highest RSS seen since the last reset, in bytes (at least the current one). */
+  peak(): number;
+  stop(): Promise<void>;
+}
+
+/**
+ * Samples the process's RSS every `intervalMs` from a worker thread, so
+ * that a run that never yields to the event loop (a long chain of
+ * microtasks, as reconcile over an in-memory log) is sampled too. The peak
+ * lives in shared memory; `process.resourceUsage().maxRSS` cannot be reset,
+ * and would include what ran before (building the log, DuckDB in-process).
+ */
+export async function rssSampler(intervalMs = 10): Promise<RssSampler> {
+  const { Worker } = await import('node:worker_threads');
+  const shared = new BigInt64Array(new SharedArrayBuffer(8));
+  const worker = new Worker(
+    `const { workerData } = require('node:worker_threads');
+     const peak = workerData.peak;
+     setInterval(() => {
+       const rss = BigInt(process.memoryUsage.rss());
+       if (rss > Atomics.load(peak, 0)) Atomics.store(peak, 0, rss);
+     }, workerData.intervalMs);`,
+    { eval: true, workerData: { peak: shared, intervalMs } },
+  );
+  worker.unref();
+  const current = () => BigInt(process.memoryUsage.rss());
+  return {
+    reset: () => Atomics.store(shared, 0, current()),
+    peak: () => Number(Atomics.load(shared, 0) > current() ? Atomics.load(shared, 0) : current()),
+    stop: async () => {
+      await worker.terminate();
+    },
+  };
+}

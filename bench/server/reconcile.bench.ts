@@ -26,6 +26,11 @@
  * of per-client windows, the same global view, and counts summing to the
  * number of events.
  *
+ * Output: the median time and events/s of each, reconcile's ratio to DuckDB
+ * with all cores (the headline) and with one, and the peak RSS of each
+ * engine's runs (sampled from a worker thread every 10 ms; the process holds
+ * the log throughout, and DuckDB runs in it too).
+ *
  * @module
  */
 import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
@@ -44,7 +49,7 @@ import {
   type ResultStore,
 } from '../../src/server/index.js';
 import { seededRandom } from '../../src/testing/index.js';
-import { collectGarbage, formatRate, formatRatio, median } from '../harness.js';
+import { collectGarbage, formatRate, formatRatio, median, rssSampler } from '../harness.js';
 
 /**
  * The log under test: one function, so that the durable file log can be
@@ -233,6 +238,9 @@ async function main(): Promise<void> {
     const duckOneThread: number[] = [];
     let duck: DuckResult | undefined;
     const cpu = new Map<string, number[]>(configs.map((c) => [c.name, []]));
+    const rss = await rssSampler();
+    const peaks = new Map<string, number>();
+    const peak = (name: string) => peaks.set(name, Math.max(peaks.get(name) ?? 0, rss.peak()));
     const run = (max: number | undefined) =>
       reconcile({
         log,
@@ -251,26 +259,33 @@ async function main(): Promise<void> {
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of round % 2 === 0 ? configs : [...configs].reverse()) {
         const before = process.cpuUsage();
+        rss.reset();
         const report = await run(c.max);
         const used = process.cpuUsage(before);
+        peak(c.name);
         cpu.get(c.name)!.push((used.user + used.system) / 1e6);
         if (report.failures.length > 0) throw new Error(`reconcile failed: ${JSON.stringify(report.failures.slice(0, 3))}`);
         const entry = runs.get(c.name)!;
         entry.seconds.push(report.durationMs / 1_000);
         entry.report = report;
-        console.log(`  round ${round + 1} ${c.name}: ${(report.durationMs / 1_000).toFixed(2)} s, ${report.passes} passes, ${report.written} corrections, CPU ${cpu.get(c.name)!.at(-1)!.toFixed(2)} s (all threads)`);
+        console.log(`  round ${round + 1} ${c.name}: ${(report.durationMs / 1_000).toFixed(2)} s, ${report.passes} passes, ${report.written} corrections, CPU ${cpu.get(c.name)!.at(-1)!.toFixed(2)} s (all threads), peak RSS ${mb(rss.peak())}`);
       }
       if (!DUCKDB) continue;
+      rss.reset();
       const d = await duckdb(ndjson, THREADS);
+      peak('duckdb');
       if (!duck) for (const r of runs.values()) if (r.report) agree(r.report, d);
       duck = d;
       duckSeconds.push(d.seconds);
+      rss.reset();
       const one = await duckdb(ndjson, 1);
+      peak('duckdb-1');
       agree(runs.values().next().value!.report!, one);
       duckOneThread.push(one.seconds);
       console.log(`  round ${round + 1} DuckDB: ${d.seconds.toFixed(2)} s (${THREADS} threads), ${one.seconds.toFixed(2)} s (1 thread)`);
     }
     if (duck) for (const r of runs.values()) agree(r.report!, duck);
+    await rss.stop();
 
     const duckMedian = DUCKDB ? median(duckSeconds) : Number.NaN;
     const duckOneMedian = DUCKDB ? median(duckOneThread) : Number.NaN;
@@ -280,14 +295,20 @@ async function main(): Promise<void> {
     });
     const first = rows[0]!.report;
     console.log(`\n${EVENTS.toLocaleString('en')} events, ${CLIENTS} clients, ${first.windows.toLocaleString('en')} per-client windows, ${first.global.length} global windows, ${first.written.toLocaleString('en')} corrections per run; median of ${ROUNDS}; Node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}; heap with the log ${mb(heapWithLog)}\n`);
-    console.log(`| Engine | Median | Events/s | Passes over the log | vs DuckDB (${THREADS} threads) |`);
-    console.log('| --- | ---: | ---: | ---: | ---: |');
+    const all = `all ${THREADS} cores`;
+    console.log(`| Engine | Median | Events/s | Passes over the log | vs DuckDB, ${all} | vs DuckDB, one core | Peak RSS |`);
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+    const vs = (seconds: number) => (DUCKDB ? `${formatRatio(duckMedian / seconds)} | ${formatRatio(duckOneMedian / seconds)}` : '– | –');
     for (const r of rows)
-      console.log(`| ${r.name} | ${r.seconds.toFixed(2)} s | ${formatRate(r.eventsPerSecond)} | ${r.passes} | ${DUCKDB ? formatRatio(duckMedian / r.seconds) : '–'} |`);
+      console.log(`| ${r.name} | ${r.seconds.toFixed(2)} s | ${formatRate(r.eventsPerSecond)} | ${r.passes} | ${vs(r.seconds)} | ${mb(peaks.get(r.name)!)} |`);
     if (DUCKDB) {
       const what = `read_ndjson_auto (${mb(bytes)}) + time_bucket GROUP BY client, page; global GROUP BY page`;
-      console.log(`| DuckDB, ${THREADS} threads: ${what} | ${duckMedian.toFixed(2)} s | ${formatRate(EVENTS / duckMedian)} | – | 1.00× |`);
-      console.log(`| DuckDB, 1 thread: the same | ${duckOneMedian.toFixed(2)} s | ${formatRate(EVENTS / duckOneMedian)} | – | ${formatRatio(duckMedian / duckOneMedian)} |`);
+      console.log(`| DuckDB, ${all} (threads = ${THREADS}): ${what} | ${duckMedian.toFixed(2)} s | ${formatRate(EVENTS / duckMedian)} | – | ${vs(duckMedian)} | ${mb(peaks.get('duckdb')!)} |`);
+      console.log(`| DuckDB, one core (threads = 1): the same | ${duckOneMedian.toFixed(2)} s | ${formatRate(EVENTS / duckOneMedian)} | – | ${vs(duckOneMedian)} | ${mb(peaks.get('duckdb-1')!)} |`);
+      const head = rows[0]!;
+      console.log(
+        `\nHeadline: ${head.name} at ${formatRatio(duckMedian / head.seconds)} DuckDB with ${all} (${formatRatio(duckOneMedian / head.seconds)} DuckDB on one core); peak RSS ${mb(peaks.get(head.name)!)} (the process holds the log: ${mb(heapWithLog)} of heap).`,
+      );
     }
     if (DUCKDB) console.log('\nChecked: same per-client window count, same global view, counts summing to the events.');
     console.log(
@@ -300,11 +321,12 @@ async function main(): Promise<void> {
         globalWindows: first.global.length,
         corrections: first.written,
         ndjsonBytes: bytes,
-        reconcile: rows.map((r) => ({ config: r.name, seconds: r.seconds, eventsPerSecond: Math.round(r.eventsPerSecond), passes: r.passes })),
-        duckdb: DUCKDB ? { seconds: duckMedian, eventsPerSecond: Math.round(EVENTS / duckMedian), threads: THREADS } : null,
-        duckdbOneThread: DUCKDB ? { seconds: duckOneMedian, eventsPerSecond: Math.round(EVENTS / duckOneMedian) } : null,
+        reconcile: rows.map((r) => ({ config: r.name, seconds: r.seconds, eventsPerSecond: Math.round(r.eventsPerSecond), passes: r.passes, peakRssBytes: peaks.get(r.name) })),
+        duckdb: DUCKDB ? { seconds: duckMedian, eventsPerSecond: Math.round(EVENTS / duckMedian), threads: THREADS, peakRssBytes: peaks.get('duckdb') } : null,
+        duckdbOneThread: DUCKDB ? { seconds: duckOneMedian, eventsPerSecond: Math.round(EVENTS / duckOneMedian), threads: 1, peakRssBytes: peaks.get('duckdb-1') } : null,
         maxRssBytes: process.resourceUsage().maxRSS * 1024,
         ratio: DUCKDB ? rows.map((r) => duckMedian / r.seconds) : null,
+        ratioOneCore: DUCKDB ? rows.map((r) => duckOneMedian / r.seconds) : null,
         agree: DUCKDB,
       }),
     );

@@ -10,18 +10,20 @@ import { Runner } from '../host/runner.js';
 import type { RunnerBatch, RunnerStore } from '../host/store.js';
 import { describe, TidemarkError } from '../errors.js';
 import type { WindowKey } from '../windows/window-result.js';
-import { compareWindows, WindowMap, type WindowValue } from '../windows/identity.js';
+import { compareWindows, type WindowValue } from '../windows/identity.js';
+import { WindowIndex } from './window-index.js';
 
-/** A window's latest pane as a batch run keeps it. */
+/**
+ * A window's latest pane as a batch run keeps it: the result object the
+ * pipeline emitted, as it is (not copied: a run fires millions of them).
+ */
 export interface Pane extends WindowValue {
-  readonly pane: number | undefined;
-  /** Set by {@link pairWindows}: a window of the other side has the same (key, start, end). */
-  matched: boolean;
+  readonly pane?: number | undefined;
 }
 
 /** What a finished batch run gives: its windows by id and the pipeline's largest allowed lateness, or why it failed. */
 export type BatchOutcome =
-  | { readonly ok: true; readonly windows: WindowMap<Pane>; readonly allowedLateness: number }
+  | { readonly ok: true; readonly windows: WindowIndex<Pane>; readonly allowedLateness: number }
   | { readonly ok: false; readonly error: unknown };
 
 /**
@@ -34,7 +36,7 @@ export type BatchOutcome =
  * end in `windowBy` (timed results) or in `records()`.
  */
 export class BatchRun {
-  private readonly windows = new WindowMap<Pane>();
+  private readonly windows = new WindowIndex<Pane>();
   private readonly store = new BoundedInput();
   private readonly runner: Runner;
   private started: Promise<void> | undefined;
@@ -100,8 +102,8 @@ export class BatchRun {
       );
       return;
     }
-    const pane = typeof r.pane === 'number' ? r.pane : undefined;
-    this.windows.offer({ key: r.key, start: r.start, end: r.end, value: r.value, pane, matched: false });
+    // Kept as emitted: a copy per window cost more than the rest of add().
+    this.windows.offer(r as Pane);
   }
 }
 
@@ -137,22 +139,28 @@ function isKey(k: unknown): k is WindowKey {
  * `batch`, without a second lookup per window: `pair(v, b)` for each
  * window of `view` (`b` undefined when `batch` lacks it), then
  * `pair(undefined, b)` for each window of `batch` that `view` lacks.
- * Marks the panes of `batch`, so pair each batch outcome once.
+ * The windows of `view` must be distinct (a view holds one value per window).
  */
 export function pairWindows<V extends WindowValue>(
   view: Iterable<V>,
-  batch: WindowMap<Pane>,
+  batch: WindowIndex<Pane>,
   pair: (v: V | undefined, b: Pane | undefined) => void,
 ): void {
+  const matched = new Uint8Array(batch.size);
+  let found = 0;
   for (const v of view) {
-    const b = batch.get(v.key, v.start, v.end);
-    if (b) b.matched = true;
-    pair(v, b);
+    const i = batch.indexOf(v.key, v.start, v.end);
+    if (i < 0) pair(v, undefined);
+    else {
+      matched[i] = 1;
+      found++;
+      pair(v, batch.at(i));
+    }
   }
-  for (const b of batch.values()) if (!b.matched) pair(undefined, b);
+  if (found < batch.size) for (let i = 0; i < batch.size; i++) if (matched[i] === 0) pair(undefined, batch.at(i));
 }
 
 /** The windows of a view as a sorted list of plain values. */
-export function sortedWindows(windows: WindowMap<WindowValue>): WindowValue[] {
+export function sortedWindows(windows: WindowIndex<Pane>): WindowValue[] {
   return [...windows.values()].map(({ key, start, end, value }) => ({ key, start, end, value })).sort(compareWindows);
 }

@@ -12,6 +12,7 @@ import { BatchRun, type Pane, pairWindows, sortedWindows } from './batch-run.js'
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
 import { sameJson, toJson } from '../protocol/json.js';
 import type { EventLog } from '../host/ingest/log.js';
+import { WindowIndex } from './window-index.js';
 import { clientGroups, DEFAULT_MAX_EVENTS, type ReadStats } from './log-passes.js';
 import type { ClientReport, ResultStore } from './results-store.js';
 import { compareWindows, WindowMap, type WindowRef, type WindowValue } from '../windows/identity.js';
@@ -33,8 +34,12 @@ export interface ReconcileOptions<E = any> {
   readonly now?: () => number;
   /**
    * Most events held in memory at once (default 2 000 000), except that one
-   * client's events are always held together. Above it the log is read in
-   * several passes, one per group of clients: see {@link ReconcileReport.passes}.
+   * client's events are always held together. Each client is run as soon as
+   * all its events are read, so a log that keeps a client's events together
+   * (the memory log; a file log written a client at a time) is read in one
+   * pass holding about one client's events; when clients interleave and
+   * those in flight would exceed it, the others wait for a later pass: see
+   * {@link ReconcileReport.passes}.
    */
   readonly maxEventsInMemory?: number;
   /**
@@ -106,7 +111,11 @@ export interface ReconcileReport {
   readonly frontier: number;
   /** Clients (or the global run) whose pipeline failed. */
   readonly failures: readonly ReconcileFailure[];
-  /** Passes over the log: 1 when it fits in `maxEventsInMemory`. */
+  /**
+   * Passes over the log: 1 when it fits in `maxEventsInMemory`, or when each
+   * client's events come together; plus one per client with more events
+   * than that (read alone).
+   */
   readonly passes: number;
   readonly durationMs: number;
   /** `events` per second of `durationMs`. */
@@ -136,7 +145,8 @@ export interface ReconcileReport {
  * the log or the wire's `ts`, and every window fires once, complete.
  *
  * Memory: at most `maxEventsInMemory` events are held (one client's always
- * are, however many); with a larger log, one pass per group of clients.
+ * are, however many); each client is run as soon as its events are read, so
+ * a log whose clients interleave beyond that bound takes several passes.
  *
  * @param options - see {@link ReconcileOptions}
  * @throws {@link InvalidOptionError} for invalid options
@@ -183,8 +193,9 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   const fail = (clientId: string | undefined, error: unknown) => failures.push({ clientId, ...errorParts(error) });
   const horizon = options.silenceHorizonMs ?? DEFAULT_SILENCE_HORIZON_MS;
 
+  // Written in chunks as they accumulate: clients come one at a time.
+  let pending: CorrectionEntry[] = [];
   for await (const group of clientGroups(log, progress, maxEvents, stats)) {
-    const pending: CorrectionEntry[] = [];
     for (const c of group) {
       // Batch runs hold their watermarks: the log's order is as good as any.
       await global.push(c.data);
@@ -203,17 +214,20 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
       frontier = Math.min(frontier, finalThrough(outcome.windows.values(), final));
       if (options.onWindows) options.onWindows(c.clientId, live(outcome.windows.values(), frozen));
       for (const e of clientCorrections(c.clientId, outcome.windows, results, corrections, startedAt, counts, final, frozen)) pending.push(e);
+      outcome.windows.release();
     }
-    counts.written += await writeCorrections(corrections, pending);
+    if (pending.length >= WRITE_CHUNK) {
+      counts.written += await writeCorrections(corrections, pending);
+      pending = [];
+    }
   }
 
   // Clients that uploaded results but have no events in the log: every final window is wrong.
   const logged = new Set(progress.map((c) => c.clientId));
   const orphans = results.clients().filter((id) => !logged.has(id));
-  const pending: CorrectionEntry[] = [];
   for (const clientId of orphans) {
     const final = finality(reports.get(clientId), 0, startedAt, horizon);
-    for (const e of clientCorrections(clientId, new WindowMap(), results, corrections, startedAt, counts, final, frozen)) pending.push(e);
+    for (const e of clientCorrections(clientId, new WindowIndex(), results, corrections, startedAt, counts, final, frozen)) pending.push(e);
   }
   counts.written += await writeCorrections(corrections, pending);
 
@@ -284,7 +298,7 @@ function* live<W extends WindowRef>(windows: Iterable<W>, frozen: (w: WindowRef)
 /** The corrections one client needs, less those its latest stored ones already say. */
 function clientCorrections(
   clientId: string,
-  batch: WindowMap<Pane>,
+  batch: WindowIndex<Pane>,
   results: ResultStore,
   store: CorrectionStore,
   at: number,

@@ -135,6 +135,8 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
           diff(bw, bw.value, kw.value);
         }
       });
+      b.windows.release();
+      k.windows.release();
       differing += found.length;
       if (differences.length < maxDifferences)
         for (const d of found.sort(compareWindows).slice(0, maxDifferences - differences.length)) differences.push(d);

@@ -20,12 +20,20 @@ const isInt = (key: WindowKey): key is number => typeof key === 'number' && (key
 // Fibonacci hashing spreads consecutive ids over the table.
 const hash = (key: number) => Math.imul(key, 0x9e3779b1);
 
+/**
+ * The table of a set with no integer key yet: read-only (never written,
+ * `add` grows it first). A bucket of string keys then allocates no typed
+ * array: an `ArrayBuffer` each costs more than the bucket's other state,
+ * and a batch run over many small clients opens thousands of buckets.
+ */
+const EMPTY = new Int32Array(1);
+
 /** @internal */
 export class KeySlots<K extends WindowKey> {
   /** Keys by slot, in first-insertion order. */
   readonly keys: K[] = [];
-  private table = new Int32Array(16); // slot + 1 per cell; 0 = empty
-  private mask = 15;
+  private table = EMPTY; // slot + 1 per cell; 0 = empty
+  private mask = 0;
   private ints = 0;
   private others: Map<K, number> | undefined;
 
@@ -67,7 +75,7 @@ export class KeySlots<K extends WindowKey> {
   }
 
   private grow(): void {
-    const size = (this.mask + 1) * 2;
+    const size = this.table === EMPTY ? 16 : (this.mask + 1) * 2;
     const table = new Int32Array(size);
     const mask = size - 1;
     const keys = this.keys;
