@@ -66,6 +66,9 @@ export class BatchRun {
     if (!(await this.start())) return false;
     this.runner.notify(this.store.add(events));
     await this.runner.idle();
+    // Drop what was run now, not at the next push: a long-lived run (the global
+    // view) would otherwise keep each input alive until the next one came.
+    this.store.drop(this.runner.processed);
     return !this.failed;
   }
 
@@ -123,6 +126,12 @@ class BoundedInput implements RunnerStore {
   loadCheckpoint = async (): Promise<undefined> => undefined;
   writeCheckpoint = async (): Promise<void> => undefined;
   lastSeq = async (): Promise<number> => this.last;
+
+  /** Drops the batches up to `seq` (processed). */
+  drop(seq: number): void {
+    while (this.batches.length > 0 && this.batches[0]!.last <= seq) this.batches.shift();
+  }
+
   async readAfter(seq: number, maxBatches: number): Promise<RunnerBatch[]> {
     // Batches are consumed once, in order: drop the ones read.
     while (this.batches.length > 0 && this.batches[0]!.last <= seq) this.batches.shift();
