@@ -154,7 +154,8 @@ export class AppendFile {
     let resume!: () => void;
     this.flushing = new Promise<void>((r) => (resume = r)); // holds appends back
     try {
-      const bytes = Buffer.from(`${this.headerText}\n${values.map((v) => `${JSON.stringify(v)}\n`).join('')}`);
+      // One buffer per line: a compacted file can be longer than V8's longest string.
+      const bytes = Buffer.concat([Buffer.from(`${this.headerText}\n`), ...values.map((v) => Buffer.from(`${JSON.stringify(v)}\n`))]);
       const tmp = `${this.path}.tmp`;
       const fh = await open(tmp, 'w+');
       try {
