@@ -186,7 +186,7 @@ describe('the batch layer beside ingest (separate processes)', () => {
     expect(ran.status).toBe(200);
     expect(await ran.json()).toMatchObject({ events: total, written: 0, skipped: windows, failures: [] });
     server.child.kill('SIGTERM');
-  });
+  }, 90_000); // several processes, each started with tsx
 
   it("two batch runs never overlap: the server's run is refused and a second reconcile waits, naming the process; a run killed with SIGKILL is completed by the next", async () => {
     const data = join(dir, 'b');
@@ -195,8 +195,8 @@ describe('the batch layer beside ingest (separate processes)', () => {
     const admin = await adminTokenFor(secret);
     const post = () => fetch(`${server.url}/v1/reconcile`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
 
-    // A slow batch run in its own process (each event costs 0.5 ms): killed with SIGKILL while it holds the lock.
-    const slow = start(['reconcile', '--pipeline', pipelineFile, '--data', data], { SLOW_MS: '0.5' });
+    // A slow batch run in its own process (2 ms per event: it would run for a minute), killed with SIGKILL while it holds the lock.
+    const slow = start(['reconcile', '--pipeline', pipelineFile, '--data', data], { SLOW_MS: '2' });
     const lock = join(data, 'batch', 'LOCK');
     await until('the batch lock taken', () => existsSync(lock), { timeoutMs: 20_000, everyMs: 20 });
     // Meanwhile: the server's run is refused (409), naming the process.
@@ -224,7 +224,7 @@ describe('the batch layer beside ingest (separate processes)', () => {
     expect(next.status).toBe(200);
     expect(await next.json()).toMatchObject({ events: total, written: 0, failures: [] });
     server.child.kill('SIGTERM');
-  });
+  }, 90_000);
 
   it('refuses what does not parse: a schedule, a retention, a token request with both a client and --admin, a log directory that does not exist', async () => {
     const fail = (...args: string[]) =>
