@@ -64,6 +64,14 @@ export interface BatchLayer {
    * when another process holds the batch lock (unless `waitEveryMs`).
    */
   run(): Promise<BatchReport>;
+  /**
+   * Runs the batch layer every `ms` on the layer's clock, handing each
+   * outcome to `done` (a report, or why the run failed: a
+   * `BatchRunningError` when another process held the lock). A tick during
+   * a run asks for the next one, as {@link BatchLayer.run} does. Answers a
+   * function that stops the schedule.
+   */
+  every(ms: number, done: (outcome: { report: BatchReport } | { error: unknown }) => void): () => void;
   /** Waits for the runs under way or asked for. */
   idle(): Promise<void>;
 }
@@ -133,7 +141,7 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
     return run;
   };
 
-  return {
+  const layer: BatchLayer = {
     run() {
       if (!current) return start();
       next ??= current.then(
@@ -145,8 +153,28 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
       });
       return next;
     },
+    every(ms, done) {
+      let cancel: (() => void) | undefined;
+      let stopped = false;
+      const tick = () => {
+        if (stopped) return;
+        cancel = clock.timeout(() => {
+          layer.run().then(
+            (report) => done({ report }),
+            (error: unknown) => done({ error }),
+          );
+          tick();
+        }, ms);
+      };
+      tick();
+      return () => {
+        stopped = true;
+        cancel?.();
+      };
+    },
     async idle() {
       while (current || next) await Promise.allSettled([current, next]);
     },
   };
+  return layer;
 }

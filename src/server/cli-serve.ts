@@ -56,33 +56,29 @@ export async function serve(flags: Flags): Promise<void> {
   const where = flags.nats ? `JetStream at ${flags.nats}` : `file log in ${join(dir, 'log')}`;
   console.log(`tidemark: serving ${server.url}/v1 (${where}); metrics at ${server.url}/metrics`);
   console.log(`tidemark: tokens are checked with the secret of key id ${await keyIdOf(secret)}`);
-  const schedule = batch
-    ? setInterval(() => {
-        batch
-          .run()
-          .then((r) => {
-            if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
-            if (r.retention && r.retention.segments > 0)
-              console.log(
-                `tidemark: retention deleted ${plural(r.retention.segments, 'segment')} (${plural(r.retention.events, 'event')}); ` +
-                  `windows through ${new Date(r.retention.frozenThrough).toISOString()} are final and kept in the batch view`,
-              );
-            for (const f of r.failures) console.error(`tidemark: reconcile FAILED for ${f.clientId ?? 'all clients'}: ${f.name}: ${f.message}`);
-          })
-          .catch((err: unknown) => {
-            const { name, message } = errorParts(err);
-            if (err instanceof BatchRunningError) console.log(`tidemark: scheduled batch run skipped: ${message}`);
-            else console.error(`tidemark: reconcile failed: ${name}: ${message}`);
-          });
-      }, everyMs)
-    : undefined;
+  const stopSchedule = batch?.every(everyMs, (outcome) => {
+    if ('error' in outcome) {
+      const { name, message } = errorParts(outcome.error);
+      if (outcome.error instanceof BatchRunningError) console.log(`tidemark: scheduled batch run skipped: ${message}`);
+      else console.error(`tidemark: reconcile failed: ${name}: ${message}`);
+      return;
+    }
+    const r = outcome.report;
+    if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
+    if (r.retention && r.retention.segments > 0)
+      console.log(
+        `tidemark: retention deleted ${plural(r.retention.segments, 'segment')} (${plural(r.retention.events, 'event')}); ` +
+          `windows through ${new Date(r.retention.frozenThrough).toISOString()} are final and kept in the batch view`,
+      );
+    for (const f of r.failures) console.error(`tidemark: reconcile FAILED for ${f.clientId ?? 'all clients'}: ${f.name}: ${f.message}`);
+  });
   if (pipeline)
     console.log(
       `tidemark: running the batch layer with ${flags.pipeline} every ${flags['reconcile-every'] ?? '60s'}, and on POST /v1/reconcile` +
         (flags.retention ? `; retention ${flags.retention}` : ''),
     );
   const stop = async () => {
-    clearInterval(schedule);
+    stopSchedule?.();
     await batch?.idle();
     await server.close();
     await log.close();

@@ -20,6 +20,7 @@ import {
   reconcile,
 } from '../../src/server/index.js';
 import { virtualClock } from '../../src/testing/index.js';
+import { until } from '../helpers.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -111,6 +112,31 @@ describe('frozen windows and compaction', () => {
     const again = await fileCorrections(dir);
     expect(again.since('c1', 1).corrections.map((x) => x.cursor)).toEqual([2, 3, 4]);
     await again.close();
+  });
+});
+
+describe('the batch layer on a schedule', () => {
+  it('runs every interval on its clock (virtual time here), hands each report over, and stops', async () => {
+    const t = await setup();
+    await t.send('c1', 1, times(0, 100), 1e12);
+    const layer = t.layer(t.log, 30 * DAY);
+    const reports: number[] = [];
+    const stop = layer.every(HOUR, (outcome) => {
+      if ('report' in outcome) reports.push(outcome.report.events);
+    });
+    await t.clock.advance(HOUR - 1);
+    expect(reports).toEqual([]);
+    await t.clock.advance(1);
+    await layer.idle();
+    await t.clock.advance(2 * HOUR);
+    await layer.idle();
+    await until('three runs reported', () => reports.length === 3);
+    expect(reports).toEqual([100, 100, 100]);
+    stop();
+    await t.clock.advance(5 * HOUR);
+    await layer.idle();
+    expect(reports).toHaveLength(3);
+    await t.log.close();
   });
 });
 
