@@ -30,7 +30,7 @@ export interface ReconcileOptions<E = any> {
   readonly results: ResultStore;
   /** Where corrections go. */
   readonly corrections: CorrectionStore;
-  /** Clock for the corrections' `at` and the report's `startedAt` (default `Date.now`). */
+  /** Clock for the corrections' `at`, the report's `startedAt` and `durationMs` (default `Date.now`). */
   readonly now?: () => number;
   /**
    * Most events held in memory at once (default 2 000 000), except that one
@@ -173,8 +173,8 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   validate(options);
   const { log, results, corrections } = options;
   const maxEvents = options.maxEventsInMemory ?? DEFAULT_MAX_EVENTS;
-  const started = performance.now();
-  const startedAt = (options.now ?? Date.now)();
+  const now = options.now ?? Date.now;
+  const startedAt = now();
   const pipeline = createPipeline(options.pipeline as BatchPipeline) as Pipeline<unknown, unknown>;
 
   // Corrections another process wrote (a tidemark reconcile beside the server): compared with below.
@@ -237,7 +237,7 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
     frontier = Number.NEGATIVE_INFINITY;
   } else if (options.onWindows) options.onWindows(undefined, live(outcome.windows.values(), frozen));
 
-  const durationMs = performance.now() - started;
+  const durationMs = now() - startedAt;
   return {
     startedAt,
     clients: progress.length + orphans.length,

@@ -26,6 +26,8 @@ export interface ReplayOptions<E = any> {
   readonly maxDifferences?: number;
   /** Most events held in memory at once (default 2 000 000); as for {@link reconcile}. */
   readonly maxEventsInMemory?: number;
+  /** Clock for the report's `durationMs` (default `Date.now`). */
+  readonly now?: () => number;
 }
 
 /** One window whose result differs between the two pipelines (`null` where one has no such window). */
@@ -95,7 +97,8 @@ export interface ReplayReport {
  */
 export async function replay<E = any>(options: ReplayOptions<E>): Promise<ReplayReport> {
   validate(options);
-  const started = performance.now();
+  const now = options.now ?? Date.now;
+  const started = now();
   const maxDifferences = options.maxDifferences ?? 10_000;
   const candidate = createPipeline(options.pipeline as BatchPipeline) as Pipeline<unknown, unknown>;
   const baseline = createPipeline(options.baseline as BatchPipeline) as Pipeline<unknown, unknown>;
@@ -150,7 +153,7 @@ export async function replay<E = any>(options: ReplayOptions<E>): Promise<Replay
     truncated: differing > differences.length,
     failures,
     passes: stats.passes,
-    durationMs: performance.now() - started,
+    durationMs: now() - started,
   };
 }
 
@@ -163,4 +166,5 @@ function validate(o: ReplayOptions): void {
   if (o.maxDifferences !== undefined && (!Number.isSafeInteger(o.maxDifferences) || o.maxDifferences < 0))
     throw new InvalidOptionError('replay.maxDifferences', `must be a whole number >= 0, got ${describe(o.maxDifferences)}`);
   requireMaxEvents('replay.maxEventsInMemory', o.maxEventsInMemory);
+  if (o.now !== undefined) requireFunction('replay.now', o.now, 'omit it or pass () => Date.now()');
 }
