@@ -9,12 +9,13 @@
  * @internal
  * @module
  */
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorParts, StorageError } from '../errors.js';
 import type { Coverage } from '../host/ingest/coverage.js';
 import { decodeHeader, decodeRows, SEGMENT_HEADER_BYTES, segmentName } from './file-log-format.js';
-import { readFrames, syncDir } from './file-log-segments.js';
+import { syncDir, writeAtomically } from './durable-files.js';
+import { readFrames } from './file-log-segments.js';
 
 export const RETIRED_FILE = 'RETIRED';
 
@@ -129,31 +130,10 @@ export async function retireSegments(
   await prepare(report); // what must outlive the events, saved before they go
   const through = chosen[chosen.length - 1]!.n;
   const record: Retired = { through, clients: Object.fromEntries([...ranges].map(([id, r]) => [id, merge(r)])) };
-  const path = join(dir, RETIRED_FILE);
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(JSON.stringify(record));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-  await syncDir(dir);
+  await writeAtomically(join(dir, RETIRED_FILE), JSON.stringify(record));
   for (const s of chosen) await unlink(join(dir, segmentName(s.n)));
   await syncDir(dir);
   return { report, through };
-}
-
-/** Deletes segments the record says are retired but a crash left on disk. */
-export async function deleteRetired(dir: string, numbers: readonly number[], retired: Retired | undefined): Promise<number[]> {
-  if (!retired) return [...numbers];
-  const left: number[] = [];
-  for (const n of numbers) {
-    if (n <= retired.through) await unlink(join(dir, segmentName(n)));
-    else left.push(n);
-  }
-  return left;
 }
 
 /** Sorted, merged ranges. */

@@ -10,11 +10,11 @@
  * @module
  */
 import type { FileHandle } from 'node:fs/promises';
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StorageError } from '../errors.js';
 import type { Coverage } from '../host/ingest/coverage.js';
-import { deleteRetired, type Retired } from './file-log-retired.js';
+import type { Retired } from './file-log-retired.js';
 import type { LoggedEvent } from '../host/ingest/log.js';
 import {
   checkFrame,
@@ -316,12 +316,13 @@ export function overlaps(c: Coverage, first: number, last: number): boolean {
   return false;
 }
 
-/** Makes a directory's entries durable (a created, renamed or deleted file). */
-export async function syncDir(dir: string): Promise<void> {
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
+/** Deletes segments the record says are retired but a crash left on disk. */
+export async function deleteRetired(dir: string, numbers: readonly number[], retired: Retired | undefined): Promise<number[]> {
+  if (!retired) return [...numbers];
+  const left: number[] = [];
+  for (const n of numbers) {
+    if (n <= retired.through) await unlink(join(dir, segmentName(n)));
+    else left.push(n);
   }
+  return left;
 }

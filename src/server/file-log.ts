@@ -28,7 +28,8 @@ import {
   SEGMENT_MAGIC,
   segmentName,
 } from './file-log-format.js';
-import { coverFrames, readSegments, type RecoveryReport, scanLog, syncDir } from './file-log-segments.js';
+import { syncDir } from './durable-files.js';
+import { coverFrames, readSegments, type RecoveryReport, scanLog } from './file-log-segments.js';
 import { lockDir } from './file-lock.js';
 import { coverRetired, readRetired, type RetireReport, retireSegments, type RetiringEvent } from './file-log-retired.js';
 import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from '../host/ingest/log.js';

@@ -9,10 +9,11 @@
  *
  * @module
  */
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errorParts, StorageError } from '../errors.js';
 import { compareWindows, type WindowValue } from '../windows/identity.js';
+import { writeAtomically } from './durable-files.js';
 import type { FileLog, RetireReport } from './file-log.js';
 import type { ReconcileReport } from './reconcile.js';
 
@@ -157,16 +158,4 @@ export async function retain(options: {
     },
   );
   return { ...retired, frozenThrough: retired.segments > 0 ? through : before, persisted: retired.segments > 0 ? persisted : 0 };
-}
-
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
 }
