@@ -2,51 +2,21 @@
 // `tidemark reconcile` while `tidemark serve` takes uploads from concurrent
 // clients; POST /v1/reconcile with the admin token; the batch lock; a batch
 // run killed with SIGKILL, completed by the next.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { adminTokenFor, tokenFor } from '../../src/server/index.js';
 import { until } from '../helpers.js';
+import { root, tidemarkCli } from './cli-process.js';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'tidemark-beside-'));
-const children: ChildProcess[] = [];
+const secret = 'the secret of the beside-ingest test';
+const { cli, start, serve, killAll } = tidemarkCli({ TIDEMARK_SECRET: secret });
 afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
+  killAll();
   rmSync(dir, { recursive: true, force: true });
 });
-const secret = 'the secret of the beside-ingest test';
-const cli = (...args: string[]) =>
-  run(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', ...args], { cwd: root, maxBuffer: 64 << 20, env: { ...process.env, TIDEMARK_SECRET: secret } });
-
-function start(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, TIDEMARK_SECRET: secret, ...env },
-  });
-  children.push(child);
-  return child;
-}
-
-/** `tidemark serve` on a free port; resolves with its base URL once it listens. */
-function serve(...args: string[]): Promise<{ url: string; output: () => string; child: ChildProcess }> {
-  const child = start(['serve', '--port', '0', ...args]);
-  let out = '';
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /serving (http:\/\/[^/\s]+)\/v1/.exec(out);
-      if (m && out.includes('key id')) resolve({ url: m[1]!, output: () => out, child });
-    });
-    child.once('exit', (code) => reject(new Error(`tidemark serve exited (${code}): ${out}`)));
-  });
-}
 
 /** A pipeline module; with $SLOW_MS set, each event costs that much (a long batch run to kill). */
 const pipelineFile = join(dir, 'pipeline.mjs');

@@ -1,21 +1,17 @@
 // `tidemark serve | token | export | reconcile | replay` as a user runs them.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fileLog, fileResults, tokenFor } from '../../src/server/index.js';
+import { root, tidemarkCli } from './cli-process.js';
 
-const run = promisify(execFile);
-const root = join(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'tidemark-cli-'));
-const children: ChildProcess[] = [];
+const { cli, serve, killAll } = tidemarkCli();
 afterAll(() => {
-  for (const c of children) c.kill('SIGKILL');
+  killAll();
   rmSync(dir, { recursive: true, force: true });
 });
-const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', ...args], { cwd: root });
 /** What a failing command printed and its exit code. */
 const failure = (args: string[]) =>
   cli(...args).then(
@@ -23,24 +19,6 @@ const failure = (args: string[]) =>
     (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
   );
 
-/** `tidemark serve` on a free port; resolves with its base URL once it listens. */
-function serve(...args: string[]): Promise<{ url: string; output: () => string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server/cli.ts', 'serve', '--port', '0', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let out = '';
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /serving (http:\/\/[^/\s]+)\/v1/.exec(out);
-      if (m && out.includes('key id')) resolve({ url: m[1]!, output: () => out });
-    });
-    child.once('exit', (code) => reject(new Error(`tidemark serve exited (${code}): ${out}`)));
-  });
-}
 const ingest = (url: string, clientId: string, token: string) =>
   fetch(`${url}/v1/ingest`, {
     method: 'POST',
