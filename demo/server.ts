@@ -23,12 +23,10 @@ import { parseArgs } from 'node:util';
 import { isClientId } from 'tidemark/protocol';
 import {
   createHandler,
-  type EventLog,
   fileCorrections,
   fileLog,
   fileResults,
   listen,
-  type ResultStore,
   reconcile,
   secretIn,
   tokenFor,
@@ -83,26 +81,6 @@ async function staticFile(pathname: string): Promise<Response> {
   }
 }
 
-/** The log and the results as one client sees them: reconcile then runs for that client only. */
-function onlyClient(clientId: string): { log: EventLog; results: ResultStore } {
-  return {
-    log: {
-      append: (...args) => log.append(...args),
-      read: () => log.read({ clientId }),
-      clients: () => log.clients().filter((c) => c.clientId === clientId),
-      stats: () => log.stats(),
-      close: async () => {},
-    },
-    results: {
-      put: (...args) => results.put(...args),
-      get: (id) => results.get(id),
-      report: (id) => results.report(id),
-      clients: () => results.clients().filter((id) => id === clientId),
-      close: async () => {},
-    },
-  };
-}
-
 let reconciling: Promise<unknown> = Promise.resolve();
 
 async function demoRoute(request: Request, url: URL): Promise<Response | undefined> {
@@ -131,7 +109,7 @@ async function demoRoute(request: Request, url: URL): Promise<Response | undefin
     // One run at a time: the correction store numbers what each run writes.
     const run = reconciling.then(async () => {
       const before = corrections.since(id, 0, 10_000).cursor;
-      const report = await reconcile({ ...onlyClient(id), pipeline: pipelineFor(config), corrections });
+      const report = await reconcile({ log, results, clientId: id, pipeline: pipelineFor(config), corrections });
       const { global: _global, ...summary } = report;
       return { report: summary, corrections: corrections.since(id, before, 10_000).corrections };
     });

@@ -7,6 +7,7 @@
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import { describe, errorParts, InvalidOptionError } from '../errors.js';
 import { requireFunction, requireObject } from '../options.js';
+import { isClientId } from '../protocol/validate.js';
 import type { Correction } from '../protocol/wire.js';
 import { BatchRun, type Pane, pairWindows, sortedWindows } from './batch-run.js';
 import type { CorrectionEntry, CorrectionStore } from './corrections-store.js';
@@ -60,6 +61,12 @@ export interface ReconcileOptions<E = any> {
    * what retention persists before the events behind them go.
    */
   readonly onWindows?: (clientId: string | undefined, windows: Iterable<WindowValue>) => void;
+  /**
+   * Reconcile this client only (its events are read with
+   * `log.read({ clientId })`); `global` is then the run over its events
+   * alone. Default: every client.
+   */
+  readonly clientId?: string;
 }
 
 /** The default {@link ReconcileOptions.silenceHorizonMs}: 7 days. */
@@ -171,7 +178,10 @@ export interface ReconcileReport {
  */
 export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<ReconcileReport> {
   validate(options);
-  const { log, results, corrections } = options;
+  const { results, corrections } = options;
+  const only = options.clientId;
+  const log = only === undefined ? options.log : oneClient(options.log, only);
+  const clientsOfResults = () => (only === undefined ? results.clients() : results.clients().filter((id) => id === only));
   const maxEvents = options.maxEventsInMemory ?? DEFAULT_MAX_EVENTS;
   const now = options.now ?? Date.now;
   const startedAt = now();
@@ -181,7 +191,7 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
   await corrections.refresh?.(); // a store of your own may not have it
   // The clients' reports, read before the log: the server stores an upload's watermark after
   // its events, so a watermark read now never makes final a window whose events this run misses.
-  const reports = new Map(results.clients().map((id) => [id, results.report(id)] as const));
+  const reports = new Map(clientsOfResults().map((id) => [id, results.report(id)] as const));
   const progress = log.clients();
   const stats: ReadStats = { passes: 0, events: 0 };
   const global = new BatchRun(pipeline);
@@ -224,7 +234,7 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
 
   // Clients that uploaded results but have no events in the log: every final window is wrong.
   const logged = new Set(progress.map((c) => c.clientId));
-  const orphans = results.clients().filter((id) => !logged.has(id));
+  const orphans = clientsOfResults().filter((id) => !logged.has(id));
   for (const clientId of orphans) {
     const final = finality(reports.get(clientId), 0, startedAt, horizon);
     for (const e of clientCorrections(clientId, new WindowIndex(), results, corrections, startedAt, counts, final, frozen)) pending.push(e);
@@ -249,6 +259,17 @@ export async function reconcile<E = any>(options: ReconcileOptions<E>): Promise<
     passes: stats.passes,
     durationMs,
     eventsPerSecond: durationMs > 0 ? stats.events / (durationMs / 1_000) : 0,
+  };
+}
+
+/** The part of `log` that is one client's: what it reads and lists. */
+function oneClient(log: EventLog, clientId: string): EventLog {
+  return {
+    append: (...args) => log.append(...args),
+    read: () => log.read({ clientId }),
+    clients: () => log.clients().filter((c) => c.clientId === clientId),
+    stats: () => log.stats(),
+    close: async () => {},
   };
 }
 
@@ -342,6 +363,8 @@ function validate(o: ReconcileOptions): void {
   if (typeof o.corrections?.write !== 'function' || typeof o.corrections.latest !== 'function')
     throw new InvalidOptionError('reconcile.corrections', 'expected a CorrectionStore, e.g. memoryCorrections() or await fileCorrections(dir)');
   if (o.now !== undefined) requireFunction('reconcile.now', o.now, 'omit it or pass () => Date.now()');
+  if (o.clientId !== undefined && !isClientId(o.clientId))
+    throw new InvalidOptionError('reconcile.clientId', `expected a client id (1-128 characters of A-Z a-z 0-9 _ -), got ${describe(o.clientId)}; omit it for every client`);
   requireMaxEvents('reconcile.maxEventsInMemory', o.maxEventsInMemory);
   if (o.frozenThrough !== undefined && (typeof o.frozenThrough !== 'number' || Number.isNaN(o.frozenThrough)))
     throw new InvalidOptionError('reconcile.frozenThrough', `must be a time (ms), got ${describe(o.frozenThrough)}`);

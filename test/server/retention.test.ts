@@ -95,6 +95,22 @@ describe('frozen windows and compaction', () => {
     await expect(reconcile({ log, results, corrections, pipeline, frozenThrough: Number.NaN })).rejects.toThrow(/frozenThrough: must be a time/);
   });
 
+  it('reconciles one client only when asked (clientId): its events read alone, the others left as they are', async () => {
+    const log = memoryLog();
+    const clicks = (n: number) => times(0, n).map((t, i) => ({ seq: i + 1, ts: t, data: { page: '/p0', at: t } }));
+    await log.append('c1', clicks(100), 0);
+    await log.append('c2', clicks(50), 0);
+    const results = memoryResults();
+    await results.put('c3', [{ key: '/p0', start: 0, end: 1_000, value: 9, pane: 0 }], 0); // results only
+    const corrections = memoryCorrections();
+    const report = await reconcile({ log, results, corrections, pipeline, clientId: 'c2' });
+    expect(report).toMatchObject({ clients: 1, events: 50, written: 1 });
+    expect(report.global).toMatchObject([{ key: '/p0', start: 0, value: 50 }]);
+    expect(corrections.since('c1', 0).corrections).toEqual([]);
+    expect(corrections.since('c3', 0).corrections).toEqual([]);
+    await expect(reconcile({ log, results, corrections, pipeline, clientId: '../x' })).rejects.toThrow(/reconcile\.clientId: expected a client id/);
+  });
+
   it("compacting corrections keeps each window's latest, with its cursor", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-compact-'));
     dirs.push(dir);
