@@ -241,8 +241,11 @@ async function main(): Promise<void> {
     const rss = await rssSampler();
     const peaks = new Map<string, number>();
     const peak = (name: string) => peaks.set(name, Math.max(peaks.get(name) ?? 0, rss.peak()));
-    const run = (max: number | undefined) =>
-      reconcile({
+    // Timed here, on the wall clock: the report's durationMs is on reconcile's
+    // injected clock, fixed here so that every run writes the same corrections.
+    const run = async (max: number | undefined) => {
+      const start = performance.now();
+      const report = await reconcile({
         log,
         pipeline,
         results,
@@ -250,6 +253,8 @@ async function main(): Promise<void> {
         now: () => T0 + 2 * HOUR,
         ...(max === undefined ? {} : { maxEventsInMemory: max }),
       });
+      return { ...report, durationMs: performance.now() - start };
+    };
     // No forced collection between timed runs (see collectGarbage): with the
     // log's gigabytes in the heap, one leaves V8 a small allocation limit and
     // the next run pays for several full collections early. One untimed
