@@ -6,8 +6,9 @@
  */
 import { from, Observable, type ObservableInput, type Observer, type Subscriber, type Subscription } from 'rxjs';
 import { InvalidOptionError, TidemarkError } from '../errors.js';
-import { requireFunction } from '../options.js';
-import { CheckpointScope } from './scope.js';
+import { rejectUnknown, requireFunction, requireObject, requirePositive } from '../options.js';
+import type { Clock } from '../time/clock.js';
+import { CheckpointScope, type PerSourceSettings } from './scope.js';
 import type { OperatorStats, PipelineSnapshot } from './snapshot.js';
 
 /** Where a pipeline's output goes: an observer or a `next` function. */
@@ -26,6 +27,18 @@ export interface RunOptions {
    * when the input ends.
    */
   readonly mode?: 'stream' | 'batch';
+  /**
+   * Keeps one watermark per source (client, device, partition) in the
+   * `eventTime` that reads the pipeline's input, as if it had a `source`
+   * option: a host that merges many clients' events passes each event's
+   * source to {@link PipelineInput.push}. The watermark is the minimum over
+   * the active sources; a source silent for `idleTimeout` stops holding it
+   * back (see {@link EventTimeOptions.source} for the exact rules).
+   * `idleTimeout` applies when the pipeline's `eventTime` has none of its
+   * own; `clock` times idleness when it has no `scheduler` (default: the
+   * system clock).
+   */
+  readonly perSource?: { readonly idleTimeout?: number; readonly clock?: Clock };
 }
 
 /** A started pipeline. */
@@ -52,10 +65,14 @@ export interface PipelineRun {
 
 /** A started pipeline you push events into. */
 export interface PipelineInput<T> extends PipelineRun {
-  /** Processes one event synchronously; its results are delivered before `push` returns. */
-  push(value: T): void;
-  /** Pushes each event of `values` in order. */
-  pushAll(values: Iterable<T>): void;
+  /**
+   * Processes one event synchronously; its results are delivered before
+   * `push` returns. `source` names where it came from, for a run opened with
+   * {@link RunOptions.perSource} (ignored otherwise).
+   */
+  push(value: T, source?: string): void;
+  /** Pushes each event of `values` in order (all from `source`, when given). */
+  pushAll(values: Iterable<T>, source?: string): void;
   /** Completes the input: the watermark becomes +Infinity, every open window fires, the output completes. */
   end(): void;
 }
@@ -108,18 +125,20 @@ export function createPipeline<T, R>(build: (events$: Observable<T>) => Observab
       return started.handle;
     },
     open(observer, options) {
-      const { handle, feed } = start(build, observer, options);
+      const { handle, feed, scope } = start(build, observer, options);
       const ensureOpen = (call: string) => {
         if (handle.closed)
           throw new TidemarkError(`${call} after the pipeline ended, errored or was unsubscribed; open a new run`);
       };
       const input: Omit<PipelineInput<T>, keyof PipelineRun> = {
-        push(value) {
+        push(value, source) {
           ensureOpen('push()');
+          scope.currentSource = source;
           feed.next(value);
         },
-        pushAll(values) {
+        pushAll(values, source) {
           ensureOpen('pushAll()');
+          scope.currentSource = source;
           for (const value of values) feed.next(value);
         },
         end() {
@@ -140,7 +159,7 @@ function start<T, R>(
   const mode = options?.mode ?? 'stream';
   if (mode !== 'stream' && mode !== 'batch')
     throw new InvalidOptionError('RunOptions.mode', `must be 'stream' or 'batch', got ${String(mode)}`);
-  const scope = new CheckpointScope(options?.restore, mode);
+  const scope = new CheckpointScope(options?.restore, mode, validatePerSource(options?.perSource));
   const target: Partial<Observer<R>> = typeof observer === 'function' ? { next: observer } : observer;
   if (typeof target !== 'object' || target === null)
     throw new InvalidOptionError('observer', 'expected an observer object or a function receiving each result');
@@ -197,5 +216,16 @@ function start<T, R>(
     error: (err) => gate?.error(err),
     complete: () => gate?.complete(),
   };
-  return { gate, subscription, handle, feed };
+  return { gate, subscription, handle, feed, scope };
+}
+
+function validatePerSource(perSource: RunOptions['perSource']): PerSourceSettings | undefined {
+  if (perSource === undefined) return undefined;
+  requireObject('RunOptions.perSource', perSource);
+  rejectUnknown('RunOptions.perSource', perSource, ['idleTimeout', 'clock']);
+  if (perSource.idleTimeout !== undefined) requirePositive('RunOptions.perSource.idleTimeout', perSource.idleTimeout);
+  const clock = perSource.clock as Partial<Clock> | undefined;
+  if (clock !== undefined && (typeof clock?.now !== 'function' || typeof clock.timeout !== 'function'))
+    throw new InvalidOptionError('RunOptions.perSource.clock', 'must be a Clock { now(), timeout(fn, ms) }, e.g. systemClock');
+  return perSource;
 }

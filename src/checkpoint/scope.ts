@@ -13,6 +13,7 @@
  * @module
  */
 import { SnapshotError } from '../errors.js';
+import type { Clock } from '../time/clock.js';
 import type { OperatorSnapshot, OperatorStats, PipelineSnapshot } from './snapshot.js';
 
 /** What a stateful operator gives its scope. @internal */
@@ -34,6 +35,12 @@ let active: CheckpointScope | undefined;
  */
 export type RunMode = 'stream' | 'batch';
 
+/** A host's per-source settings for the `eventTime` that reads the pipeline's input (see `RunOptions.perSource`). @internal */
+export interface PerSourceSettings {
+  readonly idleTimeout?: number;
+  readonly clock?: Clock;
+}
+
 /** @internal */
 export class CheckpointScope {
   private readonly handles = new Map<string, { kind: string; handle: StateHandle }>();
@@ -44,10 +51,13 @@ export class CheckpointScope {
   input: unknown;
   /** The event time of an input event, from the first `eventTime` that reads the input directly. */
   inputTimestamp: ((event: never) => number) | undefined;
+  /** The source of the event being pushed (`PipelineInput.push(event, source)`). */
+  currentSource: string | undefined;
 
   constructor(
     restore?: PipelineSnapshot,
     readonly mode: RunMode = 'stream',
+    readonly perSource?: PerSourceSettings,
   ) {
     this.pending = new Map(restore ? Object.entries(validateSnapshot(restore).operators) : []);
   }
@@ -121,6 +131,14 @@ export class CheckpointScope {
 /** The mode of the run being subscribed (`'stream'` outside a scope). @internal */
 export function activeMode(): RunMode {
   return active?.mode ?? 'stream';
+}
+
+/**
+ * The scope of the run being subscribed, when `source` is its input and the
+ * run keeps per-source watermarks (`RunOptions.perSource`). @internal
+ */
+export function perSourceInput(source: unknown): CheckpointScope | undefined {
+  return active && source === active.input && active.perSource ? active : undefined;
 }
 
 /** An `eventTime` subscribing to `source` with `timestamp`: if `source` is the pipeline's input, that is the input's event time. @internal */
