@@ -1,0 +1,195 @@
+/**
+ * `intervalJoin`: joins two timed streams on a key and a time interval.
+ *
+ * @module
+ */
+import type { Observable, OperatorFunction } from 'rxjs';
+import { registerState } from '../checkpoint/scope.js';
+import { check } from '../checkpoint/snapshot.js';
+import { describe, InvalidOptionError } from '../errors.js';
+import { optionalFunction } from '../options.js';
+import { IntervalJoinState } from '../state/interval-join-state.js';
+import type { Timed } from '../time/timed.js';
+import type { WindowKey } from '../windows/window-result.js';
+import { TimedObservable } from './timed-observable.js';
+import {
+  connectTwoInputs,
+  JOIN_COMMON,
+  type JoinCommonOptions,
+  type Joined,
+  keyOrReport,
+  pair,
+  twoInputMultiplexer,
+  validateJoinCommon,
+} from './two-inputs.js';
+
+/** Options of {@link intervalJoin}. */
+export interface IntervalJoinOptions<L, R, K extends WindowKey, O> {
+  /** The key of a left record (string or finite number); pairs need equal keys. */
+  readonly leftKey: (value: L) => K;
+  /** The key of a right record. */
+  readonly rightKey: (value: R) => K;
+  /** Least `right.ts - left.ts` of a pair, ms (may be negative). */
+  readonly lower: number;
+  /** Greatest `right.ts - left.ts` of a pair, ms; `>= lower`. */
+  readonly upper: number;
+  /** Excludes `right.ts - left.ts === lower`. Default `false` (inclusive, as Flink). */
+  readonly lowerExclusive?: boolean;
+  /** Excludes `right.ts - left.ts === upper`. Default `false`. */
+  readonly upperExclusive?: boolean;
+  /** Builds the output of a pair; default `{ left, right }` ({@link Joined}). */
+  readonly select?: (left: L, right: R) => O;
+  /** Receives each record at or behind the combined watermark when it arrived; it joins nothing. Without it, such records are dropped and counted in `stats().lateRecords`. */
+  readonly late?: (value: L | R, timestamp: number, side: 'left' | 'right') => void;
+  /** Receives records whose key is not a string or finite number (they are skipped). Without it, such a record errors the stream. */
+  readonly invalid?: JoinCommonOptions<L, R, K>['invalid'];
+  /** Processing-time ms after which a silent input stops holding the watermark back; off by default. */
+  readonly idleTimeout?: number;
+  /** Clock for `idleTimeout`; default `asyncScheduler`. */
+  readonly scheduler?: JoinCommonOptions<L, R, K>['scheduler'];
+  /** Names this operator's state in pipeline snapshots; default `intervalJoin#n`. */
+  readonly id?: string;
+}
+
+const KNOWN = [...JOIN_COMMON, 'lower', 'upper', 'lowerExclusive', 'upperExclusive', 'select'] as const;
+
+/** Snapshot of one intervalJoin. @internal */
+interface IntervalJoinSnapshotState {
+  watermark: unknown;
+  lateRecords: number;
+  records: unknown;
+}
+
+function requireBound(option: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw new InvalidOptionError(option, `must be a finite number of milliseconds (negative allowed), got ${describe(value)}`);
+}
+
+function requireBoolean(option: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean')
+    throw new InvalidOptionError(option, `expected true or false, got ${describe(value)}`);
+}
+
+/**
+ * Joins the left stream (the one piped) with `right$` on equal keys and a
+ * time interval, with Flink's `intervalJoin` semantics: a left record `a`
+ * and a right record `b` with the same key form a pair when
+ * `a.ts + lower <= b.ts <= a.ts + upper`. Each pair is emitted as soon as
+ * its second record arrives, stamped `max(a.ts, b.ts)`, so it is never
+ * behind the watermark.
+ *
+ * The watermark is the minimum of the two inputs' watermarks (with
+ * `idleTimeout`, a silent input stops holding it back), as per-source
+ * watermarks are. A record at or behind it is late: it goes to `late`
+ * and joins nothing. A left record is kept until the watermark reaches
+ * `a.ts + upper`, a right one until it reaches `b.ts - lower`; after that
+ * no on-time record can match it, so state stays bounded by the interval
+ * and the disorder. Each input must be a timed stream (after
+ * {@link eventTime}). The output completes once both inputs complete.
+ *
+ * @param right$ - the right input, a timed stream
+ * @param options - see {@link IntervalJoinOptions}
+ * @throws {@link InvalidOptionError} at call time: no keys, `lower > upper`, `right$` not an Observable, …
+ * @example
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { eventTime, intervalJoin, records } from 'tidemark';
+ * const orders = from([{ id: 1, ts: 1_000 }, { id: 2, ts: 2_000 }]);
+ * const payments = from([{ order: 1, ts: 4_000 }, { order: 2, ts: 90_000 }]);
+ * orders
+ *   .pipe(
+ *     eventTime({ timestamp: (o) => o.ts, maxOutOfOrderness: 0 }),
+ *     intervalJoin(payments.pipe(eventTime({ timestamp: (p) => p.ts, maxOutOfOrderness: 0 })), {
+ *       leftKey: (o) => o.id,
+ *       rightKey: (p) => p.order,
+ *       lower: 0,
+ *       upper: 60_000, // paid within a minute
+ *     }),
+ *     records(),
+ *   )
+ *   .subscribe(({ left, right }) => console.log(left.id, right.ts)); // 1 4000
+ * ```
+ * @see {@link windowJoin}, {@link join}, {@link eventTime}
+ */
+export function intervalJoin<L, R, K extends WindowKey, O = Joined<L, R>>(
+  right$: Observable<Timed<R>>,
+  options: IntervalJoinOptions<L, R, K, O>,
+): OperatorFunction<Timed<L>, Timed<O>> {
+  validateJoinCommon('intervalJoin', options, KNOWN, right$);
+  requireBound('intervalJoin.lower', options.lower);
+  requireBound('intervalJoin.upper', options.upper);
+  if (options.lower > options.upper)
+    throw new InvalidOptionError(
+      'intervalJoin.lower',
+      `must be <= upper, got lower ${options.lower} > upper ${options.upper}: no pair could ever match; ` +
+        'the bounds are right.ts - left.ts, so swap them or swap the inputs',
+    );
+  requireBoolean('intervalJoin.lowerExclusive', options.lowerExclusive);
+  requireBoolean('intervalJoin.upperExclusive', options.upperExclusive);
+  optionalFunction('intervalJoin.select', options.select);
+  const { leftKey, rightKey, late, invalid, id } = options;
+  const select = options.select ?? (pair as unknown as (left: L, right: R) => O);
+
+  return (left$) =>
+    new TimedObservable<O>((sink, subscriber) => {
+      const state = new IntervalJoinState<L, R, O>({
+        lower: options.lower,
+        upper: options.upper,
+        lowerExclusive: options.lowerExclusive ?? false,
+        upperExclusive: options.upperExclusive ?? false,
+        select,
+        emit: (value, timestamp) => sink.record(value, timestamp),
+      });
+      const mux = twoInputMultiplexer();
+      let lateRecords = 0;
+      let invalidRecords = 0;
+      registerState('intervalJoin', id, {
+        snapshot: (): IntervalJoinSnapshotState => ({ watermark: mux.snapshot(), lateRecords, records: state.snapshot() }),
+        restore(saved) {
+          const s = saved as Partial<IntervalJoinSnapshotState> | null;
+          check(typeof s === 'object' && s !== null, 'intervalJoin', 'state is not an object');
+          mux.restore(s.watermark, 'intervalJoin.watermark');
+          lateRecords = typeof s.lateRecords === 'number' ? s.lateRecords : 0;
+          state.restore(s.records, 'intervalJoin.records');
+        },
+        stats: () => ({
+          watermark: mux.current,
+          leftRecords: state.leftSize,
+          rightRecords: state.rightSize,
+          purgedRecords: state.purged,
+          joined: state.joined,
+          lateRecords,
+          invalidRecords,
+        }),
+      });
+      const fail = (err: unknown) => sink.error(err);
+      const onLate = (value: L | R, timestamp: number, side: 'left' | 'right') => {
+        lateRecords++;
+        late?.(value, timestamp, side);
+      };
+      return connectTwoInputs<L, R, O>(
+        'intervalJoin',
+        left$,
+        right$,
+        mux,
+        {
+          left(value, timestamp, wm) {
+            if (timestamp <= wm) return onLate(value, timestamp, 'left');
+            const k = keyOrReport('intervalJoin', 'left', leftKey, value, invalid, fail);
+            if (k === undefined) invalidRecords++;
+            else state.addLeft(k, value, timestamp, wm);
+          },
+          right(value, timestamp, wm) {
+            if (timestamp <= wm) return onLate(value, timestamp, 'right');
+            const k = keyOrReport('intervalJoin', 'right', rightKey, value, invalid, fail);
+            if (k === undefined) invalidRecords++;
+            else state.addRight(k, value, timestamp, wm);
+          },
+          advance: (wm) => state.advance(wm),
+        },
+        options,
+        sink,
+        subscriber,
+      );
+    });
+}

@@ -1,0 +1,251 @@
+/**
+ * The state machine of an interval join (internal), shared by
+ * {@link intervalJoin} and the TTL {@link join}: both sides' records by key,
+ * matched on arrival and purged by the watermark.
+ *
+ * A pair `(a, b)` of a left and a right record with the same key matches
+ * when `b.ts - a.ts` lies in `[lower, upper]` (each end inclusive or
+ * exclusive). A record is matched against the other side's records when it
+ * arrives, then kept until the watermark makes another match impossible:
+ * records at or behind the watermark are late and never arrive here, so a
+ * left record is dead once `watermark >= a.ts + upper` and a right record
+ * once `watermark >= b.ts - lower`. Each key keeps its records sorted by
+ * timestamp, so a match is a binary search and a scan of exactly the
+ * matching records; purging walks one timer heap per side, whose order is
+ * the timestamp order, so the record purged is always its key's first.
+ *
+ * @internal
+ * @module
+ */
+import { check, decodeTime } from '../checkpoint/snapshot.js';
+import { type Timer, TimerHeap } from '../windows/timer-heap.js';
+import { isKey, type WindowKey } from '../windows/window-result.js';
+
+/** How an interval join matches and emits. @internal */
+export interface IntervalJoinConfig<L, R, O> {
+  readonly lower: number;
+  readonly upper: number;
+  readonly lowerExclusive: boolean;
+  readonly upperExclusive: boolean;
+  readonly select: (left: L, right: R) => O;
+  /** Left-outer: what a left record that matched nothing emits when it is purged. */
+  readonly unmatched?: ((left: L) => O) | undefined;
+  readonly emit: (value: O, timestamp: number) => void;
+}
+
+class Entry<V> implements Timer {
+  matched = false;
+  constructor(
+    readonly key: WindowKey,
+    readonly ts: number,
+    readonly value: V,
+    /** When it is purged: the watermark at which no further match is possible. */
+    public time: number,
+    readonly seq: number,
+  ) {}
+}
+
+/** One side: records by key (each list sorted by timestamp, ties in arrival order) and their purge timers. */
+class Side<V> {
+  readonly byKey = new Map<WindowKey, Entry<V>[]>();
+  readonly timers = new TimerHeap<Entry<V>>();
+  size = 0;
+  purged = 0;
+
+  insert(e: Entry<V>): void {
+    const list = this.byKey.get(e.key);
+    if (list === undefined) this.byKey.set(e.key, [e]);
+    else {
+      // Nearly always appended: records arrive nearly in order.
+      let i = list.length;
+      while (i > 0 && (list[i - 1] as Entry<V>).ts > e.ts) i--;
+      if (i === list.length) list.push(e);
+      else list.splice(i, 0, e);
+    }
+    this.timers.push(e);
+    this.size++;
+  }
+
+  /** Removes every record due at `watermark`, calling `dead` for each. */
+  purge(watermark: number, dead: (e: Entry<V>) => void): void {
+    const timers = this.timers;
+    while (timers.size > 0 && timers.peekTime() <= watermark) {
+      const e = timers.pop() as Entry<V>;
+      const list = this.byKey.get(e.key) as Entry<V>[];
+      if (list.length === 1) this.byKey.delete(e.key);
+      else if (list[0] === e) list.shift();
+      else list.splice(list.indexOf(e), 1); // equal purge times of different timestamps (rounding)
+      this.size--;
+      this.purged++;
+      dead(e);
+    }
+  }
+
+  clear(): void {
+    this.byKey.clear();
+    this.timers.clear();
+    this.size = 0;
+  }
+}
+
+/** First index of `list` whose timestamp is `>= t` (or `> t` when `strict`). */
+function firstFrom<V>(list: Entry<V>[], t: number, strict: boolean): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const ts = (list[mid] as Entry<V>).ts;
+    if (ts < t || (strict && ts === t)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Snapshot of one side, columnar: `[key, ts, value, seq, matched]` by position. @internal */
+interface SideState {
+  keys: WindowKey[];
+  ts: number[];
+  values: unknown[];
+  seqs: number[];
+  matched: boolean[];
+}
+
+/** Snapshot of an {@link IntervalJoinState}. @internal */
+export interface IntervalJoinSnapshot {
+  seq: number;
+  left: SideState;
+  right: SideState;
+}
+
+/** @internal */
+export class IntervalJoinState<L, R, O> {
+  private readonly left = new Side<L>();
+  private readonly right = new Side<R>();
+  private seq = 0;
+  /** Pairs emitted. */
+  joined = 0;
+  /** Left records emitted without a match (left-outer). */
+  unmatchedRows = 0;
+
+  constructor(private readonly config: IntervalJoinConfig<L, R, O>) {}
+
+  get leftSize(): number {
+    return this.left.size;
+  }
+  get rightSize(): number {
+    return this.right.size;
+  }
+  /** Records purged so far (both sides), since this run started. */
+  get purged(): number {
+    return this.left.purged + this.right.purged;
+  }
+  get keys(): number {
+    return new Set([...this.left.byKey.keys(), ...this.right.byKey.keys()]).size;
+  }
+
+  /** A left record that is not late (`ts > watermark`). */
+  addLeft(key: WindowKey, value: L, ts: number, watermark: number): void {
+    const { lower, upper, lowerExclusive, upperExclusive, select, emit } = this.config;
+    let matched = false;
+    const others = this.right.byKey.get(key);
+    if (others !== undefined) {
+      const from = ts + lower;
+      const to = ts + upper;
+      for (let i = firstFrom(others, from, lowerExclusive); i < others.length; i++) {
+        const b = others[i] as Entry<R>;
+        if (b.ts > to || (upperExclusive && b.ts === to)) break;
+        b.matched = true;
+        matched = true;
+        this.joined++;
+        emit(select(value, b.value), b.ts > ts ? b.ts : ts);
+      }
+    }
+    const time = ts + upper;
+    if (time > watermark) {
+      const e = new Entry<L>(key, ts, value, time, this.seq++);
+      e.matched = matched;
+      this.left.insert(e);
+    } else if (!matched) this.noMatch(value, time);
+  }
+
+  /** A right record that is not late. */
+  addRight(key: WindowKey, value: R, ts: number, watermark: number): void {
+    const { lower, upper, lowerExclusive, upperExclusive, select, emit } = this.config;
+    const others = this.left.byKey.get(key);
+    if (others !== undefined) {
+      const from = ts - upper;
+      const to = ts - lower;
+      for (let i = firstFrom(others, from, upperExclusive); i < others.length; i++) {
+        const a = others[i] as Entry<L>;
+        if (a.ts > to || (lowerExclusive && a.ts === to)) break;
+        a.matched = true;
+        this.joined++;
+        emit(select(a.value, value), a.ts > ts ? a.ts : ts);
+      }
+    }
+    const time = ts - lower;
+    if (time > watermark) this.right.insert(new Entry<R>(key, ts, value, time, this.seq++));
+  }
+
+  /** The watermark advanced: purge what can no longer match (left-outer rows come out here). */
+  advance(watermark: number): void {
+    this.left.purge(watermark, (e) => {
+      if (!e.matched) this.noMatch(e.value, e.time);
+    });
+    this.right.purge(watermark, () => {});
+  }
+
+  private noMatch(value: L, time: number): void {
+    const unmatched = this.config.unmatched;
+    if (unmatched === undefined) return;
+    this.unmatchedRows++;
+    // Stamped when it became certain (the purge time), so it is never behind the watermark downstream.
+    this.config.emit(unmatched(value), time);
+  }
+
+  snapshot(): IntervalJoinSnapshot {
+    return { seq: this.seq, left: sideState(this.left), right: sideState(this.right) };
+  }
+
+  restore(state: unknown, where: string): void {
+    const s = state as Partial<IntervalJoinSnapshot> | null;
+    check(typeof s === 'object' && s !== null && Number.isSafeInteger(s.seq), where, 'expected { seq, left, right }');
+    this.seq = s.seq as number;
+    restoreSide(this.left, s.left, `${where}.left`, (ts) => ts + this.config.upper);
+    restoreSide(this.right, s.right, `${where}.right`, (ts) => ts - this.config.lower);
+  }
+}
+
+function sideState<V>(side: Side<V>): SideState {
+  const st: SideState = { keys: [], ts: [], values: [], seqs: [], matched: [] };
+  for (const list of side.byKey.values())
+    for (const e of list) {
+      st.keys.push(e.key);
+      st.ts.push(e.ts);
+      st.values.push(e.value);
+      st.seqs.push(e.seq);
+      st.matched.push(e.matched);
+    }
+  st.values = structuredClone(st.values); // records may be mutated downstream; a snapshot shares nothing
+  return st;
+}
+
+function restoreSide<V>(side: Side<V>, state: unknown, where: string, due: (ts: number) => number): void {
+  const st = state as Partial<SideState> | null;
+  const n = Array.isArray(st?.keys) ? st.keys.length : -1;
+  check(
+    n >= 0 && [st?.ts, st?.values, st?.seqs, st?.matched].every((c) => Array.isArray(c) && c.length === n),
+    where,
+    'expected record columns of equal length',
+  );
+  const { keys, ts, values, seqs, matched } = st as SideState;
+  const copies = structuredClone(values) as V[];
+  side.clear();
+  for (let i = 0; i < n; i++) {
+    const t = decodeTime(ts[i], `${where}.ts`);
+    check(isKey(keys[i]) && Number.isSafeInteger(seqs[i]), where, `record ${i} has an invalid key or sequence number`);
+    const e = new Entry<V>(keys[i] as WindowKey, t, copies[i] as V, due(t), seqs[i] as number);
+    e.matched = matched[i] === true;
+    side.insert(e);
+  }
+}
