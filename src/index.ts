@@ -28,6 +28,8 @@ export {
   WorkerError,
 } from './errors.js';
 export type { EventTimeOptions } from './operators/event-time.js';
+export type { CountWindowByOptions } from './operators/count-window-by.js';
+export { countWindowBy } from './operators/count-window-by.js';
 export { eventTime } from './operators/event-time.js';
 export { eventTimeBatches } from './operators/event-time-batches.js';
 export type { ColumnBatch, EventTimeColumnsOptions } from './operators/event-time-columns.js';
@@ -55,6 +57,8 @@ export type {
   WindowSpan,
 } from './windows/assigners.js';
 export { session, sliding, tumbling } from './windows/assigners.js';
+export type { CountWindowResult, CountWindows } from './windows/count-windows.js';
+export { countWindow } from './windows/count-windows.js';
 export type { WindowRef } from './windows/identity.js';
 export { compareWindows, paneWins, windowId } from './windows/identity.js';
 export type { Timing, WindowKey, WindowResult } from './windows/window-result.js';

@@ -59,6 +59,11 @@ export class TimerHeap<E extends Timer> {
     return top;
   }
 
+  /** The timers, in heap order (for snapshots). */
+  values(): readonly E[] {
+    return this.items;
+  }
+
   clear(): void {
     this.items.length = 0;
   }

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { from, map, NEVER, Subject } from 'rxjs';
+import { from, map, NEVER, type Observable, Subject } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
 import { describe, expect, it } from 'vitest';
 import {
@@ -139,9 +139,8 @@ describe('intervalJoin', () => {
   });
 
   it('purges each side once the combined watermark makes a match impossible', () => {
-    const left = new Subject<Timed<string>>();
     const right = new Subject<Timed<string>>();
-    const run = createPipeline((l$: typeof left) =>
+    const run = createPipeline((l$: Observable<Timed<string>>) =>
       l$.pipe(intervalJoin(right, { leftKey: () => 1, rightKey: () => 1, lower: -5, upper: 10 }), records()),
     ).open(() => {});
     const stats = () => run.stats()['intervalJoin#0'];
