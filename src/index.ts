@@ -40,6 +40,8 @@ export { intervalJoin } from './operators/interval-join.js';
 export type { JoinOptions } from './operators/join.js';
 export { join } from './operators/join.js';
 export { mapRecords } from './operators/map-records.js';
+export type { KeyContext, ProcessByKeyOptions } from './operators/process-by-key.js';
+export { processByKey } from './operators/process-by-key.js';
 export { records } from './operators/records.js';
 export type { TopNOptions } from './operators/top-n.js';
 export { topN } from './operators/top-n.js';

@@ -30,6 +30,7 @@ class Slot<K, S> implements Timer {
 /** Snapshot of a {@link KeyedTtlState}, columnar. @internal */
 export interface KeyedTtlSnapshot {
   seq: number;
+  watermark: unknown;
   keys: WindowKey[];
   values: unknown[];
   expires: unknown[];
@@ -42,6 +43,8 @@ export class KeyedTtlState<K extends WindowKey, S> {
   private seq = 0;
   /** Keys expired so far in this run. */
   expired = 0;
+  /** The last watermark passed to {@link advance}: state expiring at or before it is never returned. */
+  private watermark = Number.NEGATIVE_INFINITY;
 
   /** @param ttl - ms of event time, > 0; `Infinity` keeps state forever. */
   constructor(readonly ttl: number) {}
@@ -51,21 +54,38 @@ export class KeyedTtlState<K extends WindowKey, S> {
   }
 
   get(key: K): S | undefined {
-    return this.slots.get(key)?.value;
+    const slot = this.slots.get(key);
+    return slot === undefined || slot.expiresAt <= this.watermark ? undefined : slot.value;
   }
 
   /** Writes `value` for `key` at event time `timestamp`: it lives until the watermark reaches `timestamp + ttl` (never shortened). */
   set(key: K, value: S, timestamp: number): void {
     const expiresAt = timestamp + this.ttl;
     const slot = this.slots.get(key);
-    if (slot !== undefined) {
+    if (slot !== undefined && slot.expiresAt > this.watermark) {
       slot.value = value;
       if (expiresAt > slot.expiresAt) slot.expiresAt = expiresAt;
       return;
     }
+    // A new key, or an expired state not yet purged (a late record wrote it),
+    // which starts over as a new slot: its old timer entry finds it replaced.
     const s = new Slot<K, S>(key, value, expiresAt, expiresAt, this.seq++);
+    if (slot !== undefined) this.slots.delete(key); // re-inserted last, in first-write order
     this.slots.set(key, s);
     if (expiresAt !== Number.POSITIVE_INFINITY) this.timers.push(s);
+  }
+
+  /**
+   * Expires `key` now if its state is due at event time `at` (a record of
+   * that key at `at` must not see it), calling `expire`. Returns whether it did.
+   */
+  expireIfDue(key: K, at: number, expire?: (key: K, value: S, expiredAt: number) => void): boolean {
+    const slot = this.slots.get(key);
+    if (slot === undefined || slot.expiresAt > at) return false;
+    this.slots.delete(key);
+    this.expired++;
+    expire?.(key, slot.value, slot.expiresAt);
+    return true;
   }
 
   delete(key: K): void {
@@ -74,11 +94,14 @@ export class KeyedTtlState<K extends WindowKey, S> {
 
   /** The watermark advanced: drops every key whose state expired, calling `expire` for each (oldest first). */
   advance(watermark: number, expire?: (key: K, value: S, expiredAt: number) => void): void {
+    if (watermark > this.watermark) this.watermark = watermark;
     const timers = this.timers;
     while (timers.size > 0 && timers.peekTime() <= watermark) {
       const s = timers.pop() as Slot<K, S>;
       if (this.slots.get(s.key) !== s) continue; // deleted (and perhaps written again: a new slot)
-      if (s.expiresAt > watermark) {
+      // An entry due before its key's expiry goes back at the expiry, even when that
+      // is due too: keys then expire in (expiry, first write) order, as after a restore.
+      if (s.time !== s.expiresAt) {
         s.time = s.expiresAt;
         timers.push(s);
         continue;
@@ -98,7 +121,7 @@ export class KeyedTtlState<K extends WindowKey, S> {
   }
 
   snapshot(): KeyedTtlSnapshot {
-    const st: KeyedTtlSnapshot = { seq: this.seq, keys: [], values: [], expires: [] };
+    const st: KeyedTtlSnapshot = { seq: this.seq, watermark: encodeTime(this.watermark), keys: [], values: [], expires: [] };
     for (const s of this.slots.values()) {
       st.keys.push(s.key);
       st.values.push(s.value);
@@ -119,6 +142,7 @@ export class KeyedTtlState<K extends WindowKey, S> {
     this.slots.clear();
     this.timers.clear();
     this.seq = st?.seq as number;
+    this.watermark = decodeTime(st?.watermark ?? null, `${where}.watermark`);
     const values = copyAccumulators((st as KeyedTtlSnapshot).values);
     const { keys, expires } = st as KeyedTtlSnapshot;
     for (let i = 0; i < n; i++) {
