@@ -6,8 +6,19 @@
  *
  * @module
  */
-import type { Bid, NexmarkEvent } from './generator.js';
-import { DOLLAR_TO_EURO, type Q1Row, type Q2Row, type Q5Row, type Q7Row, type Q11Row } from './queries.js';
+import type { Auction, Bid, NexmarkEvent, Person } from './generator.js';
+import {
+  DOLLAR_TO_EURO,
+  Q3_TTL,
+  type Q1Row,
+  type Q2Row,
+  type Q3Row,
+  type Q4Row,
+  type Q5Row,
+  type Q7Row,
+  type Q8Row,
+  type Q11Row,
+} from './queries.js';
 
 const bidsOf = (events: readonly NexmarkEvent[]): Bid[] => events.filter((e): e is Bid => e.kind === 'bid');
 
@@ -24,6 +35,64 @@ export function batchQ2(events: readonly NexmarkEvent[]): Q2Row[] {
   return bidsOf(events)
     .filter((b) => b.auction % 123 === 0)
     .map((b) => ({ auction: b.auction, price: b.price }));
+}
+
+const auctionsOf = (events: readonly NexmarkEvent[]): Auction[] => events.filter((e): e is Auction => e.kind === 'auction');
+const personsOf = (events: readonly NexmarkEvent[]): Person[] => events.filter((e): e is Person => e.kind === 'person');
+
+/** A hash join of auctions and people; a pair needs its two timestamps less than `ttl` apart (the stream's state TTL). Sorted by auction, then name. */
+export function batchQ3(events: readonly NexmarkEvent[], ttl = Q3_TTL): Q3Row[] {
+  const people = new Map<number, Person[]>();
+  for (const p of personsOf(events)) {
+    if (p.state !== 'OR' && p.state !== 'ID' && p.state !== 'CA') continue;
+    people.set(p.id, [...(people.get(p.id) ?? []), p]);
+  }
+  const rows: Q3Row[] = [];
+  for (const a of auctionsOf(events)) {
+    if (a.category !== 10) continue;
+    for (const p of people.get(a.seller) ?? [])
+      if (Math.abs(a.dateTime - p.dateTime) < ttl) rows.push({ name: p.name, city: p.city, state: p.state, id: a.id });
+  }
+  return rows.sort((x, y) => x.id - y.id || (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+}
+
+/** Per category: the average of its auctions' winning prices (the highest bid within [dateTime, expires]), and how many auctions had one. */
+export function batchQ4(events: readonly NexmarkEvent[]): Map<number, { avg: number; auctions: number }> {
+  const auctions = new Map<number, Auction>();
+  for (const a of auctionsOf(events)) auctions.set(a.id, a);
+  const final = new Map<number, number>();
+  for (const b of bidsOf(events)) {
+    const a = auctions.get(b.auction);
+    if (a === undefined || b.dateTime < a.dateTime || b.dateTime > a.expires) continue;
+    final.set(a.id, Math.max(final.get(a.id) ?? Number.NEGATIVE_INFINITY, b.price));
+  }
+  const byCategory = new Map<number, { total: number; n: number }>();
+  for (const [id, price] of final) {
+    const c = (auctions.get(id) as Auction).category;
+    const s = byCategory.get(c) ?? { total: 0, n: 0 };
+    byCategory.set(c, { total: s.total + price, n: s.n + 1 });
+  }
+  return new Map([...byCategory].map(([c, s]) => [c, { avg: s.total / s.n, auctions: s.n }]));
+}
+
+/** The final row per category of a running q4 stream, and its number of rows (one per closed auction). */
+export function lastQ4(rows: readonly Q4Row[]): Map<number, { avg: number; auctions: number }> {
+  const out = new Map<number, { avg: number; auctions: number }>();
+  for (const r of rows) out.set(r.category, { avg: r.avg, auctions: (out.get(r.category)?.auctions ?? 0) + 1 });
+  return out;
+}
+
+export function batchQ8(events: readonly NexmarkEvent[]): Q8Row[] {
+  const SIZE = 10_000;
+  const sellers = new Set<string>();
+  for (const a of auctionsOf(events)) sellers.add(`${a.seller}@${Math.floor(a.dateTime / SIZE) * SIZE}`);
+  const rows = new Map<string, Q8Row>();
+  for (const p of personsOf(events)) {
+    const start = Math.floor(p.dateTime / SIZE) * SIZE;
+    const id = `${p.id}@${start}`;
+    if (sellers.has(id) && !rows.has(id)) rows.set(id, { id: p.id, name: p.name, start });
+  }
+  return [...rows.values()].sort((a, b) => a.start - b.start || a.id - b.id);
 }
 
 export function batchQ5(events: readonly NexmarkEvent[]): Q5Row[] {

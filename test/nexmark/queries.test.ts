@@ -3,9 +3,37 @@
 import { from, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { eventTime, eventTimeBatches, type Timed } from '../../src/index.js';
-import { batchQ0, batchQ1, batchQ2, batchQ5, batchQ7, batchQ11 } from '../../bench/nexmark/batch.js';
+import {
+  batchQ0,
+  batchQ1,
+  batchQ2,
+  batchQ3,
+  batchQ4,
+  batchQ5,
+  batchQ7,
+  batchQ8,
+  batchQ11,
+  lastQ4,
+} from '../../bench/nexmark/batch.js';
 import { type NexmarkEvent, NexmarkGenerator } from '../../bench/nexmark/generator.js';
-import { q0, q1, q2, q5, q7, q11, type Q5Row, type Q7Row, type Q11Row, timestamp } from '../../bench/nexmark/queries.js';
+import {
+  Q4_MAX_AUCTION,
+  q0,
+  q1,
+  q2,
+  q3,
+  q4,
+  q5,
+  q7,
+  q8,
+  q11,
+  type Q3Row,
+  type Q5Row,
+  type Q7Row,
+  type Q8Row,
+  type Q11Row,
+  timestamp,
+} from '../../bench/nexmark/queries.js';
 
 const BOUND = 3_000;
 // 1 000 events/s: 300 s of event time, so 30 q7 windows, 150 q5 windows and many sessions.
@@ -81,5 +109,32 @@ describe('Nexmark queries equal their batch computation', () => {
     expect(batch.length).toBeGreaterThan(1_000);
     expect([...stream].sort(byEnd<Q11Row>((r) => r.bidder))).toEqual(batch);
     expect(run(q11, true)).toEqual(stream);
+  });
+
+  it('q3 local item suggestion: the join with a state TTL gives the batch hash join (and the TTL loses no pair here)', () => {
+    const order = (a: Q3Row, b: Q3Row) => a.id - b.id || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    const stream = [...run(q3)].sort(order);
+    const batch = batchQ3(events);
+    expect(batch.length).toBeGreaterThan(100);
+    expect(stream).toEqual(batch);
+    expect(batchQ3(events, Number.POSITIVE_INFINITY)).toEqual(batch);
+    expect([...run(q3, true)].sort(order)).toEqual(stream);
+  });
+
+  it('q4 average price per category: the running averages end at the batch averages, one row per closed auction', () => {
+    expect(events.every((e) => e.kind !== 'auction' || e.expires - e.dateTime < Q4_MAX_AUCTION)).toBe(true);
+    const stream = run(q4);
+    const batch = batchQ4(events);
+    expect(batch.size).toBe(5);
+    expect(lastQ4(stream)).toEqual(batch);
+    expect(run(q4, true)).toEqual(stream);
+  });
+
+  it('q8 monitor new users: people with an auction in the same 10 s window', () => {
+    const stream = [...run(q8)].sort((a: Q8Row, b: Q8Row) => a.start - b.start || a.id - b.id);
+    const batch = batchQ8(events);
+    expect(batch.length).toBeGreaterThan(30);
+    expect(stream).toEqual(batch);
+    expect(run(q8, true)).toEqual(run(q8));
   });
 });
