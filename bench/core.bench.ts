@@ -33,6 +33,7 @@ import {
 } from '../src/index.js';
 import { seededRandom, shuffleWithin } from '../src/testing/index.js';
 import { type BenchEvent, handSessions, handSliding, handTumbling, naiveRxjs, Tally } from './baselines.js';
+import { joinThroughput } from './joins.bench.js';
 import {
   alternate,
   type Contender,
@@ -441,6 +442,8 @@ function main(): void {
       `disorder up to ${DISORDER} ms; median of ${ROUNDS} alternating rounds (${NAIVE_ROUNDS} for naive RxJS)`,
   );
   const rows = throughput(events);
+  collectGarbage();
+  rows.push(...joinThroughput(ROUNDS));
   const memoryRows = memory();
   const cp = checkpoint();
   const checkpointTable = [

@@ -11,14 +11,16 @@
  * left record is dead once `watermark >= a.ts + upper` and a right record
  * once `watermark >= b.ts - lower`. Each key keeps its records sorted by
  * timestamp, so a match is a binary search and a scan of exactly the
- * matching records; purging walks one timer heap per side, whose order is
- * the timestamp order, so the record purged is always its key's first.
+ * matching records. A side whose purge emits (left-outer rows) purges
+ * exactly, from a heap in `(due, seq)` order; the others drop records in
+ * arrival order, from the front while the front one is due, which costs no
+ * heap and keeps a dead record at most the input's disorder longer (it can
+ * no longer match anything on time, so outputs are the same).
  *
  * @internal
  * @module
  */
 import { check, decodeTime } from '../checkpoint/snapshot.js';
-import { type Timer, TimerHeap } from '../windows/timer-heap.js';
 import { isKey, type WindowKey } from '../windows/window-result.js';
 
 /** How an interval join matches and emits. @internal */
@@ -33,7 +35,7 @@ export interface IntervalJoinConfig<L, R, O> {
   readonly emit: (value: O, timestamp: number) => void;
 }
 
-class Entry<V> implements Timer {
+class Entry<V> {
   matched = false;
   constructor(
     readonly key: WindowKey,
@@ -45,12 +47,37 @@ class Entry<V> implements Timer {
   ) {}
 }
 
-/** One side: records by key (each list sorted by timestamp, ties in arrival order) and their purge timers. */
+/**
+ * One side: records by key (each list sorted by timestamp, ties in arrival
+ * order) and a binary min-heap of the same records by `(time, seq)`. The
+ * heap is inlined and kept in parallel arrays (times and sequence numbers as
+ * packed doubles beside the records), because purging runs on nearly every
+ * record and comparing through record objects costs a cache miss per level.
+ */
 class Side<V> {
   readonly byKey = new Map<WindowKey, Entry<V>[]>();
-  readonly timers = new TimerHeap<Entry<V>>();
+  /**
+   * Without `exact`, records are also kept in arrival order and dropped from
+   * the front while the front one is due: no heap, and a record due behind
+   * one that is not waits (at most the input's disorder). Matching checks
+   * the interval, so a dead record never matches; only a side whose purge
+   * emits something (left-outer rows) needs `exact`.
+   */
+  private readonly fifo: Entry<V>[] = [];
+  private head = 0;
+  private readonly times: number[] = [];
+  private readonly seqs: number[] = [];
+  private readonly entries: Entry<V>[] = [];
   size = 0;
   purged = 0;
+
+  constructor(private readonly exact: boolean) {}
+
+  /** Due time of the first record to purge, `+Infinity` when none. */
+  nextDue(): number {
+    if (!this.exact) return this.head < this.fifo.length ? (this.fifo[this.head] as Entry<V>).time : Number.POSITIVE_INFINITY;
+    return this.times.length === 0 ? Number.POSITIVE_INFINITY : (this.times[0] as number);
+  }
 
   insert(e: Entry<V>): void {
     const list = this.byKey.get(e.key);
@@ -62,28 +89,105 @@ class Side<V> {
       if (i === list.length) list.push(e);
       else list.splice(i, 0, e);
     }
-    this.timers.push(e);
     this.size++;
+    if (!this.exact) {
+      this.fifo.push(e);
+      return;
+    }
+    const { times, seqs, entries } = this;
+    const time = e.time;
+    const seq = e.seq;
+    let i = times.length;
+    times.push(time);
+    seqs.push(seq);
+    entries.push(e);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const pt = times[parent] as number;
+      if (pt < time || (pt === time && (seqs[parent] as number) < seq)) break;
+      times[i] = pt;
+      seqs[i] = seqs[parent] as number;
+      entries[i] = entries[parent] as Entry<V>;
+      i = parent;
+    }
+    times[i] = time;
+    seqs[i] = seq;
+    entries[i] = e;
+  }
+
+  private pop(): Entry<V> {
+    const { times, seqs, entries } = this;
+    const top = entries[0] as Entry<V>;
+    const time = times.pop() as number;
+    const seq = seqs.pop() as number;
+    const last = entries.pop() as Entry<V>;
+    const n = times.length;
+    if (n === 0) return top;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      let c = l;
+      let ct = times[l] as number;
+      if (l + 1 < n) {
+        const rt = times[l + 1] as number;
+        if (rt < ct || (rt === ct && (seqs[l + 1] as number) < (seqs[l] as number))) {
+          c = l + 1;
+          ct = rt;
+        }
+      }
+      if (time < ct || (time === ct && seq < (seqs[c] as number))) break;
+      times[i] = ct;
+      seqs[i] = seqs[c] as number;
+      entries[i] = entries[c] as Entry<V>;
+      i = c;
+    }
+    times[i] = time;
+    seqs[i] = seq;
+    entries[i] = last;
+    return top;
   }
 
   /** Removes every record due at `watermark`, calling `dead` for each. */
-  purge(watermark: number, dead: (e: Entry<V>) => void): void {
-    const timers = this.timers;
-    while (timers.size > 0 && timers.peekTime() <= watermark) {
-      const e = timers.pop() as Entry<V>;
-      const list = this.byKey.get(e.key) as Entry<V>[];
-      if (list.length === 1) this.byKey.delete(e.key);
-      else if (list[0] === e) list.shift();
-      else list.splice(list.indexOf(e), 1); // equal purge times of different timestamps (rounding)
-      this.size--;
-      this.purged++;
-      dead(e);
+  purge(watermark: number, dead: ((e: Entry<V>) => void) | undefined): void {
+    if (!this.exact) {
+      const fifo = this.fifo;
+      let h = this.head;
+      while (h < fifo.length && (fifo[h] as Entry<V>).time <= watermark) this.remove(fifo[h++] as Entry<V>);
+      if (h === fifo.length) {
+        fifo.length = 0;
+        h = 0;
+      } else if (h > 1024 && h * 2 > fifo.length) {
+        fifo.splice(0, h);
+        h = 0;
+      }
+      this.head = h;
+      return;
     }
+    const times = this.times;
+    while (times.length > 0 && (times[0] as number) <= watermark) {
+      const e = this.pop();
+      this.remove(e);
+      dead?.(e);
+    }
+  }
+
+  private remove(e: Entry<V>): void {
+    const list = this.byKey.get(e.key) as Entry<V>[];
+    if (list.length === 1) this.byKey.delete(e.key);
+    else if (list[0] === e) list.shift();
+    else list.splice(list.indexOf(e), 1); // purged in arrival order, or equal purge times of different timestamps
+    this.size--;
+    this.purged++;
   }
 
   clear(): void {
     this.byKey.clear();
-    this.timers.clear();
+    this.fifo.length = 0;
+    this.head = 0;
+    this.times.length = 0;
+    this.seqs.length = 0;
+    this.entries.length = 0;
     this.size = 0;
   }
 }
@@ -119,15 +223,17 @@ export interface IntervalJoinSnapshot {
 
 /** @internal */
 export class IntervalJoinState<L, R, O> {
-  private readonly left = new Side<L>();
-  private readonly right = new Side<R>();
+  private readonly left: Side<L>;
+  private readonly right = new Side<R>(false);
   private seq = 0;
   /** Pairs emitted. */
   joined = 0;
   /** Left records emitted without a match (left-outer). */
   unmatchedRows = 0;
 
-  constructor(private readonly config: IntervalJoinConfig<L, R, O>) {}
+  constructor(private readonly config: IntervalJoinConfig<L, R, O>) {
+    this.left = new Side<L>(config.unmatched !== undefined);
+  }
 
   get leftSize(): number {
     return this.left.size;
@@ -189,11 +295,14 @@ export class IntervalJoinState<L, R, O> {
 
   /** The watermark advanced: purge what can no longer match (left-outer rows come out here). */
   advance(watermark: number): void {
-    this.left.purge(watermark, (e) => {
-      if (!e.matched) this.noMatch(e.value, e.time);
-    });
-    this.right.purge(watermark, () => {});
+    // Called on nearly every record (each one may move the watermark): no allocation, and usually nothing due.
+    if (this.left.nextDue() <= watermark) this.left.purge(watermark, this.leftDead);
+    if (this.right.nextDue() <= watermark) this.right.purge(watermark, undefined);
   }
+
+  private readonly leftDead = (e: Entry<L>): void => {
+    if (!e.matched) this.noMatch(e.value, e.time);
+  };
 
   private noMatch(value: L, time: number): void {
     const unmatched = this.config.unmatched;
