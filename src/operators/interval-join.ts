@@ -81,10 +81,11 @@ function requireBoolean(option: string, value: unknown): void {
  * The watermark is the minimum of the two inputs' watermarks (with
  * `idleTimeout`, a silent input stops holding it back), as per-source
  * watermarks are. A record at or behind it is late: it goes to `late`
- * and joins nothing. A left record is kept until the watermark reaches
- * `a.ts + upper`, a right one until it reaches `b.ts - lower`; after that
- * no on-time record can match it, so state stays bounded by the interval
- * and the disorder. Each input must be a timed stream (after
+ * and joins nothing. A left record can match nothing once the watermark
+ * reaches `a.ts + upper`, a right one once it reaches `b.ts - lower`; each
+ * side then drops it, in arrival order (a dead record behind a live one
+ * waits at most the input's disorder), so state stays bounded by the
+ * interval and the disorder. Each input must be a timed stream (after
  * {@link eventTime}). The output completes once both inputs complete.
  *
  * @param right$ - the right input, a timed stream
