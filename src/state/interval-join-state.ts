@@ -37,6 +37,8 @@ export interface IntervalJoinConfig<L, R, O> {
 
 class Entry<V> {
   matched = false;
+  /** Dropped from its key's list already (arrival-order purging). */
+  dead = false;
   constructor(
     readonly key: WindowKey,
     readonly ts: number,
@@ -83,11 +85,10 @@ class Side<V> {
     const list = this.byKey.get(e.key);
     if (list === undefined) this.byKey.set(e.key, [e]);
     else {
-      // Nearly always appended: records arrive nearly in order.
-      let i = list.length;
-      while (i > 0 && (list[i - 1] as Entry<V>).ts > e.ts) i--;
-      if (i === list.length) list.push(e);
-      else list.splice(i, 0, e);
+      // Nearly always appended: records arrive nearly in order. Otherwise
+      // after every record of equal or lower timestamp (a hot key's list is long).
+      if ((list[list.length - 1] as Entry<V>).ts <= e.ts) list.push(e);
+      else list.splice(firstFrom(list, e.ts, true), 0, e);
     }
     this.size++;
     if (!this.exact) {
@@ -153,7 +154,10 @@ class Side<V> {
     if (!this.exact) {
       const fifo = this.fifo;
       let h = this.head;
-      while (h < fifo.length && (fifo[h] as Entry<V>).time <= watermark) this.remove(fifo[h++] as Entry<V>);
+      while (h < fifo.length && (fifo[h] as Entry<V>).time <= watermark) {
+        const e = fifo[h++] as Entry<V>;
+        if (!e.dead) this.trim(e.key, watermark);
+      }
       if (h === fifo.length) {
         fifo.length = 0;
         h = 0;
@@ -170,6 +174,21 @@ class Side<V> {
       this.remove(e);
       dead?.(e);
     }
+  }
+
+  /**
+   * Drops every due record of `key`: a key's list is sorted by timestamp and
+   * a side's records are due at `ts + constant`, so they are a prefix.
+   */
+  private trim(key: WindowKey, watermark: number): void {
+    const list = this.byKey.get(key) as Entry<V>[];
+    let k = 0;
+    while (k < list.length && (list[k] as Entry<V>).time <= watermark) (list[k++] as Entry<V>).dead = true;
+    if (k === list.length) this.byKey.delete(key);
+    else if (k === 1) list.shift();
+    else list.splice(0, k);
+    this.size -= k;
+    this.purged += k;
   }
 
   private remove(e: Entry<V>): void {
