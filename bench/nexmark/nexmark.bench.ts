@@ -1,6 +1,6 @@
 /**
  * Nexmark benchmark (`npm run bench:nexmark`): events/s on one core for q0,
- * q1, q2, q5, q7 and q11, in Node and in a Chromium Web Worker, beside Flink
+ * q1, q2, q3, q4, q5, q7, q8 and q11, in Node and in a Chromium Web Worker, beside Flink
  * 1.13's published per-core figures.
  *
  * Node runs `measure()` in this process. For Chromium, the same code is

@@ -48,6 +48,8 @@ export async function serve(entries: Record<string, string>, options: ServeOptio
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
+    // Shared bench helpers import Node built-ins lazily (bench/harness.ts's rssSampler); a page never calls them.
+    external: ['node:*'],
     sourcemap: options.sourcemap ? 'inline' : false,
     logLevel: 'error',
   });
