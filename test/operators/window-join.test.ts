@@ -119,6 +119,33 @@ describe('windowJoin', () => {
     );
   });
 
+  it('sends a record whose windows all fired to late, counted in stats', () => {
+    const late: string[] = [];
+    const out: unknown[] = [];
+    const run = createPipeline(
+      twoSided(0, (l$, r$) =>
+        l$.pipe(
+          windowJoin(r$, {
+            leftKey: (e: Side) => e.k,
+            rightKey: (e: Side) => e.k,
+            window: tumbling(10),
+            late: (e, ts, side) => late.push(`${(e as Side).id}@${ts} ${side}`),
+          }),
+          records(),
+        ),
+      ),
+    ).open((r) => out.push(r));
+    run.pushAll([
+      { side: 'L', k: 1, ts: 25, id: 0 },
+      { side: 'R', k: 1, ts: 25, id: 1 }, // both inputs at 24: [0, 10) and [10, 20) have fired
+      { side: 'R', k: 1, ts: 5, id: 2 },
+    ]);
+    expect(late).toEqual(['2@5 right']);
+    expect(run.stats()['windowJoin#0']).toMatchObject({ lateRecords: 1, watermark: 24 });
+    run.end();
+    expect(out).toHaveLength(1);
+  });
+
   it('refuses bad options at creation, each saying how to fix it', () => {
     expect(() => windowJoin(NEVER, { window: tumbling(10) } as never)).toThrow(/needs a key on each side/);
     expect(() => windowJoin(NEVER, { leftKey: () => 1, rightKey: () => 1, window: 10 as never })).toThrow(
