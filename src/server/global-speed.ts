@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
@@ -114,6 +114,7 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
   const changeLog: ChangeLog = await openChangeLog(join(options.dataDir, 'views'));
   const view = new ServingView(changeLog.rows, changeLog.lastId, options.maxWindows);
   const hub = new ViewHub(view, changeLog.recent, { clock });
+  await mkdir(join(options.dataDir, 'speed'), { recursive: true });
   const store = new LogTailStore(join(options.dataDir, 'speed', 'checkpoint.json'));
   let live = false;
   const push = (changes: ViewChange[]) => {

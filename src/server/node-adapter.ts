@@ -41,8 +41,15 @@ export async function listen(
 ): Promise<Listening> {
   requireObject('listen', options);
   const host = options.host ?? '127.0.0.1';
+  // Once closing, the connections go as soon as no request is being answered, rather than
+  // after the keep-alive timeout (a client's idle keep-alive connection, or one whose stream ended).
+  let closing = false;
+  let answering = 0;
   const server = createServer((req, res) => {
-    void respond(handler, host, req, res);
+    answering++;
+    void respond(handler, host, req, res).finally(() => {
+      if (--answering === 0 && closing) server.closeAllConnections();
+    });
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -57,8 +64,10 @@ export async function listen(
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         server.close(() => resolve());
-        server.closeIdleConnections();
+        if (answering === 0) server.closeAllConnections();
+        else server.closeIdleConnections();
       }),
   };
 }
