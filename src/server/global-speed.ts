@@ -23,6 +23,7 @@ import { ServingView, type ViewFilter } from '../host/serving-view.js';
 import type { RunnerBatch, RunnerCheckpoint, RunnerStore } from '../host/store.js';
 import { ViewHub } from '../host/view-hub.js';
 import type { ViewChange, ViewsResponse } from '../protocol/wire.js';
+import type { WindowValue } from '../windows/identity.js';
 import { type Clock, systemClock } from '../time/clock.js';
 import { batchViewFile, type StoredBatchView } from './batch-view-file.js';
 import { type ChangeLog, openChangeLog } from './change-log.js';
@@ -60,6 +61,13 @@ export interface GlobalSpeedLayer {
   stream(after: number | undefined, filter: ViewFilter, onClose?: () => void): ReadableStream<Uint8Array>;
   /** Reads the batch layer's view (`batch/global.json`) again if it changed, and pushes what it changes. */
   refreshBatch(): Promise<void>;
+  /**
+   * Takes a batch view computed elsewhere (a `reconcile` report's `global`
+   * and `frontier`, from any batch job): stores it as the batch layer's view
+   * (`batch/global.json`, what `tidemark serve`'s own batch runs write) and
+   * pushes what it changes.
+   */
+  setBatchView(view: { readonly windows: readonly WindowValue[]; readonly frontier: number; readonly startedAt?: number }): Promise<void>;
   /** Resolves once every event appended so far is processed and its changes pushed. */
   idle(): Promise<void>;
   status(): GlobalSpeedStatus;
@@ -141,12 +149,12 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
 
   // The batch view first, quietly: the resync below sends what it changes.
   let batchVersion = '';
-  const readBatch = async (quiet: boolean) => {
+  const readBatch = async (quiet: boolean, force = false) => {
     const file = batchViewFile(options.dataDir);
     const s = await stat(file).catch(() => undefined);
     if (!s) return;
     const version = `${s.mtimeMs}:${s.size}`;
-    if (version === batchVersion) return;
+    if (version === batchVersion && !force) return;
     batchVersion = version;
     const stored = JSON.parse(await readFile(file, 'utf8')) as StoredBatchView;
     const changes = view.setBatch(stored.windows, stored.frontier ?? Number.NEGATIVE_INFINITY, quiet);
@@ -177,7 +185,17 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
   return {
     rows: (filter) => ({ rows: view.rows(filter), lastEventId: view.lastId }),
     stream: (after, filter, onClose) => hub.stream(after, filter, onClose),
-    refreshBatch: () => readBatch(false),
+    refreshBatch: () => readBatch(false, false),
+    async setBatchView(batch) {
+      const stored: StoredBatchView = {
+        startedAt: batch.startedAt ?? clock.now(),
+        frontier: Number.isFinite(batch.frontier) ? batch.frontier : null,
+        windows: batch.windows,
+      };
+      await mkdir(join(options.dataDir, 'batch'), { recursive: true });
+      await writeAtomically(batchViewFile(options.dataDir), JSON.stringify(stored));
+      await readBatch(false, true);
+    },
     idle: () => runner.idle(),
     status: () => ({
       ...runner.status(),
