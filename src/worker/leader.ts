@@ -124,11 +124,15 @@ export class Leader {
   }
 
   private noteFinal(results: readonly unknown[]): void {
-    for (const r of results as ViewEntry[])
+    for (const r of results as (ViewEntry & { kind?: unknown })[])
       if (r && r.timing !== 'early' && typeof r.start === 'number') {
+        // A changelog: an update-before is followed by its update-after; a
+        // delete of a row the server may hold (it was final) is sent as one.
+        if (r.kind === 'update-before') continue;
         const id = windowId(r);
         this.finalResults.delete(id);
-        this.finalResults.set(id, { key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane });
+        const row: WireResult = { key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane };
+        this.finalResults.set(id, r.kind === 'delete' ? { ...row, kind: 'delete' } : row);
       }
   }
 
