@@ -102,6 +102,8 @@ export class LatestPanes {
    * The windows whose row a changelog removed (`delete`, or an
    * `update-before` no `update-after` followed) since the last call, each
    * with the pane number of the record that removed it; clears the list.
+   * Call it after a batch of results: an `update-before` and its
+   * `update-after` are emitted together, and the second cancels the first.
    */
   takeDeleted(): DeletedWindow[] {
     const out = [...this.deleted.values()];
