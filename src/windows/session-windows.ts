@@ -201,7 +201,8 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
       pane,
       kind: shown === undefined ? 'insert' : 'update-after',
     };
-    s.emitted = row;
+    // An on-time pane with no allowed lateness is the last: the session is purged next.
+    s.emitted = timing !== 'on-time' || config.allowedLateness > 0 ? row : undefined;
     config.emit(row as WindowResult<K, R>, s.end);
   }
 
