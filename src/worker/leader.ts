@@ -16,7 +16,7 @@ import type { LeaderStatus, UploadStatus, ViewEntry } from './contract.js';
 import type { OutboxRecord, RuntimeStore } from './outbox-store.js';
 import { batchEvents, outboxRunnerStore, type RowDecoder } from './runner-store.js';
 import type { Settings } from './settings.js';
-import { wireTime } from './upload-batch.js';
+import { finalWireResult, wireTime } from './upload-batch.js';
 import { createUploader, initialUploadStatus, type Uploader } from './uploader.js';
 import { mergeView } from './view.js';
 
@@ -124,16 +124,13 @@ export class Leader {
   }
 
   private noteFinal(results: readonly unknown[]): void {
-    for (const r of results as (ViewEntry & { kind?: unknown })[])
-      if (r && r.timing !== 'early' && typeof r.start === 'number') {
-        // A changelog: an update-before is followed by its update-after; a
-        // delete of a row the server may hold (it was final) is sent as one.
-        if (r.kind === 'update-before') continue;
-        const id = windowId(r);
-        this.finalResults.delete(id);
-        const row: WireResult = { key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane };
-        this.finalResults.set(id, r.kind === 'delete' ? { ...row, kind: 'delete' } : row);
-      }
+    for (const r of results) {
+      const row = finalWireResult(r);
+      if (row === undefined) continue;
+      const id = windowId(row);
+      this.finalResults.delete(id);
+      this.finalResults.set(id, row);
+    }
   }
 
   private startUploader(): Uploader {
