@@ -13,7 +13,9 @@ import { optionalFunction, requireFunction, requireObject } from '../options.js'
  * - `add(acc, value)` folds one record in and returns the accumulator (it may
  *   return a new value, as numbers must, or mutate and return `acc`);
  * - `merge(a, b)` combines two accumulators (session windows merge);
- * - `result(acc)` reads the value a firing emits; it must not mutate `acc`;
+ * - `result(acc)` reads the value a firing emits; it must not mutate `acc`,
+ *   and must not return `acc` itself when `add` mutates it (return a copy): a
+ *   changelog's `update-before` carries the value emitted before;
  * - `retract(acc, value)` (optional) takes one record back out: the inverse
  *   of `add`. A {@link windowBy} whose input is a changelog (an upstream
  *   `windowBy({ changelog: true })`) calls it for each `update-before` and
