@@ -1,6 +1,6 @@
 // windowBy({ changelog: true }) and the operators that consume a changelog.
 import fc from 'fast-check';
-import { type Observable, of } from 'rxjs';
+import { type Observable, of, Subject, VirtualAction, VirtualTimeScheduler } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import {
   type Aggregate,
@@ -457,6 +457,35 @@ describe('changelog: records and consumers', () => {
       'update-before 7 early#1',
       'update-after 7 on-time#2',
     ]);
+  });
+
+  it('early.interval: each tick takes back the pane of every changed window and adds the new one', () => {
+    for (const win of [tumbling(1_000), session(1_000)] as WindowAssigner[]) {
+      const clock = new VirtualTimeScheduler(VirtualAction, 25); // two ticks of the 10 ms interval
+      const input = new Subject<E>();
+      const out: string[] = [];
+      input
+        .pipe(
+          eventTime({ timestamp: (e: E) => e.ts, maxOutOfOrderness: 100 }),
+          windowBy({ key: (e: E) => e.k, window: win, aggregate: count(), early: { interval: 10 }, scheduler: clock, changelog: true }),
+          records(),
+        )
+        .subscribe((r) => out.push(`${r.key} ${r.kind} ${r.value} ${r.timing}#${r.pane}`));
+      input.next({ k: 1, ts: 1, v: 0 });
+      clock.maxFrames = 15;
+      clock.flush(); // tick 1
+      input.next({ k: 1, ts: 2, v: 0 });
+      input.next({ k: 2, ts: 3, v: 0 });
+      clock.maxFrames = 25;
+      clock.flush(); // tick 2
+      input.complete();
+      // Key 1's session grew ([1, 1001) to [1, 1002)): a new window, so a delete and an insert.
+      const second =
+        win.kind === 'session'
+          ? ['1 delete 1 early#0', '1 insert 2 early#0', '2 insert 1 early#0', '1 update-before 2 early#0', '1 update-after 2 on-time#1']
+          : ['1 update-before 1 early#0', '1 update-after 2 early#1', '2 insert 1 early#0', '1 update-before 2 early#1', '1 update-after 2 on-time#2'];
+      expect(out).toEqual(['1 insert 1 early#0', ...second, '2 update-before 1 early#0', '2 update-after 1 on-time#1']);
+    }
   });
 
   it('topN over a changelog with early panes ranks the final rows, as topN over on-time panes does', () => {
