@@ -320,6 +320,12 @@ describe('changelog: snapshot → restore → continue', () => {
           late: (r) => sink?.(`late2 ${show(r)}`),
           changelog: true,
         }),
+        mapRecords((r) => {
+          sink?.(`2: ${show(r)}`);
+          return r;
+        }),
+        // and a topN over that changelog, whose state holds every live row
+        topN({ n: 1, by: (r) => r.value, ties: true, late: (r) => sink?.(`late3 ${show(r)}`) }),
         records(),
       ),
     );
