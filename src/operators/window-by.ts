@@ -46,7 +46,7 @@ export interface WindowByOptions<T, K extends WindowKey, A, R> {
    * keeps its state and accepts late records, each firing a `late` pane. Default 0.
    */
   readonly allowedLateness?: number;
-  /** Receives each record that arrived after all its windows were closed; it changes nothing. */
+  /** Receives each record that arrived after all its windows were closed (over a changelog, retractions too); it changes nothing. */
   readonly late?: (value: T, timestamp: number) => void;
   /** Early firings; off by default. */
   readonly early?: EarlyFirings;

@@ -28,6 +28,7 @@
  * @module
  */
 import { check, copyAccumulators } from '../checkpoint/snapshot.js';
+import { TidemarkError } from '../errors.js';
 import { type WindowChange, withKind } from './changelog.js';
 import { type Timer, TimerHeap } from './timer-heap.js';
 import { type EngineConfig, isKey, type Timing, type WindowEngine, type WindowKey, type WindowResult } from './window-result.js';
@@ -208,7 +209,7 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
 
   retract(): boolean {
     // windowBy refuses session windows over a changelog when it is created.
-    throw new Error('session windows cannot take records back');
+    throw new TidemarkError('session windows cannot take records back; use tumbling or sliding windows over a changelog');
   }
 
   advance(watermark: number): void {
