@@ -6,7 +6,7 @@
  */
 export type { Aggregate } from './aggregates/aggregate.js';
 export { aggregate } from './aggregates/aggregate.js';
-export type { AvgAccumulator } from './aggregates/builtins.js';
+export type { AvgAccumulator, ExtremeOptions, ValueCounts } from './aggregates/builtins.js';
 export { avg, count, max, min, sum } from './aggregates/builtins.js';
 export type { MaxByAccumulator } from './aggregates/max-by.js';
 export { maxBy } from './aggregates/max-by.js';
@@ -52,6 +52,8 @@ export type {
   WindowSpan,
 } from './windows/assigners.js';
 export { session, sliding, tumbling } from './windows/assigners.js';
+export type { ChangeKind, DeletedWindow, WindowChange } from './windows/changelog.js';
+export { isChangeKind, isDeletion, isRetraction } from './windows/changelog.js';
 export type { WindowRef } from './windows/identity.js';
 export { compareWindows, paneWins, windowId } from './windows/identity.js';
 export type { Timing, WindowKey, WindowResult } from './windows/window-result.js';

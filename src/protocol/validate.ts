@@ -113,6 +113,8 @@ function parseResults(results: unknown): void {
     if (typeof r.pane !== 'number' || !Number.isSafeInteger(r.pane) || r.pane < 0)
       throw new ProtocolError(400, `must be a whole number >= 0, got ${describe(r.pane)}`, `${at}.pane`);
     if (!('value' in r)) throw new ProtocolError(400, 'missing', `${at}.value`);
+    if (r.kind !== undefined && r.kind !== 'delete')
+      throw new ProtocolError(400, `must be 'delete' or absent (a row), got ${describe(r.kind)}`, `${at}.kind`);
   }
 }
 

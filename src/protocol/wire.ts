@@ -70,7 +70,12 @@ export interface WireEvent {
 
 /**
  * One window's latest result as the client computed it (the speed layer),
- * uploaded so that the batch layer can compare and correct it.
+ * uploaded so that the batch layer can compare and correct it. With
+ * `kind: 'delete'` (a client pipeline emitting a changelog, see
+ * `windowBy({ changelog: true })`) it says instead that the window is gone:
+ * a session span a later record superseded. `value` and `pane` are then
+ * those of the row it takes back. Without `kind` (the default shape) it is
+ * a row.
  */
 export interface WireResult {
   readonly key: WindowKey;
@@ -79,6 +84,8 @@ export interface WireResult {
   readonly value: unknown;
   /** The pane number of this firing (0 for the first). */
   readonly pane: number;
+  /** `'delete'`: the window's row is taken back; absent: this is the window's row. */
+  readonly kind?: 'delete';
 }
 
 /** `POST /v1/ingest` body. `events` may be empty when only results are sent. */
