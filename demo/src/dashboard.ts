@@ -6,6 +6,7 @@
  */
 import { auditTime, from, interval, startWith, switchMap, type Subscription } from 'rxjs';
 import { globalView, type GlobalViewUpdate, type ViewRow } from 'tidemark/browser';
+import { DEFAULT_CONFIG, describeConfig } from './pipeline.js';
 
 /** What `POST /demo/batch` answers. */
 interface BatchSummary {
@@ -38,6 +39,8 @@ const signature = (r: ViewRow) => `${r.source}|${r.final}|${JSON.stringify(r.val
 /** Starts the panel; answers its teardown. */
 export async function startDashboard(options: DashboardOptions): Promise<() => void> {
   const card = $('dashboard');
+  // The pipeline demo/server.ts gives the global speed layer and the batch run.
+  $('dash-pipeline').textContent = describeConfig(DEFAULT_CONFIG);
   const token = await (await fetch(`/demo/reader-token?name=${encodeURIComponent(options.readerName)}`)).text();
   const subscriptions: Subscription[] = [];
 
