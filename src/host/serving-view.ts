@@ -4,6 +4,10 @@
  * subscribers see, and every change to them numbered. Persistence and
  * pushing are the host's (`server/change-log.ts`, `host/view-stream.ts`).
  *
+ * A pipeline whose output is a changelog (`windowBy({ changelog: true })`)
+ * takes speed rows back: an `update-before` or a `delete` removes the row
+ * until its `update-after` (a session merge's superseded spans are deleted).
+ *
  * The merge rule, per window: where the batch layer has made the window
  * final (it starts before the batch run's frontier), the batch value
  * (`source: 'batch', final: true`), or no row when the batch run has no
@@ -16,6 +20,7 @@
 import { sameJson, toJson } from '../protocol/json.js';
 import type { ViewChange, ViewRow } from '../protocol/wire.js';
 import { compareWindows, paneWins, type WindowValue, windowId } from '../windows/identity.js';
+import { isRetraction } from '../windows/changelog.js';
 import { isWindowResult } from '../windows/latest-panes.js';
 import type { WindowKey } from '../windows/window-result.js';
 
@@ -76,6 +81,11 @@ export class ServingView {
     for (const r of results) {
       if (!isWindowResult(r)) continue;
       const id = windowId(r);
+      // A changelog (`windowBy({ changelog: true })`): a retraction takes the speed row back.
+      if (isRetraction(r as { kind?: unknown })) {
+        if (this.speed.delete(id) && !quiet) touched.push(id);
+        continue;
+      }
       if (!paneWins(r, this.speed.get(id))) continue;
       this.speed.set(id, { key: r.key, start: r.start, end: r.end, value: toJson(r.value), pane: r.pane });
       if (!quiet) touched.push(id);

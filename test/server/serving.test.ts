@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { count, eventTime, tumbling, windowBy } from '../../src/index.js';
+import { count, eventTime, session, tumbling, windowBy } from '../../src/index.js';
 import type { ViewChange, ViewReset, ViewRow } from '../../src/protocol/index.js';
 import {
   adminTokenFor,
@@ -173,6 +173,39 @@ describe('the global speed layer', () => {
     expect(rows.map((r) => [r.start, r.value, r.source, r.final])).toEqual(
       [...expected].sort((a, b) => a[0] - b[0]).map(([start, n]) => [start, n, 'batch', true]),
     );
+    await speed.close();
+    await log.close();
+  });
+});
+
+describe('a changelog pipeline', () => {
+  it('takes rows back: a session merge deletes the span it superseded, in the view and on the stream', async () => {
+    const dataDir = tmp();
+    const log = await fileLog(join(dataDir, 'log'));
+    const speed = await globalSpeedLayer({
+      dataDir,
+      log,
+      pipeline: (events$) =>
+        events$.pipe(
+          eventTime({ timestamp: (e: Click) => e.at, maxOutOfOrderness: 0 }),
+          windowBy({ key: (e) => e.page, window: session(1_000), aggregate: count(), early: { count: 1 }, changelog: true }),
+        ),
+    });
+    const handler = await createHandler({ log, secret, views: speed });
+    const reader = await readerTokenFor(secret, 'r');
+    await log.append('c1', clicks(1, [100]), 0);
+    await speed.idle();
+    expect(speed.rows({}).rows.map((r) => [r.start, r.end, r.value])).toEqual([[100, 1_100, 1]]);
+    const stream = await handler(new Request('http://x/v1/views/stream', { headers: { authorization: `Bearer ${reader}`, 'last-event-id': '1' } }));
+    const seen = readSse(stream, (ev) => ev.some((e) => (e.data as ViewChange).op === 'upsert'));
+    await log.append('c1', clicks(2, [900]), 0); // grows the session: [100, 1100) is superseded by [100, 1900)
+    await speed.idle();
+    expect(speed.rows({}).rows.map((r) => [r.start, r.end, r.value])).toEqual([[100, 1_900, 2]]);
+    const changes = (await seen).map((e) => e.data as ViewChange);
+    expect(changes.map((c) => [c.op, c.row.start, c.row.end])).toEqual([
+      ['delete', 100, 1_100],
+      ['upsert', 100, 1_900],
+    ]);
     await speed.close();
     await log.close();
   });
