@@ -16,7 +16,7 @@ import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createPipeline, type Pipeline } from '../checkpoint/pipeline.js';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
-import { InvalidOptionError, StorageError } from '../errors.js';
+import { InvalidOptionError, SnapshotError, StorageError } from '../errors.js';
 import type { BatchPipeline } from '../host/pipeline-session.js';
 import { Runner, type RunnerStatus } from '../host/runner.js';
 import { ServingView, type ViewFilter } from '../host/serving-view.js';
@@ -162,7 +162,18 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
   };
   await readBatch(true);
 
-  await runner.start();
+  try {
+    await runner.start();
+  } catch (e) {
+    await changeLog.close();
+    if (!(e instanceof SnapshotError)) throw e;
+    throw new SnapshotError(
+      `the global speed layer's checkpoint (${join(options.dataDir, 'speed')}) was made by another pipeline: ${e.message}. ` +
+        'To run this pipeline from the start of the log, stop the server and delete that directory (the log and the views are kept; ' +
+        'the view is then recomputed and the differences pushed to subscribers).',
+      { cause: e },
+    );
+  }
   view.speedResults(runner.entries(), true);
   let events = 0;
   for await (const frame of options.log.frames(store.position)) {

@@ -151,6 +151,23 @@ describe('the global speed layer', () => {
     await whole.log.close();
   });
 
+  it('refuses to restore a checkpoint of another pipeline, saying what to delete', async () => {
+    const dataDir = tmp();
+    const one = await open(dataDir);
+    await one.log.append('c1', clicks(1, [100]), 0);
+    await one.speed.idle();
+    await one.speed.close();
+    await one.log.close();
+    const log = await fileLog(join(dataDir, 'log'));
+    const other: BatchPipeline<Click> = (events$) =>
+      events$.pipe(
+        eventTime({ timestamp: (e: Click) => e.at, maxOutOfOrderness: 0 }),
+        windowBy({ key: (e) => e.page, window: tumbling(1_000), aggregate: count(), id: 'renamed' }),
+      );
+    await expect(globalSpeedLayer({ dataDir, log, pipeline: other })).rejects.toThrow(/made by another pipeline.*delete that directory/);
+    await log.close();
+  });
+
   it('serves the batch value where the batch layer made a window final, equal to an independent batch computation', async () => {
     const dataDir = tmp();
     const { log, speed } = await open(dataDir);
