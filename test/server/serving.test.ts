@@ -118,6 +118,50 @@ describe('the global speed layer', () => {
     await log.close();
   });
 
+  it('gives a client back after days exactly the late firings, late records and batch corrections the semantics say', async () => {
+    const hour = 3_600_000;
+    const dataDir = tmp();
+    const clock = virtualClock(1_000_000);
+    const log = await fileLog(join(dataDir, 'log'));
+    const lateness: BatchPipeline<Click> = (events$) =>
+      events$.pipe(
+        eventTime({ timestamp: (e: Click) => e.at, maxOutOfOrderness: 0 }),
+        windowBy({ key: (e) => e.page, window: tumbling(1_000), aggregate: count(), allowedLateness: 5_000 }),
+      );
+    const speed = await globalSpeedLayer({ dataDir, log, pipeline: lateness, clock, idleTimeout: hour });
+    await log.append('phone', clicks(1, [100]), 0);
+    await log.append('laptop', clicks(1, [200, 3_000]), 0);
+    // Days pass; the phone is silent, the laptop keeps the stream going (its own events at 3 000 and on).
+    let laptopSeq = 3;
+    for (let t = 0; t < 3 * 24 * 4; t++) {
+      await clock.advance(hour / 4);
+      await log.append('laptop', clicks(laptopSeq++, [3_000 + t]), 0);
+    }
+    await speed.idle();
+    expect(speed.status()).toMatchObject({ sources: 2, activeSources: 1 });
+    expect(speed.rows({ to: 1_000 }).rows.map((r) => [r.value, r.version])).toEqual([[2, 1]]); // on time: phone's 100, laptop's 200
+    // The phone comes back with an event for [0, 1000): the watermark (3 287) is within end + lateness (6 000): a late firing.
+    await log.append('phone', clicks(2, [300]), 0);
+    await speed.idle();
+    expect(speed.rows({ to: 1_000 }).rows.map((r) => r.value)).toEqual([3]);
+    expect(speed.status().lateRecords).toBe(0);
+    // Active again, the phone holds the watermark at its own (299) until it catches up: then, with the laptop
+    // at 7 000, it passes 6 000, and another old event of the phone is beyond the lateness: a late record.
+    await log.append('laptop', clicks(laptopSeq++, [7_000]), 0);
+    await log.append('phone', clicks(3, [7_100, 400]), 0);
+    await speed.idle();
+    expect(speed.status().lateRecords).toBe(1);
+    expect(speed.rows({ to: 1_000 }).rows.map((r) => [r.value, r.source])).toEqual([[3, 'speed']]);
+    // The batch layer folds it in: [0, 1000) becomes 4, batch, final.
+    const results = await fileResults(join(dataDir, 'results'));
+    const corrections = await fileCorrections(join(dataDir, 'corrections'));
+    await batchLayer({ dataDir, pipeline: lateness, open: async () => ({ log, results, corrections, release: async () => {} }) }).run();
+    await speed.refreshBatch();
+    expect(speed.rows({ to: 1_000 }).rows.map((r) => [r.value, r.source, r.final])).toEqual([[4, 'batch', true]]);
+    await speed.close();
+    await log.close();
+  });
+
   it('resumes from its checkpoint after a restart: the view equals an uninterrupted run, change ids go on', async () => {
     const dataDir = tmp();
     const one = await open(dataDir);
