@@ -277,16 +277,10 @@ export async function* readSegments(
     });
     try {
       for await (const frame of readFrames(h, SEGMENT_HEADER_BYTES, s.size)) {
-        const header = frame.bad === undefined ? decodeHeader(frame.payload) : undefined;
-        if (frame.bad !== undefined || !header)
-          throw new StorageError(
-            `${s.file} is damaged at byte ${frame.offset} (${frame.bad ?? 'no valid header line'}), though it ` +
-              'was sound when the log was opened: the disk or something else changed it. Close the log; ' +
-              'opening it again says how to fix it.',
-          );
+        const { header, payload } = soundFrame(s.file, frame);
         if (only !== undefined && header.clientId !== only) continue;
         const { clientId, receivedAt } = header;
-        for (const [seq, ts, data] of decodeRows(frame.payload)) {
+        for (const [seq, ts, data] of decodeRows(payload)) {
           chunk.push({ clientId, seq, ts, receivedAt, data });
           if (chunk.length === chunkEvents) {
             yield chunk;
@@ -302,6 +296,21 @@ export async function* readSegments(
 }
 
 /**
+ * The header and payload of a frame read from a segment that the scan at opening found
+ * sound; a frame that fails its check now throws a {@link StorageError}.
+ */
+function soundFrame(file: string, frame: ReadFrame): { header: FrameHeader; payload: Buffer } {
+  const header = frame.bad === undefined ? decodeHeader(frame.payload) : undefined;
+  if (frame.bad !== undefined || !header)
+    throw new StorageError(
+      `${file} is damaged at byte ${frame.offset} (${frame.bad ?? 'no valid header line'}), though it ` +
+        'was sound when the log was opened: the disk or something else changed it. Close the log; ' +
+        'opening it again says how to fix it.',
+    );
+  return { header, payload: frame.payload };
+}
+
+/**
  * The frames of one segment from byte `start` up to its `size`, decoded, each
  * with the position of its end (see `FileLog.frames`).
  */
@@ -312,15 +321,9 @@ export async function* readLogFrames(
   const h = await open(segment.file, 'r');
   try {
     for await (const frame of readFrames(h, start, segment.size)) {
-      const header = frame.bad === undefined ? decodeHeader(frame.payload) : undefined;
-      if (frame.bad !== undefined || !header)
-        throw new StorageError(
-          `${segment.file} is damaged at byte ${frame.offset} (${frame.bad ?? 'no valid header line'}), though it ` +
-            'was sound when the log was opened: the disk or something else changed it. Close the log; ' +
-            'opening it again says how to fix it.',
-        );
-      const end = { segment: segment.n, offset: frame.offset + FRAME_HEADER_BYTES + frame.payload.length };
-      const events = decodeRows(frame.payload).map(([seq, ts, data]) => ({ seq, ts, data }));
+      const { header, payload } = soundFrame(segment.file, frame);
+      const end = { segment: segment.n, offset: frame.offset + FRAME_HEADER_BYTES + payload.length };
+      const events = decodeRows(payload).map(([seq, ts, data]) => ({ seq, ts, data }));
       yield { clientId: header.clientId, receivedAt: header.receivedAt, events, end };
     }
   } finally {
