@@ -32,6 +32,8 @@ import { type BatchPipeline, createHandler, fileLog, globalSpeedLayer, listen, r
 
 const secret = 'serving bench secret, long enough';
 const ROUNDS = Number(process.env['ROUNDS'] ?? 5);
+/** Which parts to run: `PARTS=23` skips the ingest comparison. */
+const PARTS = process.env['PARTS'] ?? '123';
 const CLIENTS = 16;
 const BATCHES = 40;
 const PER_BATCH = 500;
@@ -101,17 +103,18 @@ async function ingestRound(withSpeed: boolean, r: number): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const without: number[] = [];
 const withLayer: number[] = [];
-await ingestRound(false, -1);
-await ingestRound(true, -2);
-for (let r = 0; r < ROUNDS; r++) {
-  // Alternating order, so drift on the machine favours neither.
-  if (r % 2 === 0) {
-    without.push(await ingestRound(false, r * 2));
-    withLayer.push(await ingestRound(true, r * 2 + 1));
-  } else {
-    withLayer.push(await ingestRound(true, r * 2 + 1));
-    without.push(await ingestRound(false, r * 2));
-  }
+if (PARTS.includes('1')) {
+  await ingestRound(false, -1);
+  await ingestRound(true, -2);
+  for (let r = 0; r < ROUNDS; r++) {
+    // Alternating order, so drift on the machine favours neither.
+    if (r % 2 === 0) {
+      without.push(await ingestRound(false, r * 2));
+      withLayer.push(await ingestRound(true, r * 2 + 1));
+    } else {
+      withLayer.push(await ingestRound(true, r * 2 + 1));
+      without.push(await ingestRound(false, r * 2));
+    }
 }
 const rate = (x: number) => `${(x / 1e3).toFixed(0)} k/s`;
 console.log(`\n1. Ingest over loopback HTTP into the file log: ${CLIENTS} clients × ${BATCHES} × ${PER_BATCH} events, median of ${ROUNDS}\n`);
@@ -119,6 +122,7 @@ console.log('| Server | events/s | ratio |');
 console.log('| --- | ---: | ---: |');
 console.log(`| serve (no pipeline) | ${rate(median(without))} | 1.00× |`);
 console.log(`| serve --pipeline (global speed layer; until processed) | ${rate(median(withLayer))} | ${(median(withLayer) / median(without)).toFixed(2)}× |`);
+}
 
 // ---- 2 and 3. Latency to a subscriber
 interface Latency {
@@ -162,27 +166,26 @@ async function latency(eventsPerSecond: number, subscribers: number, seconds = 6
 }
 
 const ms = (x: number) => `${x.toFixed(1)} ms`;
-const lat1k = await latency(1_000, 1);
-const lat10k = await latency(10_000, 1);
-console.log('\n2. Emission of the event that closes a window → its row at an SSE subscriber (4 clients, 100 ms windows)\n');
-console.log('| Load | windows | p50 | p99 | max |');
-console.log('| --- | ---: | ---: | ---: | ---: |');
-for (const [name, l] of [
-  ['1 000 events/s', lat1k],
-  ['10 000 events/s', lat10k],
-] as const)
+const none: Latency = { samples: 0, p50: Number.NaN, p99: Number.NaN, max: Number.NaN };
+const lat1k = PARTS.includes('2') ? await latency(1_000, 1) : none;
+const lat10k = PARTS.includes('2') ? await latency(10_000, 1) : none;
+if (PARTS.includes('2')) console.log('\n2. Emission of the event that closes a window → its row at an SSE subscriber (4 clients, 100 ms windows)\n');
+if (PARTS.includes('2')) console.log('| Load | windows | p50 | p99 | max |\n| --- | ---: | ---: | ---: | ---: |');
+for (const [name, l] of PARTS.includes('2') ? ([['1 000 events/s', lat1k], ['10 000 events/s', lat10k]] as const) : [])
   console.log(`| ${name} | ${l.samples} | ${ms(l.p50)} | ${ms(l.p99)} | ${ms(l.max)} |`);
 
-const fan = await latency(1_000, 1_000);
-console.log('\n3. 1 000 concurrent subscribers at 1 000 events/s\n');
-console.log('| Rows received | p50 | p99 | max | server RSS before → with 1 000 streams |');
-console.log('| ---: | ---: | ---: | ---: | ---: |');
-console.log(`| ${fan.samples} | ${ms(fan.p50)} | ${ms(fan.p99)} | ${ms(fan.max)} | ${fan.rssBeforeMiB!.toFixed(0)} → ${fan.rssMiB!.toFixed(0)} MiB |`);
+const fan = PARTS.includes('3') ? await latency(1_000, 1_000) : none;
+if (PARTS.includes('3')) {
+  console.log('\n3. 1 000 concurrent subscribers at 1 000 events/s\n');
+  console.log('| Rows received | p50 | p99 | max | server RSS before → with 1 000 streams |');
+  console.log('| ---: | ---: | ---: | ---: | ---: |');
+  console.log(`| ${fan.samples} | ${ms(fan.p50)} | ${ms(fan.p99)} | ${ms(fan.max)} | ${fan.rssBeforeMiB!.toFixed(0)} → ${fan.rssMiB!.toFixed(0)} MiB |`);
+}
 
 console.log(
   `\n${JSON.stringify({
     bench: 'serving',
-    ingest: { without: Math.round(median(without)), with: Math.round(median(withLayer)), ratio: median(withLayer) / median(without) },
+    ...(without.length ? { ingest: { without: Math.round(median(without)), with: Math.round(median(withLayer)), ratio: median(withLayer) / median(without) } } : {}),
     latency1k: lat1k,
     latency10k: lat10k,
     fanout1000: fan,
