@@ -115,13 +115,13 @@ if (PARTS.includes('1')) {
       withLayer.push(await ingestRound(true, r * 2 + 1));
       without.push(await ingestRound(false, r * 2));
     }
-}
-const rate = (x: number) => `${(x / 1e3).toFixed(0)} k/s`;
-console.log(`\n1. Ingest over loopback HTTP into the file log: ${CLIENTS} clients × ${BATCHES} × ${PER_BATCH} events, median of ${ROUNDS}\n`);
-console.log('| Server | events/s | ratio |');
-console.log('| --- | ---: | ---: |');
-console.log(`| serve (no pipeline) | ${rate(median(without))} | 1.00× |`);
-console.log(`| serve --pipeline (global speed layer; until processed) | ${rate(median(withLayer))} | ${(median(withLayer) / median(without)).toFixed(2)}× |`);
+  }
+  const rate = (x: number) => `${(x / 1e3).toFixed(0)} k/s`;
+  console.log(`\n1. Ingest over loopback HTTP into the file log: ${CLIENTS} clients × ${BATCHES} × ${PER_BATCH} events, median of ${ROUNDS}\n`);
+  console.log('| Server | events/s | ratio |');
+  console.log('| --- | ---: | ---: |');
+  console.log(`| serve (no pipeline) | ${rate(median(without))} | 1.00× |`);
+  console.log(`| serve --pipeline (global speed layer; until processed) | ${rate(median(withLayer))} | ${(median(withLayer) / median(without)).toFixed(2)}× |`);
 }
 
 // ---- 2 and 3. Latency to a subscriber
