@@ -29,6 +29,7 @@ import {
   tumbling,
   type WindowAssigner,
   type WindowKey,
+  type WindowResult,
   windowBy,
 } from '../src/index.js';
 import { seededRandom, shuffleWithin } from '../src/testing/index.js';
@@ -53,6 +54,8 @@ const SIZE = 60_000;
 const SLIDE = 10_000;
 const GAP = 5_000;
 const BATCH = 1_000;
+/** Early pane period (records per key and window) of the changelog comparison's early workload. */
+const EARLY = 10;
 const ROUNDS = 7;
 /** The naive pipeline is ~10× slower; fewer rounds keep the whole run within budget. */
 const NAIVE_ROUNDS = 3;
@@ -282,6 +285,58 @@ function throughput(events: readonly BenchEvent[]): Row[] {
   ];
 }
 
+/**
+ * Folds a changelog into a tally: a retraction (`update-before`, `delete`)
+ * takes its row back, so the net tally is that of each window's last row.
+ */
+function tallyChange(out: Tally, r: WindowResult<WindowKey, number> & { readonly kind?: string }): void {
+  if (r.kind === 'update-before' || r.kind === 'delete') {
+    out.results--;
+    out.total -= r.value;
+    out.spans -= r.end - r.start;
+  } else out.add(r);
+}
+
+/**
+ * The per-event pipeline in accumulating or changelog mode. With early
+ * panes, the accumulating run tallies its on-time panes, the changelog run
+ * its net rows: both are then each window's final count, so they agree.
+ */
+function modeRun(events: readonly BenchEvent[], window: WindowAssigner, out: Tally, changelog: boolean, early?: number): void {
+  const early$ = early === undefined ? {} : { early: { count: early } };
+  from(events)
+    .pipe(
+      eventTime({ timestamp, maxOutOfOrderness: DISORDER }),
+      windowBy({ key, window, aggregate: count(), late: () => out.late++, changelog, ...early$ }),
+      records(),
+    )
+    .subscribe(
+      changelog ? (r) => tallyChange(out, r) : early === undefined ? (r) => out.add(r) : (r) => r.timing === 'on-time' && out.add(r),
+    );
+}
+
+/** Changelog mode against accumulating mode on the same workloads, each pair timed in alternating rounds. */
+function changelogThroughput(events: readonly BenchEvent[]): Row[] {
+  const workloads: { name: string; window: WindowAssigner; early?: number }[] = [
+    { name: 'Tumbling 60 s count', window: tumbling(SIZE) },
+    { name: 'Session (gap 5 s) count', window: session(GAP) },
+    { name: `Tumbling 60 s count, early pane every ${EARLY} records per key`, window: tumbling(SIZE), early: EARLY },
+    { name: 'Session (gap 5 s) count, early pane every 2 records per key', window: session(GAP), early: 2 },
+  ];
+  return workloads.map(({ name, window, early }) => {
+    const rate = compare(
+      `changelog: ${name}`,
+      [
+        contender('accumulating', (out) => modeRun(events, window, out, false, early)),
+        contender('changelog', (out) => modeRun(events, window, out, true, early)),
+      ],
+      ROUNDS,
+      events.length,
+    );
+    return { workload: `${name}, \`changelog: true\``, rate: rate('changelog'), baseline: 'accumulating mode', baselineRate: rate('accumulating') };
+  });
+}
+
 interface MemoryRow {
   readonly state: string;
   readonly bytes: number | undefined;
@@ -429,6 +484,7 @@ function context(): string {
 const NOTES = `Notes:
 - Hand loops: plain \`for\` loops over the same array with the same semantics (watermark \`max(wm, maxTs - ${DISORDER} - 1)\` after each event, \`Map<windowStart, Map<key, count>>\`, due windows fire in end order, late events counted; sessions merge touching sessions and fire from a binary heap). Before timing, each comparison checks that all contenders produce the same number of results, total count, total window length and number of late events.
 - Naive RxJS: \`groupBy(key)\` then \`groupBy(windowStart)\` then \`count()\`. With no watermark nothing closes a group, so all ~340,000 (key, window) groups stay open and every result comes out at completion; the counts equal the event-time ones only because no event is late. (A \`bufferTime\` pipeline cuts by processing time and cannot produce event-time counts.)
+- Changelog: the same per-event pipeline with \`changelog: true\` against accumulating mode (the default), in alternating rounds. Without early panes every window fires once (an \`insert\`); with them each later pane is an \`update-before\` and an \`update-after\`, and a session that grows after an early pane gets a \`delete\`. Verified by folding the changelog (a retraction takes its row back) and comparing with the accumulating run's on-time panes.
 - Sliding and session windows use the same events; each key recurs every ~10 s on average, so with a 5 s gap ~1.2 M sessions open and close.
 - Memory: ${OPEN_WINDOWS.toLocaleString('en-US')} distinct keys in one tumbling window the watermark never reaches; \`heapUsed\` after minus before, between forced full GCs. Events are generated on the fly, so string keys are counted with their strings. A \`Map\` of 1 M entries is ~95% full (its capacity doubles at 2^20); just past a doubling it costs up to twice as much per entry.`;
 
@@ -441,7 +497,13 @@ function main(): void {
     `${EVENTS.toLocaleString('en-US')} events, ${KEYS.toLocaleString('en-US')} integer keys, ` +
       `disorder up to ${DISORDER} ms; median of ${ROUNDS} alternating rounds (${NAIVE_ROUNDS} for naive RxJS)`,
   );
-  const rows = throughput(events);
+  if (process.env['BENCH_ONLY'] === 'changelog') {
+    // A quick run of the changelog comparison alone (it is part of the full run too).
+    const table = markdown(changelogThroughput(events), []).split('\n\n')[0];
+    console.log(`\n${table}\n\n${context()}`);
+    return;
+  }
+  const rows = [...throughput(events), ...changelogThroughput(events)];
   collectGarbage();
   rows.push(...joinThroughput(ROUNDS));
   const memoryRows = memory();

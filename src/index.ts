@@ -6,7 +6,7 @@
  */
 export type { Aggregate } from './aggregates/aggregate.js';
 export { aggregate } from './aggregates/aggregate.js';
-export type { AvgAccumulator } from './aggregates/builtins.js';
+export type { AvgAccumulator, ExtremeOptions, ValueCounts } from './aggregates/builtins.js';
 export { avg, count, max, min, sum } from './aggregates/builtins.js';
 export type { MaxByAccumulator } from './aggregates/max-by.js';
 export { maxBy } from './aggregates/max-by.js';
@@ -63,6 +63,8 @@ export type {
   WindowSpan,
 } from './windows/assigners.js';
 export { session, sliding, tumbling } from './windows/assigners.js';
+export type { ChangeKind, DeletedWindow, WindowChange } from './windows/changelog.js';
+export { isChangeKind, isDeletion, isRetraction } from './windows/changelog.js';
 export type { CountWindowResult, CountWindows } from './windows/count-windows.js';
 export { countWindow } from './windows/count-windows.js';
 export type { WindowRef } from './windows/identity.js';

@@ -2,7 +2,9 @@
 import type { Observable } from 'rxjs';
 import { describe, expectTypeOf, it } from 'vitest';
 import {
+  type Aggregate,
   avg,
+  type ChangeKind,
   count,
   createPipeline,
   eventTime,
@@ -11,12 +13,15 @@ import {
   mapRecords,
   max,
   maxBy,
+  min,
   type PipelineSnapshot,
   records,
   sum,
   type Timed,
   topN,
   tumbling,
+  type ValueCounts,
+  type WindowChange,
   type WindowResult,
   watermarks,
   windowBy,
@@ -73,5 +78,17 @@ describe('public types', () => {
     expectTypeOf(top).toEqualTypeOf<Observable<WindowResult<number, { price: number }[]>>>();
     const ranked = bids.pipe(windowBy({ key: (b) => b.price, window: tumbling(10), aggregate: count() }), topN({ n: 3, by: (r) => r.value }), records());
     expectTypeOf(ranked).toEqualTypeOf<Observable<WindowResult<number, number>>>();
+  });
+
+  it('types the changelog: WindowChange records with a kind to switch on, min/max with retract', () => {
+    const timed = clicks$.pipe(eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 0 }));
+    const changes = timed.pipe(windowBy({ key: (e) => e.page, window: tumbling(10), aggregate: count(), changelog: true }));
+    expectTypeOf(changes).toEqualTypeOf<Observable<Timed<WindowChange<string, number>>>>();
+    expectTypeOf<WindowChange<string, number>['kind']>().toEqualTypeOf<ChangeKind>();
+    const lowest = changes.pipe(windowBy({ key: (r) => r.key, window: tumbling(100), aggregate: min((r: WindowResult<string, number>) => r.value, { retract: true }) }), records());
+    expectTypeOf(lowest).toEqualTypeOf<Observable<WindowResult<string, number>>>();
+    expectTypeOf(min((n: number) => n, { retract: true })).toEqualTypeOf<Aggregate<number, ValueCounts, number>>();
+    // @ts-expect-error only `retract: true` is an option
+    min((n: number) => n, { retract: false });
   });
 });

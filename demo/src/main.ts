@@ -2,11 +2,12 @@
  * The playground page: a generator feeding a Tidemark runtime (worker +
  * IndexedDB outbox + uploader to this page's server), and views of what
  * happens: timeline, results, status, offline buffering, crash recovery
- * and reconciliation.
+ * and reconciliation; and the Dashboard, the server's view across all tabs.
  */
 import { createRuntime, type PageStatus, type Runtime, type ViewEntry } from 'tidemark/browser';
 import type { WindowResult } from 'tidemark';
 import workerUrl from './playground.worker.ts?worker&url';
+import { startDashboard } from './dashboard.js';
 import { click, type GeneratorSettings, lateBurst, startGenerator } from './generator.js';
 import { type Click, describeConfig, type PlaygroundConfig, parseConfig, toQuery } from './pipeline.js';
 import { Timeline } from './timeline.js';
@@ -238,6 +239,15 @@ interface Correction {
   readonly speed: unknown;
   readonly batch: unknown;
 }
+/** Waits (up to 15 s, and not while offline) until the server holds this page's events; answers how many there are. */
+async function uploaded(): Promise<number> {
+  if (!rt) return 0;
+  const { through } = await rt.drain();
+  const deadline = Date.now() + 15_000;
+  while ((status?.upload.acked ?? 0) < through && Date.now() < deadline && !input('offline').checked)
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  return through;
+}
 $('reconcile').addEventListener('click', async () => {
   if (!rt) return;
   const out = $('reconcile-result');
@@ -247,10 +257,7 @@ $('reconcile').addEventListener('click', async () => {
   out.textContent = 'Waiting for the upload, then running the batch layer…';
   try {
     // The server reconciles what it holds: wait until this page's events are uploaded.
-    const { through } = await rt.drain();
-    const deadline = Date.now() + 15_000;
-    while ((status?.upload.acked ?? 0) < through && Date.now() < deadline && !input('offline').checked)
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    const through = await uploaded();
     const response = await fetch('/demo/reconcile', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -426,4 +433,12 @@ setInterval(() => timeline.draw(), 200); // the axes move with the clock; the st
 
 await start(config);
 if (saved('generating') !== 'false') setGenerating(true);
+startDashboard({
+  readerName: rt?.clientId ?? 'playground',
+  beforeBatch: async () => void (await uploaded()),
+  clock,
+}).catch((err: Error) => {
+  $('dash-result').className = 'note bad';
+  $('dash-result').textContent = `✗ the Dashboard did not start: ${err.message}`;
+});
 window.addEventListener('beforeunload', () => save('generating', String(generator !== undefined)));

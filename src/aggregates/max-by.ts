@@ -4,7 +4,7 @@
  * @module
  */
 import { requireFunction } from '../options.js';
-import type { Aggregate } from './aggregate.js';
+import { type Aggregate, refusesRetraction } from './aggregate.js';
 
 /** Accumulator of {@link maxBy}: the greatest score so far and every record that reached it (none yet: `items` is empty). */
 export interface MaxByAccumulator<T> {
@@ -18,6 +18,7 @@ export interface MaxByAccumulator<T> {
  * highest price in each window" (Nexmark q7), which SQL writes as a join of
  * the window's records with the window's `MAX`. State is the maximum and its
  * ties, never the whole window. The result is a fresh array on every firing.
+ * It cannot retract, so a {@link windowBy} over a changelog refuses it.
  *
  * @param f - the score to maximise; records scoring `NaN` are ignored
  * @throws {@link InvalidOptionError} when `f` is not a function
@@ -36,7 +37,7 @@ export interface MaxByAccumulator<T> {
  */
 export function maxBy<T>(f: (value: T) => number): Aggregate<T, MaxByAccumulator<T>, T[]> {
   requireFunction('maxBy(f)', f, 'pass e.g. (bid) => bid.price');
-  return {
+  const agg: Aggregate<T, MaxByAccumulator<T>, T[]> = {
     create: () => ({ max: 0, items: [] }),
     add(acc, value) {
       const score = f(value);
@@ -55,4 +56,9 @@ export function maxBy<T>(f: (value: T) => number): Aggregate<T, MaxByAccumulator
     },
     result: (acc) => acc.items.slice(),
   };
+  return refusesRetraction(
+    agg,
+    'maxBy() keeps only the records that reach the maximum, so it cannot take one back; over a changelog of ' +
+      'window results, topN({ n: 1, by: (r) => …, ties: true }) gives the rows with the maximum of each window',
+  );
 }

@@ -11,6 +11,8 @@ import { requireFunction, requireObject, requirePositive, requirePositiveInteger
 import type { ErrorBody, WireEvent } from '../protocol/wire.js';
 import { PROTOCOL_VERSION } from '../protocol/wire.js';
 import { signingKey, verifyToken } from '../protocol/tokens.js';
+import { parseViewQuery } from '../protocol/validate.js';
+import { matches } from '../host/serving-view.js';
 import { createHandler, type Handler, type HandlerOptions } from '../host/ingest/handler.js';
 import type { AppendOutcome, EventLog } from '../host/ingest/log.js';
 import type { BatchPipeline } from '../host/pipeline-session.js';
@@ -55,7 +57,13 @@ export interface EdgeOptions<E = any> {
   readonly now?: () => number;
 }
 
-/** `GET /v1/results`: every partition's live view and progress (or one, with `?partition=n`). */
+/**
+ * `GET /v1/results`: every partition's live view and progress (or one, with
+ * `?partition=n`); `from`, `to` and `key` filter the windows as they filter
+ * the server's `GET /v1/views`, and each partition's `rows` have its row shape.
+ * A partition holds the windows of its own clients only: the view across
+ * all clients is the server's, once the events are forwarded.
+ */
 export interface EdgeResults {
   readonly partitions: readonly (PartitionResults & { readonly partition: number })[];
 }
@@ -244,6 +252,9 @@ export function createEdge<E = any>(options: EdgeOptions<E>): Edge {
       if (!token || !(await verifyToken(key, reader, token)))
         throw new ProtocolError(401, `results need \`Authorization: Bearer <token>\` with the token of client id ${reader} (\`npx tidemark token ${reader}\`)`);
     }
+    const params = new URLSearchParams(url.searchParams);
+    params.delete('partition');
+    const filter = parseViewQuery(params);
     const which = url.searchParams.get('partition');
     let list = Array.from({ length: partitions }, (_, i) => i);
     if (which !== null) {
@@ -253,7 +264,10 @@ export function createEdge<E = any>(options: EdgeOptions<E>): Edge {
       list = [n];
     }
     const answers = await Promise.all(
-      list.map(async (n) => ({ partition: n, ...(await call<PartitionResults>(env, n, new Request('https://partition/results'))) })),
+      list.map(async (n) => {
+        const r = await call<PartitionResults>(env, n, new Request('https://partition/results'));
+        return { ...r, partition: n, windows: r.windows.filter((w) => matches(w, filter)), rows: r.rows.filter((w) => matches(w, filter)) };
+      }),
     );
     return json(200, { partitions: answers } satisfies EdgeResults);
   }

@@ -13,7 +13,7 @@ import { systemClock } from '../time/clock.js';
 import type { RunnerBatch, RunnerStore } from '../host/store.js';
 import { errorParts } from '../errors.js';
 import { backoffDelay, encodeEvents, IngestBody } from '../protocol/client.js';
-import { LIMITS, type WireEvent } from '../protocol/wire.js';
+import { LIMITS, type ViewRow, type WireEvent } from '../protocol/wire.js';
 import type { AppendOutcome } from '../host/ingest/log.js';
 import type { BatchPipeline } from '../host/pipeline-session.js';
 import type { WindowResult } from '../windows/window-result.js';
@@ -56,6 +56,12 @@ export interface PartitionSettings {
 export interface PartitionResults {
   /** Latest pane of every window fired so far, sorted by key, start, end. */
   readonly windows: readonly WindowResult<string | number, unknown>[];
+  /**
+   * The same windows as the server's served view shows them (`GET /v1/views`):
+   * `source: 'speed'`, `final: false` (the server's batch layer makes
+   * windows final), `version` the pane number.
+   */
+  readonly rows: readonly ViewRow[];
   /** Every event up to this partition sequence is reflected in `windows`. */
   readonly processed: number;
   /** The sequence the latest checkpoint covers. */
@@ -163,6 +169,7 @@ export class PartitionRunner {
     const failure = this.runner.failure;
     return {
       windows,
+      rows: windows.map((w) => ({ key: w.key, start: w.start, end: w.end, value: w.value, source: 'speed', final: false, version: w.pane })),
       processed: this.runner.processed,
       checkpoint: this.runner.checkpointed,
       forwarded: await this.store.acked(),

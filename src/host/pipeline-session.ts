@@ -8,7 +8,7 @@
  * @module
  */
 import type { Observable } from 'rxjs';
-import type { Pipeline, PipelineInput } from '../checkpoint/pipeline.js';
+import type { Pipeline, PipelineInput, RunOptions } from '../checkpoint/pipeline.js';
 import type { PipelineSnapshot } from '../checkpoint/snapshot.js';
 import { TidemarkError } from '../errors.js';
 import type { LatestPanes } from '../windows/latest-panes.js';
@@ -56,6 +56,9 @@ export interface RunCounters {
   readonly lateRecords: number;
   /** The largest `allowedLateness` of the pipeline's `windowBy` stages (0 without one). */
   readonly allowedLateness: number;
+  /** Sources with a watermark of their own, and those of them active (a run with `perSource`; 0 otherwise). */
+  readonly sources: number;
+  readonly activeSources: number;
 }
 
 /** How a session reports. */
@@ -68,6 +71,8 @@ export interface SessionOptions {
   readonly result?: (result: unknown) => void;
   /** The pipeline failed (called once). */
   readonly error?: (error: unknown) => void;
+  /** One watermark per source, for a host that merges many clients (see `RunOptions.perSource`). */
+  readonly perSource?: RunOptions['perSource'];
 }
 
 /** A pipeline run that a host feeds; its results go to the view and `options.result`. */
@@ -89,7 +94,11 @@ export class PipelineSession {
       view?.add(r);
       result?.(r);
     });
-    this.input = pipeline.open({ next, error: (e) => this.fail(e) }, { ...(restore ? { restore } : {}), mode: options.mode ?? 'stream' });
+    this.input = pipeline.open({ next, error: (e) => this.fail(e) }, {
+      ...(restore ? { restore } : {}),
+      mode: options.mode ?? 'stream',
+      ...(options.perSource ? { perSource: options.perSource } : {}),
+    });
   }
 
   /** The event time the pipeline gives an input event (see `PipelineRun.timestamp`). */
@@ -109,15 +118,15 @@ export class PipelineSession {
     this.options.error?.(this.failedWith.error);
   }
 
-  /** Pushes `events` in order; answers `false` once the run has failed. */
-  feed(events: readonly unknown[] | RowSource): boolean {
+  /** Pushes `events` in order (all from `source`, when given); answers `false` once the run has failed. */
+  feed(events: readonly unknown[] | RowSource, source?: string): boolean {
     const { input } = this;
     if (this.failedWith || input.closed) return !this.failedWith;
     try {
-      if (Array.isArray(events)) input.pushAll(events);
+      if (Array.isArray(events)) input.pushAll(events, source);
       else {
         const rows = events as RowSource;
-        for (let i = 0; i < rows.length && !input.closed; i++) input.push(rows.row(i));
+        for (let i = 0; i < rows.length && !input.closed; i++) input.push(rows.row(i), source);
       }
     } catch (error) {
       this.fail(error);
@@ -146,9 +155,11 @@ export class PipelineSession {
   }
 
   counters(): RunCounters {
-    const c = { watermark: Number.NEGATIVE_INFINITY, openWindows: 0, lateRecords: 0, allowedLateness: 0 };
+    const c = { watermark: Number.NEGATIVE_INFINITY, openWindows: 0, lateRecords: 0, allowedLateness: 0, sources: 0, activeSources: 0 };
     if (this.input.closed) return c;
     for (const s of Object.values(this.input.stats())) {
+      if (typeof s.sources === 'number') c.sources += s.sources;
+      if (typeof s.activeSources === 'number') c.activeSources += s.activeSources;
       if (typeof s.allowedLateness === 'number') c.allowedLateness = Math.max(c.allowedLateness, s.allowedLateness);
       if (typeof s.watermark === 'number' && s.kind.startsWith('eventTime')) c.watermark = Math.max(c.watermark, s.watermark);
       if (typeof s.openWindows === 'number') c.openWindows += s.openWindows;

@@ -64,6 +64,12 @@ export interface RunnerOptions {
   readonly hooks?: RunnerHooks;
   /** `'batch'` for a bounded, complete input (the batch layer): see `RunOptions.mode`. Default `'stream'`. */
   readonly mode?: 'stream' | 'batch';
+  /**
+   * One watermark per source (each batch's `source`), for a host that merges
+   * many clients' events (the server's global speed layer): see
+   * `RunOptions.perSource`. The clock defaults to the runner's.
+   */
+  readonly perSource?: { readonly idleTimeout?: number };
 }
 
 /** A runner's progress, state size and health. */
@@ -99,6 +105,7 @@ export class Runner {
   private cancelTimer: (() => void) | undefined;
   private stopped = false;
   private fired: unknown[] = [];
+  private publishing = false;
   private readonly clock: Clock;
   private readonly everyEvents: number;
   private readonly everyMs: number;
@@ -121,8 +128,19 @@ export class Runner {
     this.view?.restore(checkpoint?.view);
     this.session = new PipelineSession(pipeline, checkpoint?.snapshot, {
       mode: this.options.mode,
+      ...(this.options.perSource ? { perSource: { ...this.options.perSource, clock: this.clock } } : {}),
       view: this.view,
-      result: (r) => this.fired.push(r),
+      result: (r) => {
+        this.fired.push(r);
+        // Fired outside the loop (an idle timer advanced the watermark): publish it by itself.
+        if (!this.pumping && !this.publishing) {
+          this.publishing = true;
+          queueMicrotask(() => {
+            this.publishing = false;
+            if (!this.pumping) this.publish();
+          });
+        }
+      },
       error: (e) => hooks?.error?.(e),
     });
     this.processedSeq = this.checkpointedSeq = checkpoint?.seq ?? 0;
@@ -184,7 +202,14 @@ export class Runner {
   }
 
   status(): RunnerStatus {
-    const counters = this.session?.counters() ?? { watermark: Number.NEGATIVE_INFINITY, openWindows: 0, lateRecords: 0, allowedLateness: 0 };
+    const counters = this.session?.counters() ?? {
+      watermark: Number.NEGATIVE_INFINITY,
+      openWindows: 0,
+      lateRecords: 0,
+      allowedLateness: 0,
+      sources: 0,
+      activeSources: 0,
+    };
     return {
       ...counters,
       processed: this.processedSeq,
@@ -245,7 +270,7 @@ export class Runner {
           const hit = this.cache.get(batch.seq);
           if (hit) this.uncache(batch.seq, hit);
           if (batch.last <= this.processedSeq) continue;
-          if (!this.session!.feed(batch.events)) break;
+          if (!this.session!.feed(batch.events, batch.source)) break;
           this.processedSeq = batch.last;
         }
         this.publish();

@@ -28,6 +28,8 @@ export interface RunnerBatch {
   readonly last: number;
   /** The events: `last - seq + 1` of them. */
   readonly events: readonly unknown[] | RowSource;
+  /** Where they come from (a client), for a runner with per-source watermarks (`RunnerOptions.perSource`). */
+  readonly source?: string;
 }
 
 /** What a checkpoint holds: the pipeline's snapshot, the view, and the sequence both cover. */

@@ -6,12 +6,15 @@
 import type { OperatorFunction } from 'rxjs';
 import { requireFunction } from '../options.js';
 import type { Timed } from '../time/timed.js';
-import { connectTimed, TimedObservable } from './timed-observable.js';
+import { connectTimed, isChangelogStream, TimedObservable } from './timed-observable.js';
 
 /**
  * Keeps the records for which `predicate` is true and passes every
  * watermark through, so downstream windows still close. A type-guard
- * predicate narrows the record type, as RxJS `filter` does.
+ * predicate narrows the record type, as RxJS `filter` does. Over a
+ * changelog (`windowBy({ changelog: true })`) the output is a changelog
+ * too; a predicate that depends on the row only (not on its `kind`) keeps
+ * it consistent, since a retraction carries the row it takes back.
  *
  * @param predicate - receives the value and its event timestamp
  * @throws {@link InvalidOptionError} when `predicate` is not a function
@@ -49,5 +52,6 @@ export function filterRecords<T>(
         subscriber,
         'filterRecords',
       ),
+      isChangelogStream(source),
     );
 }

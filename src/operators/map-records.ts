@@ -6,11 +6,15 @@
 import type { OperatorFunction } from 'rxjs';
 import { requireFunction } from '../options.js';
 import type { Timed } from '../time/timed.js';
-import { connectTimed, TimedObservable } from './timed-observable.js';
+import { connectTimed, isChangelogStream, TimedObservable } from './timed-observable.js';
 
 /**
  * Transforms each record's value, keeping its timestamp, and passes
- * watermarks through: RxJS `map` would see watermark elements too.
+ * watermarks through: RxJS `map` would see watermark elements too. Over a
+ * changelog (`windowBy({ changelog: true })`) the output is a changelog
+ * too, so `project` must keep each record's `kind`
+ * (`(r) => ({ ...r, value: r.value * 2 })`); a downstream windowBy errors
+ * on a record without one.
  *
  * @param project - receives the value and its event timestamp
  * @throws {@link InvalidOptionError} when `project` is not a function
@@ -40,5 +44,6 @@ export function mapRecords<T, R>(project: (value: T, timestamp: number) => R): O
         subscriber,
         'mapRecords',
       ),
+      isChangelogStream(source),
     );
 }

@@ -32,10 +32,23 @@ type Connect<T> = (sink: TimedSink<T>, subscriber: Subscriber<unknown>) => Teard
 /** An `Observable<Timed<T>>` that can also be fused with a downstream timed operator. @internal */
 export class TimedObservable<T> extends Observable<Timed<T>> {
   readonly connect: Connect<T>;
-  constructor(connect: Connect<T>) {
+  /**
+   * Its records are a changelog (`windowBy({ changelog: true })`, and
+   * `filterRecords`/`mapRecords` after one): a consumer must take
+   * `update-before` and `delete` records back. Known when the pipe is
+   * built, so that a consumer that cannot refuses then, not mid-stream.
+   */
+  readonly changelog: boolean;
+  constructor(connect: Connect<T>, changelog = false) {
     super((subscriber) => connect(elementSink(subscriber), subscriber));
     this.connect = connect;
+    this.changelog = changelog;
   }
+}
+
+/** Whether `source` is a changelog stream (see {@link TimedObservable.changelog}). @internal */
+export function isChangelogStream(source: Observable<unknown>): boolean {
+  return source instanceof TimedObservable && source.changelog;
 }
 
 function elementSink<T>(subscriber: Subscriber<Timed<T>>): TimedSink<T> {

@@ -11,7 +11,7 @@ import { optionalFunction, optionalId, rejectUnknown, requireFunction, requireOb
 import type { Timed } from '../time/timed.js';
 import { type Timer, TimerHeap } from '../windows/timer-heap.js';
 import { isKey, type WindowKey, type WindowResult } from '../windows/window-result.js';
-import { completeSink, connectTimed, TimedObservable } from './timed-observable.js';
+import { completeSink, connectTimed, isChangelogStream, TimedObservable } from './timed-observable.js';
 
 /** Options of {@link topN}. */
 export interface TopNOptions<K extends WindowKey, R> {
@@ -84,10 +84,15 @@ interface TopNState {
  * the order results arrive in. Only the best results are held, never a whole
  * window.
  *
- * Feed it on-time panes only (no `early` firings, no `allowedLateness`
- * upstream): each result is ranked as a row of its own. A result that arrives
- * once its window was ranked goes to `late` (or is dropped and counted in
- * `stats().lateRecords`).
+ * Over plain results, feed it on-time panes only (no `early` firings, no
+ * `allowedLateness` upstream): each result is ranked as a row of its own.
+ * Over a changelog (`windowBy({ changelog: true })` upstream) early panes
+ * are fine: it keeps every live row of a window (one per key), an
+ * `insert`/`update-after` replaces its key's row, an `update-before`/`delete`
+ * removes it, and the ranking emitted is that of the rows left; its output
+ * is plain results (no `kind`), one ranking per window. A result that
+ * arrives once its window was ranked goes to `late` (or is dropped and
+ * counted in `stats().lateRecords`).
  *
  * @param options - see {@link TopNOptions}
  * @throws {@link InvalidOptionError} at call time for invalid options
@@ -118,8 +123,10 @@ export function topN<K extends WindowKey, R>(
   const { n, by, late, id } = options;
   const ties = options.ties ?? false;
 
-  return (source) =>
-    new TimedObservable<WindowResult<K, R>>((sink, subscriber) => {
+  return (source) => {
+    // Over a changelog a window keeps all its live rows: a retracted best must leave the next best in place.
+    const changelog = isChangelogStream(source);
+    return new TimedObservable<WindowResult<K, R>>((sink, subscriber) => {
       const open = new Map<number, Map<number, Ranking<K, R>>>(); // by start, then end
       const timers = new TimerHeap<Ranking<K, R>>();
       let last: Ranking<K, R> | undefined; // a window's results arrive together: check it first
@@ -140,8 +147,16 @@ export function topN<K extends WindowKey, R>(
         return (last = r);
       };
 
+      const remove = (r: Ranking<K, R>, key: K) => {
+        const i = r.items.findIndex((item) => item.key === key);
+        if (i < 0) return;
+        r.items.splice(i, 1);
+        r.scores.splice(i, 1);
+      };
+
       const insert = (r: Ranking<K, R>, result: WindowResult<K, R>, score: number) => {
         const { items, scores } = r;
+        if (changelog) remove(r, result.key); // one row per key: a new one replaces it
         // Position after every result that ranks at or before this one.
         let i = items.length;
         while (i > 0) {
@@ -149,9 +164,10 @@ export function topN<K extends WindowKey, R>(
           if (s > score || (s === score && !keyBefore(result.key, (items[i - 1] as WindowResult<K, R>).key))) break;
           i--;
         }
-        if (i >= n && !(ties && scores[n - 1] === score)) return; // not among the best
+        if (!changelog && i >= n && !(ties && scores[n - 1] === score)) return; // not among the best
         items.splice(i, 0, result);
         scores.splice(i, 0, score);
+        if (changelog) return;
         // Drop what fell out: beyond n, unless tied with the n-th.
         let keep = items.length;
         if (keep > n) {
@@ -171,7 +187,17 @@ export function topN<K extends WindowKey, R>(
           byEnd.delete(r.end);
           if (byEnd.size === 0) open.delete(r.start);
           if (last === r) last = undefined;
-          for (const item of r.items) sink.record(item, r.time);
+          if (!changelog) {
+            for (const item of r.items) sink.record(item, r.time);
+            continue;
+          }
+          // The best n of every live row (with ties), as plain results.
+          let keep = Math.min(n, r.items.length);
+          if (ties) while (keep < r.scores.length && r.scores[keep] === r.scores[n - 1]) keep++;
+          for (let i = 0; i < keep; i++) {
+            const { key, start, end, value, timing, pane } = r.items[i] as WindowResult<K, R>;
+            sink.record({ key, start, end, value, timing, pane }, r.time);
+          }
         }
         sink.watermark(next);
       };
@@ -245,8 +271,28 @@ export function topN<K extends WindowKey, R>(
               late?.(result, timestamp);
               return;
             }
+            if (changelog) {
+              const kind = (result as { kind?: unknown }).kind;
+              if (kind === 'update-before' || kind === 'delete') {
+                remove(ranking(result.start, result.end, timestamp), result.key);
+                return;
+              }
+              if (kind !== 'insert' && kind !== 'update-after') {
+                sink.error(
+                  new InvalidRecordError(
+                    `topN: this input is a changelog (from windowBy({ changelog: true })) but a record has kind ${describe(kind)}; ` +
+                      "expected 'insert', 'update-before', 'update-after' or 'delete' (a mapRecords in between must keep `kind`)",
+                    result,
+                  ),
+                );
+                return;
+              }
+            }
             const score = by(result);
-            if (Number.isNaN(score)) return;
+            if (Number.isNaN(score)) {
+              if (changelog) remove(ranking(result.start, result.end, timestamp), result.key);
+              return;
+            }
             const r = ranking(result.start, result.end, timestamp);
             insert(r, result, score);
           },
@@ -261,4 +307,5 @@ export function topN<K extends WindowKey, R>(
         'topN',
       );
     });
+  };
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { asyncScheduler, type OperatorFunction, type SchedulerLike, Subscription } from 'rxjs';
-import type { Aggregate } from '../aggregates/aggregate.js';
+import { type Aggregate, NO_RETRACT } from '../aggregates/aggregate.js';
 import { activeMode, registerState } from '../checkpoint/scope.js';
 import { check, decodeTime, encodeTime } from '../checkpoint/snapshot.js';
 import { describe, InvalidOptionError, InvalidRecordError } from '../errors.js';
@@ -21,8 +21,9 @@ import {
 } from '../options.js';
 import type { Timed } from '../time/timed.js';
 import { type EngineFactory, engineOf, type WindowAssigner } from '../windows/assigners.js';
+import type { WindowChange } from '../windows/changelog.js';
 import { type EngineConfig, isKey, type WindowEngine, type WindowKey, type WindowResult } from '../windows/window-result.js';
-import { completeSink, connectTimed, TimedObservable } from './timed-observable.js';
+import { completeSink, connectTimed, isChangelogStream, TimedObservable } from './timed-observable.js';
 
 /** Early (speculative) firings before a window's on-time pane. */
 export interface EarlyFirings {
@@ -45,7 +46,7 @@ export interface WindowByOptions<T, K extends WindowKey, A, R> {
    * keeps its state and accepts late records, each firing a `late` pane. Default 0.
    */
   readonly allowedLateness?: number;
-  /** Receives each record that arrived after all its windows were closed; it changes nothing. */
+  /** Receives each record that arrived after all its windows were closed (over a changelog, retractions too); it changes nothing. */
   readonly late?: (value: T, timestamp: number) => void;
   /** Early firings; off by default. */
   readonly early?: EarlyFirings;
@@ -55,6 +56,15 @@ export interface WindowByOptions<T, K extends WindowKey, A, R> {
   readonly scheduler?: SchedulerLike;
   /** Names this operator's state in pipeline snapshots; default `windowBy#n`. */
   readonly id?: string;
+  /**
+   * Emit a changelog of {@link WindowChange}s instead of accumulating panes:
+   * a window's first firing is an `insert`, each later one an
+   * `update-before` of the previous row then an `update-after`; a session
+   * span that a merge or growth supersedes gets a `delete`. Downstream
+   * windowBy, topN and the view then take rows back instead of counting
+   * them again. Default `false`. See {@link windowBy}.
+   */
+  readonly changelog?: boolean;
 }
 
 const KNOWN = [
@@ -67,6 +77,7 @@ const KNOWN = [
   'invalid',
   'scheduler',
   'id',
+  'changelog',
 ] as const;
 
 function validate(o: WindowByOptions<never, WindowKey, unknown, unknown>): void {
@@ -94,6 +105,28 @@ function validate(o: WindowByOptions<never, WindowKey, unknown, unknown>): void 
     if (o.early.interval !== undefined) requirePositive('windowBy.early.interval', o.early.interval);
   }
   optionalScheduler('windowBy.scheduler', o.scheduler);
+  if (o.changelog !== undefined && typeof o.changelog !== 'boolean')
+    throw new InvalidOptionError('windowBy.changelog', `expected true or false, got ${describe(o.changelog)}`);
+}
+
+/** Refuses, when the pipe is built, a window or aggregate that cannot consume a changelog. */
+function requireRetractable(window: WindowAssigner, aggregate: Aggregate<never, unknown, unknown>): void {
+  if (window.kind === 'session')
+    throw new InvalidOptionError(
+      'windowBy.window',
+      'session windows cannot consume a changelog (this input comes from windowBy({ changelog: true })): ' +
+        'a retracted row cannot split the session it merged; use tumbling(size) or sliding(size, slide) here, ' +
+        'or drop `changelog: true` upstream and chain over on-time panes only',
+    );
+  if (typeof aggregate.retract === 'function') return;
+  const alternative = (aggregate as { [NO_RETRACT]?: string })[NO_RETRACT];
+  throw new InvalidOptionError(
+    'windowBy.aggregate',
+    'this input is a changelog (from windowBy({ changelog: true })), whose update-before and delete records ' +
+      'must be taken back out, but the aggregate cannot retract: ' +
+      (alternative ??
+        'add retract(accumulator, value), the inverse of add, to aggregate({ create, add, merge, result, retract })'),
+  );
 }
 
 /** Snapshot of one windowBy. @internal */
@@ -107,9 +140,21 @@ interface WindowByState {
  * Groups a timed stream by key into event-time windows and aggregates each
  * (key, window) incrementally. Produces a timed stream of
  * {@link WindowResult}s (each stamped with its window's last timestamp and
- * followed by the watermark), so results can be windowed again. Chain over
- * on-time panes only, or without early firings: every pane is a record
- * downstream, so a count of early and on-time panes would count twice.
+ * followed by the watermark), so results can be windowed again. By default
+ * (accumulating mode) every pane is a record downstream, so chain over
+ * on-time panes only: a count of early and on-time panes counts twice.
+ *
+ * With `changelog: true` it emits {@link WindowChange}s instead, each pane
+ * taking the previous one back (`update-before`, then `update-after`), and a
+ * superseded session span deleted; a downstream windowBy, {@link topN} and
+ * the view apply them, so chains with early and late firings stay exact.
+ * A windowBy whose input is a changelog subtracts `update-before` and
+ * `delete` records with its aggregate's `retract`, and refuses, when the
+ * pipe is built, an aggregate without one or session windows
+ * ({@link InvalidOptionError}). Retractions are stamped like the rows they
+ * take back, so they reach the same downstream windows; a retraction that
+ * comes after its window was purged is late (give the downstream stage the
+ * upstream's `allowedLateness` or more).
  *
  * Semantics (Flink's): a window `[start, end)` fires once **on-time** when
  * the watermark reaches `end - 1`; a record is **late** when all its windows
@@ -122,7 +167,8 @@ interface WindowByState {
  * input completes, every open window fires, then the output completes.
  *
  * @param options - see {@link WindowByOptions}
- * @throws {@link InvalidOptionError} at call time for invalid options
+ * @throws {@link InvalidOptionError} at call time for invalid options; when
+ *   applied to a changelog, for session windows or an aggregate without `retract`
  * @example
  * ```ts
  * import { from } from 'rxjs';
@@ -138,8 +184,29 @@ interface WindowByState {
  *   .subscribe((r) => console.log(r.key, r.start, r.value, r.timing));
  * // a 0 1 on-time, then b 60000 1 on-time; { user: 'a', ts: 2000 } went to `late`
  * ```
- * @see {@link eventTime}, {@link records}, {@link tumbling}, {@link sliding}, {@link session}
+ * @example
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { eventTime, windowBy, tumbling, count, sum, records } from 'tidemark';
+ * // per-user counts per 10 ms with an early pane per record, then their total per 100 ms:
+ * // the changelog takes each early pane back, so the total counts every click once
+ * from([{ user: 'a', ts: 1 }, { user: 'a', ts: 2 }, { user: 'b', ts: 15 }])
+ *   .pipe(
+ *     eventTime({ timestamp: (e) => e.ts, maxOutOfOrderness: 0 }),
+ *     windowBy({ key: (e) => e.user, window: tumbling(10), aggregate: count(), early: { count: 1 }, changelog: true }),
+ *     windowBy({ key: () => 'all', window: tumbling(100), aggregate: sum((r) => r.value) }),
+ *     records(),
+ *   )
+ *   .subscribe((r) => console.log(r.value)); // 3
+ * ```
+ * @see {@link eventTime}, {@link records}, {@link tumbling}, {@link sliding}, {@link session}, {@link WindowChange}
  */
+export function windowBy<T, K extends WindowKey, A, R>(
+  options: WindowByOptions<T, K, A, R> & { readonly changelog: true },
+): OperatorFunction<Timed<T>, Timed<WindowChange<K, R>>>;
+export function windowBy<T, K extends WindowKey, A, R>(
+  options: WindowByOptions<T, K, A, R>,
+): OperatorFunction<Timed<T>, Timed<WindowResult<K, R>>>;
 export function windowBy<T, K extends WindowKey, A, R>(
   options: WindowByOptions<T, K, A, R>,
 ): OperatorFunction<Timed<T>, Timed<WindowResult<K, R>>> {
@@ -148,9 +215,13 @@ export function windowBy<T, K extends WindowKey, A, R>(
   const allowedLateness = options.allowedLateness ?? 0;
   const interval = early?.interval;
   const scheduler = options.scheduler ?? asyncScheduler;
+  const changelog = options.changelog ?? false;
 
-  return (source) =>
-    new TimedObservable<WindowResult<K, R>>((sink, subscriber) => {
+  return (source) => {
+    // Known when the pipe is built: refuse now what could not take a retraction back.
+    const retractions = isChangelogStream(source);
+    if (retractions) requireRetractable(window, aggregate as Aggregate<never, unknown, unknown>);
+    return new TimedObservable<WindowResult<K, R>>((sink, subscriber) => {
       // A batch run (RunOptions.mode) fires each window once, complete, at the end: no early panes.
       const batch = activeMode() === 'batch';
       const config: EngineConfig<T, K, A, R> = {
@@ -158,6 +229,8 @@ export function windowBy<T, K extends WindowKey, A, R>(
         allowedLateness,
         earlyCount: batch ? 0 : (early?.count ?? 0),
         trackDirty: interval !== undefined && !batch,
+        changelog,
+        retractions,
         // Stamped with the window's last timestamp, so that a downstream
         // windowBy receives a result before the watermark that closes it.
         emit: (result, timestamp) => sink.record(result, timestamp),
@@ -216,7 +289,23 @@ export function windowBy<T, K extends WindowKey, A, R>(
                 else sink.error(error);
                 return;
               }
-              if (!engine.add(value, timestamp, k, wm)) {
+              let accepted: boolean;
+              if (retractions) {
+                const kind = (value as { kind?: unknown } | null)?.kind;
+                if (kind === 'update-before' || kind === 'delete') accepted = engine.retract(value, timestamp, k, wm);
+                else if (kind === 'insert' || kind === 'update-after') accepted = engine.add(value, timestamp, k, wm);
+                else {
+                  sink.error(
+                    new InvalidRecordError(
+                      `windowBy: this input is a changelog (from windowBy({ changelog: true })) but a record has kind ${describe(kind)}; ` +
+                        "expected 'insert', 'update-before', 'update-after' or 'delete' (a mapRecords in between must keep `kind`: (r) => ({ ...r, … }))",
+                      value,
+                    ),
+                  );
+                  return;
+                }
+              } else accepted = engine.add(value, timestamp, k, wm);
+              if (!accepted) {
                 lateRecords++;
                 late?.(value, timestamp);
               }
@@ -233,5 +322,6 @@ export function windowBy<T, K extends WindowKey, A, R>(
         ),
       );
       return subscription;
-    });
+    }, changelog);
+  };
 }

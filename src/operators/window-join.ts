@@ -145,6 +145,9 @@ export function windowJoin<L, R, K extends WindowKey, O = Joined<L, R>>(
         allowedLateness: 0,
         earlyCount: 0,
         trackDirty: false,
+        // Pairs are final: a window fires once, on time, and is never taken back.
+        changelog: false,
+        retractions: false,
         emit(result, timestamp) {
           const { left, right } = result.value;
           if (left.length === 0 || right.length === 0) return;

@@ -13,11 +13,15 @@ export type {
   ErrorBody,
   IngestRequest,
   IngestResponse,
+  ViewChange,
+  ViewReset,
+  ViewRow,
+  ViewsResponse,
   WireEvent,
   WireResult,
 } from './wire.js';
 export { LIMITS, PATHS, PROTOCOL_VERSION } from './wire.js';
-export { isClientId, parseIngest, requireClientId } from './validate.js';
+export { isClientId, parseIngest, parseLastEventId, parseViewQuery, requireClientId } from './validate.js';
 export type { Secret } from './tokens.js';
 export { tokenFor } from './tokens.js';
 export { ProtocolError } from '../errors.js';

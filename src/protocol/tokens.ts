@@ -151,6 +151,50 @@ async function macProblem(
   return undefined;
 }
 
+/**
+ * A reader token: `<name>:<mac>.<keyId>`, the MAC of `tidemark reader <name>`
+ * (a message with spaces, which no client id holds). It reads the served
+ * views (`GET /v1/views`, `GET /v1/views/stream`) and nothing else: it
+ * cannot ingest, read a client's corrections or start a batch run. `name`
+ * (a client-id-like name: 1-128 of `A-Z a-z 0-9 _ -`) says whose it is: the
+ * server limits concurrent streams per name. `npx tidemark token --reader <name>`
+ * prints one.
+ *
+ * @example
+ * ```ts
+ * import { readerTokenFor } from 'tidemark/server';
+ * const token = await readerTokenFor('a secret of at least 16 bytes', 'wallboard');
+ * console.log(token.startsWith('wallboard:')); // true
+ * ```
+ */
+export async function readerTokenFor(secret: Secret | SigningKey, name: string): Promise<string> {
+  requireClientId(name, 'name');
+  const key = secret instanceof CryptoKey ? secret : await signingKey(secret);
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`tidemark reader ${name}`)));
+  return `${name}:${base64url(mac)}.${idOf(key)}`;
+}
+
+/** Whether `token` has a reader token's shape (`<name>:…`); client and admin tokens have no `:`. @internal */
+export function isReaderToken(token: string): boolean {
+  return token.includes(':');
+}
+
+/**
+ * Checks a reader token: answers its name, or why it is refused. @internal
+ */
+export async function readerTokenProblem(key: SigningKey, token: string): Promise<{ name: string } | { problem: string }> {
+  const colon = token.indexOf(':');
+  const name = token.slice(0, colon);
+  if (colon < 1 || !/^[A-Za-z0-9_-]{1,128}$/.test(name))
+    return { problem: 'this is not a reader token (expected `<name>:<43-character MAC>.<8-character key id>`, as `tidemark token --reader <name>` prints)' };
+  const problem = await macProblem(key, `tidemark reader ${name}`, token.slice(colon + 1), {
+    printed: '`tidemark token --reader <name>`',
+    reissue: "print a reader token with `npx tidemark token --reader <name> --data <the server's --data directory>`",
+    other: `this is not a valid reader token for "${name}": print one with \`npx tidemark token --reader ${name}\``,
+  });
+  return problem === undefined ? { name } : { problem };
+}
+
 /** Whether `token` is `clientId`'s under `key` (see {@link tokenProblem}). @internal */
 export async function verifyToken(key: SigningKey, clientId: string, token: string): Promise<boolean> {
   return (await tokenProblem(key, clientId, token)) === undefined;

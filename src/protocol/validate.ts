@@ -113,5 +113,65 @@ function parseResults(results: unknown): void {
     if (typeof r.pane !== 'number' || !Number.isSafeInteger(r.pane) || r.pane < 0)
       throw new ProtocolError(400, `must be a whole number >= 0, got ${describe(r.pane)}`, `${at}.pane`);
     if (!('value' in r)) throw new ProtocolError(400, 'missing', `${at}.value`);
+    if (r.kind !== undefined && r.kind !== 'delete')
+      throw new ProtocolError(400, `must be 'delete' or absent (a row), got ${describe(r.kind)}`, `${at}.kind`);
   }
+}
+
+/** Longest `key` a view query takes (characters). */
+const MAX_VIEW_KEY = 256;
+
+/**
+ * Parses the query of `GET /v1/views` and `GET /v1/views/stream`: `from` and
+ * `to` (ms, windows overlapping `[from, to)`), `key` (a window key, as a
+ * string). Throws a `400` {@link ProtocolError} naming the parameter: a
+ * time that is not a finite number, `from` after `to`, a key that is empty,
+ * too long or holds control characters, a parameter it does not know.
+ *
+ * @example
+ * ```ts
+ * import { parseViewQuery } from 'tidemark/protocol';
+ * console.log(parseViewQuery(new URLSearchParams('from=0&to=60000&key=/home'))); // { from: 0, to: 60000, key: '/home' }
+ * ```
+ */
+export function parseViewQuery(params: URLSearchParams): { from?: number; to?: number; key?: string } {
+  const out: { from?: number; to?: number; key?: string } = {};
+  for (const name of params.keys())
+    if (!['from', 'to', 'key', 'clientId', 'lastEventId'].includes(name))
+      throw new ProtocolError(400, 'is not a parameter of the views API (it takes from, to, key, and lastEventId for the stream)', name);
+  for (const name of ['from', 'to'] as const) {
+    const text = params.get(name);
+    if (text === null) continue;
+    const n = text.trim() === '' ? Number.NaN : Number(text);
+    if (!Number.isFinite(n)) throw new ProtocolError(400, `must be a time in ms (a finite number), got ${JSON.stringify(text.slice(0, 40))}`, name);
+    out[name] = n;
+  }
+  if (out.from !== undefined && out.to !== undefined && out.from > out.to)
+    throw new ProtocolError(400, `must not be after \`to\` (${out.from} > ${out.to}): the range is reversed`, 'from');
+  const key = params.get('key');
+  if (key !== null) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point
+    if (key.length === 0 || key.length > MAX_VIEW_KEY || /[\u0000-\u001f\u007f]/.test(key))
+      throw new ProtocolError(400, `must be 1 to ${MAX_VIEW_KEY} characters without control characters`, 'key');
+    out.key = key;
+  }
+  return out;
+}
+
+/**
+ * Parses a `Last-Event-ID` (header, or `lastEventId` parameter): a whole
+ * number ≥ 0, or `undefined` when absent. Throws a `400` {@link ProtocolError}.
+ *
+ * @example
+ * ```ts
+ * import { parseLastEventId } from 'tidemark/protocol';
+ * console.log(parseLastEventId('42'), parseLastEventId(null)); // 42 undefined
+ * ```
+ */
+export function parseLastEventId(text: string | null): number | undefined {
+  if (text === null || text === '') return undefined;
+  const n = /^\d{1,15}$/.test(text.trim()) ? Number(text.trim()) : Number.NaN;
+  if (!Number.isSafeInteger(n))
+    throw new ProtocolError(400, `must be the id of a change (a whole number >= 0), got ${JSON.stringify(text.slice(0, 40))}`, 'Last-Event-ID');
+  return n;
 }

@@ -31,7 +31,7 @@ export const PROTOCOL_VERSION = 1;
  * console.log(url.href); // https://example.com/v1/ingest
  * ```
  */
-export const PATHS = { ingest: 'ingest', corrections: 'corrections' } as const;
+export const PATHS = { ingest: 'ingest', corrections: 'corrections', views: 'views', viewsStream: 'views/stream' } as const;
 
 /**
  * Limits both sides respect. A client keeps each request body under
@@ -70,7 +70,12 @@ export interface WireEvent {
 
 /**
  * One window's latest result as the client computed it (the speed layer),
- * uploaded so that the batch layer can compare and correct it.
+ * uploaded so that the batch layer can compare and correct it. With
+ * `kind: 'delete'` (a client pipeline emitting a changelog, see
+ * `windowBy({ changelog: true })`) it says instead that the window is gone:
+ * a session span a later record superseded. `value` and `pane` are then
+ * those of the row it takes back. Without `kind` (the default shape) it is
+ * a row.
  */
 export interface WireResult {
   readonly key: WindowKey;
@@ -79,6 +84,8 @@ export interface WireResult {
   readonly value: unknown;
   /** The pane number of this firing (0 for the first). */
   readonly pane: number;
+  /** `'delete'`: the window's row is taken back; absent: this is the window's row. */
+  readonly kind?: 'delete';
 }
 
 /** `POST /v1/ingest` body. `events` may be empty when only results are sent. */
@@ -141,4 +148,52 @@ export interface ErrorBody {
     /** The offending field for a `400`, as a path: `events[3].seq`. */
     readonly field?: string;
   };
+}
+
+/**
+ * One window of the served view (`GET /v1/views`, `GET /v1/views/stream`,
+ * and the edge's `GET /v1/results`): the batch layer's value where it has
+ * made the window final, the global speed layer's otherwise.
+ */
+export interface ViewRow {
+  readonly key: WindowKey;
+  readonly start: number;
+  readonly end: number;
+  readonly value: unknown;
+  /** `'batch'`: the batch layer's value over the complete log; `'speed'`: the live value. */
+  readonly source: 'speed' | 'batch';
+  /** `true` once the batch layer made the window final: the row will not change again. */
+  readonly final: boolean;
+  /** The id of the change that last set the row (the edge: its pane number). */
+  readonly version: number;
+}
+
+/** `200` answer to `GET /v1/views`: the rows asked for, sorted by key then start, and the id of the last change they reflect. */
+export interface ViewsResponse {
+  readonly rows: readonly ViewRow[];
+  /** Pass it as `Last-Event-ID` to `GET /v1/views/stream` to get every change after these rows. */
+  readonly lastEventId: number;
+}
+
+/**
+ * One change of the served view, as `GET /v1/views/stream` sends it (an SSE
+ * `change` event whose `id` is `id`): a row set or a row deleted.
+ */
+export type ViewChange =
+  | { readonly id: number; readonly op: 'upsert'; readonly row: ViewRow }
+  | {
+      readonly id: number;
+      readonly op: 'delete';
+      readonly row: { readonly key: WindowKey; readonly start: number; readonly end: number };
+    };
+
+/**
+ * The SSE `reset` event of `GET /v1/views/stream`: the whole view (within the
+ * stream's filter) as of change `lastEventId`. Sent first to a new
+ * subscriber, and to one whose `Last-Event-ID` is older than the changes the
+ * server keeps (or unknown to it); a subscriber replaces its rows with these.
+ */
+export interface ViewReset {
+  readonly lastEventId: number;
+  readonly rows: readonly ViewRow[];
 }

@@ -15,7 +15,9 @@ import type { CorrectionStore } from './corrections-store.js';
 import { type DirLock, lockDir } from './file-lock.js';
 import type { FileLog } from './file-log.js';
 import { type BatchPipeline, type ReconcileReport, reconcile } from './reconcile.js';
-import { frozenThrough, type RetentionReport, RunWindows, retain } from './retention.js';
+import { batchView, frozenThrough, type RetentionReport, RunWindows, retain } from './retention.js';
+import { batchViewFile, type StoredBatchView } from './batch-view-file.js';
+import { writeAtomically } from './durable-files.js';
 import type { ResultStore } from './results-store.js';
 
 /** What one batch run reads and writes; `release` closes what the run opened. */
@@ -115,13 +117,17 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
           frozenThrough: await frozenThrough(options.dataDir),
           ...(windows ? { onWindows: windows.onWindows } : {}),
         });
-        if (!options.retention || !windows) return report;
+        if (!options.retention || !windows) {
+          await publishBatchView(options.dataDir, report);
+          return report;
+        }
         const retention = await retain({ dataDir: options.dataDir, ...options.retention, report, windows, now: clock.now() });
         if (retention.segments > 0) {
           // Compaction: the results of frozen windows go, and superseded corrections.
           await inputs.results.compact?.(retention.frozenThrough);
           await inputs.corrections.compact?.();
         }
+        await publishBatchView(options.dataDir, report);
         return { ...report, retention };
       } finally {
         await inputs.release();
@@ -177,4 +183,20 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
     },
   };
   return layer;
+}
+
+/**
+ * Leaves the run's view over all clients (and the windows retention froze)
+ * in `batch/global.json`, where the serving layer of `tidemark serve` reads
+ * it: the batch half of the served view. Not after a failed global run.
+ */
+async function publishBatchView(dataDir: string, report: ReconcileReport): Promise<void> {
+  if (report.failures.some((f) => f.clientId === undefined)) return;
+  const frozen = (await batchView(dataDir, null)).map(({ key, start, end, value }) => ({ key, start, end, value }));
+  const stored: StoredBatchView = {
+    startedAt: report.startedAt,
+    frontier: Number.isFinite(report.frontier) ? report.frontier : null,
+    windows: [...frozen, ...report.global],
+  };
+  await writeAtomically(batchViewFile(dataDir), JSON.stringify(stored));
 }

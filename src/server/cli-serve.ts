@@ -18,6 +18,7 @@ import { type FileLog, fileLog } from './file-log.js';
 import { loadPipeline } from './load-pipeline.js';
 import { listen } from './node-adapter.js';
 import { fileResults } from './results-store.js';
+import { globalSpeedLayer } from './global-speed.js';
 
 export async function serve(flags: Flags): Promise<void> {
   const port = Number(flags.port ?? 8787);
@@ -29,6 +30,9 @@ export async function serve(flags: Flags): Promise<void> {
   if (flags.retention !== undefined && flags.nats)
     throw new UsageError("--retention is for the file log; a JetStream stream's retention is its own (max_age)");
   const retentionMs = flags.retention === undefined ? undefined : duration('retention', flags.retention, 60_000);
+  if ((flags['idle-timeout'] !== undefined || flags['views-for-clients']) && !flags.pipeline)
+    throw new UsageError('--idle-timeout and --views-for-clients are for the global speed layer: they need --pipeline ./pipeline.js');
+  const idleTimeout = flags['idle-timeout'] === undefined ? undefined : duration('idle-timeout', flags['idle-timeout']);
   const pipeline = flags.pipeline ? await loadPipeline(flags.pipeline) : undefined;
   const dir = dataDir(flags);
   const secret = serverSecret(flags);
@@ -45,12 +49,31 @@ export async function serve(flags: Flags): Promise<void> {
         ...(retentionMs !== undefined ? { retention: { log: log as FileLog, horizonMs: retentionMs } } : {}),
       })
     : undefined;
+  // The global speed layer follows the file log's appends; it catches up before ingest starts.
+  const speed =
+    pipeline && !flags.nats
+      ? await globalSpeedLayer({
+          dataDir: dir,
+          log: log as FileLog,
+          pipeline,
+          ...(idleTimeout !== undefined ? { idleTimeout } : {}),
+          onError: (e) => {
+            const { name, message } = errorParts(e);
+            console.error(`tidemark: global speed layer: ${name}: ${message}`);
+          },
+        })
+      : undefined;
+  const afterBatch = async <R>(report: R): Promise<R> => {
+    await speed?.refreshBatch();
+    return report;
+  };
   const handler = await createHandler({
     log,
     secret,
     results,
     corrections,
-    ...(batch ? { reconcile: async () => reportBody(await batch.run()) } : {}),
+    ...(batch ? { reconcile: async () => reportBody(await afterBatch(await batch.run())) } : {}),
+    ...(speed ? { views: speed, metrics: () => speed.metrics(), clientsMayReadViews: flags['views-for-clients'] === true } : {}),
   });
   const server = await listen(handler, { port, host: flags.host ?? '127.0.0.1' });
   const where = flags.nats ? `JetStream at ${flags.nats}` : `file log in ${join(dir, 'log')}`;
@@ -64,6 +87,7 @@ export async function serve(flags: Flags): Promise<void> {
       return;
     }
     const r = outcome.report;
+    void afterBatch(r).catch((e) => console.error(`tidemark: reading the batch view: ${errorParts(e).message}`));
     if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
     if (r.retention && r.retention.segments > 0)
       console.log(
@@ -72,6 +96,13 @@ export async function serve(flags: Flags): Promise<void> {
       );
     for (const f of r.failures) console.error(`tidemark: reconcile FAILED for ${f.clientId ?? 'all clients'}: ${f.name}: ${f.message}`);
   });
+  if (speed) {
+    const st = speed.status();
+    console.log(
+      `tidemark: global speed layer over ${st.processed} logged events; views at ${server.url}/v1/views and ` +
+        `${server.url}/v1/views/stream (reader tokens: tidemark token --reader <name>)`,
+    );
+  } else if (pipeline && flags.nats) console.log('tidemark: no global speed layer with --nats yet: the served view needs the file log');
   if (pipeline)
     console.log(
       `tidemark: running the batch layer with ${flags.pipeline} every ${flags['reconcile-every'] ?? '60s'}, and on POST /v1/reconcile` +
@@ -80,6 +111,7 @@ export async function serve(flags: Flags): Promise<void> {
   const stop = async () => {
     stopSchedule?.();
     await batch?.idle();
+    await speed?.close();
     await server.close();
     await log.close();
     process.exit(0);

@@ -9,7 +9,7 @@
 import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { errorParts } from '../errors.js';
-import { adminTokenFor, keyIdOf, tokenFor } from '../protocol/tokens.js';
+import { adminTokenFor, keyIdOf, readerTokenFor, tokenFor } from '../protocol/tokens.js';
 import { batchLayer } from './batch-layer.js';
 import { buildEdge } from './build-edge.js';
 import { DEFAULT_DATA, dataDir, type Flags, OPTIONS, readLog, reconcileSummary, UsageError } from './cli-common.js';
@@ -24,16 +24,24 @@ import { existingSecret } from './secret-file.js';
 const USAGE = `Usage: tidemark <command> [options]
 
   serve       --port 8787 --host 127.0.0.1 --data ./tidemark-data [--nats nats://127.0.0.1:4222] [--secret S]
-              [--pipeline ./pipeline.js [--reconcile-every 5m] [--retention 30d]]
+              [--pipeline ./pipeline.js [--reconcile-every 5m] [--retention 30d] [--idle-timeout 60s]
+              [--views-for-clients]]
               Serves POST /v1/ingest, GET /v1/corrections and GET /metrics; with --pipeline, also runs
               the batch layer every --reconcile-every (30s, 5m, 1h, 2d; a bare number is seconds; default
               60s) in this process, and at once on POST /v1/reconcile with the admin token. --retention
               (default: keep everything) deletes log segments older than that once the batch layer has
               made final every window they feed; their batch values are kept (see view).
+              With --pipeline and the file log, the global speed layer runs the pipeline over every
+              client's events as they arrive (one watermark per client; a client silent --idle-timeout
+              stops holding it back) and serves the view across clients, corrected by the batch layer:
+              GET /v1/views and GET /v1/views/stream (Server-Sent Events) with a reader token
+              (--views-for-clients: client tokens too).
   token       <clientId> --data ./tidemark-data [--secret S]
               Prints the client's token, signed with the server's secret.
   token       --admin --data ./tidemark-data [--secret S]
               Prints the admin token (POST /v1/reconcile); give it to operators only.
+  token       --reader <name> --data ./tidemark-data [--secret S]
+              Prints a reader token: it reads GET /v1/views and /v1/views/stream, and cannot ingest.
   export      --data ./tidemark-data [--nats URL] [--client ID]
               Prints the log as NDJSON: clientId, seq, ts, receivedAt, data. Runs beside serve: it reads
               a snapshot of the log, with no lock.
@@ -89,10 +97,20 @@ async function printView(flags: Flags): Promise<void> {
 }
 
 async function token(flags: Flags, clientId: string | undefined): Promise<void> {
-  if (flags.admin && clientId) throw new UsageError('token takes a client id or --admin, not both');
-  if (!clientId && !flags.admin) throw new UsageError('token needs a client id (tidemark token <clientId>), or --admin for the admin token');
+  const kinds = [clientId !== undefined, flags.admin === true, flags.reader !== undefined].filter(Boolean).length;
+  if (kinds > 1) throw new UsageError('token takes one of: a client id, --admin, --reader <name>');
+  if (kinds === 0)
+    throw new UsageError('token needs a client id (tidemark token <clientId>), --admin for the admin token, or --reader <name> for a reader token');
+  if (flags.reader !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(flags.reader))
+    throw new UsageError(`--reader takes a name of 1-128 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(flags.reader)}`);
   const { secret, from } = tokenSecret(flags);
-  console.log(clientId ? await tokenFor(secret, clientId) : await adminTokenFor(secret));
+  console.log(
+    clientId
+      ? await tokenFor(secret, clientId)
+      : flags.reader !== undefined
+        ? await readerTokenFor(secret, flags.reader)
+        : await adminTokenFor(secret),
+  );
   console.error(`tidemark: signed with the secret from ${from} (key id ${await keyIdOf(secret)})`);
 }
 

@@ -16,6 +16,7 @@ import { StorageError } from '../errors.js';
 import type { Coverage } from '../host/ingest/coverage.js';
 import type { Retired } from './file-log-retired.js';
 import type { LoggedEvent } from '../host/ingest/log.js';
+import type { WireEvent } from '../protocol/wire.js';
 import {
   checkFrame,
   decodeHeader,
@@ -28,6 +29,21 @@ import {
   segmentName,
   segmentNumber,
 } from './file-log-format.js';
+
+/** A place in a `FileLog`: the end of a frame (segment number and byte offset). */
+export interface LogPosition {
+  readonly segment: number;
+  readonly offset: number;
+}
+
+/** One append as the log holds it: one client's events, and where the frame ends. */
+export interface LogFrame {
+  readonly clientId: string;
+  readonly receivedAt: number;
+  /** The events of the frame (those the append found fresh), in sequence order. */
+  readonly events: readonly WireEvent[];
+  readonly end: LogPosition;
+}
 
 const READ_CHUNK = 1024 * 1024;
 
@@ -261,16 +277,10 @@ export async function* readSegments(
     });
     try {
       for await (const frame of readFrames(h, SEGMENT_HEADER_BYTES, s.size)) {
-        const header = frame.bad === undefined ? decodeHeader(frame.payload) : undefined;
-        if (frame.bad !== undefined || !header)
-          throw new StorageError(
-            `${s.file} is damaged at byte ${frame.offset} (${frame.bad ?? 'no valid header line'}), though it ` +
-              'was sound when the log was opened: the disk or something else changed it. Close the log; ' +
-              'opening it again says how to fix it.',
-          );
+        const { header, payload } = soundFrame(s.file, frame);
         if (only !== undefined && header.clientId !== only) continue;
         const { clientId, receivedAt } = header;
-        for (const [seq, ts, data] of decodeRows(frame.payload)) {
+        for (const [seq, ts, data] of decodeRows(payload)) {
           chunk.push({ clientId, seq, ts, receivedAt, data });
           if (chunk.length === chunkEvents) {
             yield chunk;
@@ -283,6 +293,42 @@ export async function* readSegments(
     }
   }
   if (chunk.length > 0) yield chunk;
+}
+
+/**
+ * The header and payload of a frame read from a segment that the scan at opening found
+ * sound; a frame that fails its check now throws a {@link StorageError}.
+ */
+function soundFrame(file: string, frame: ReadFrame): { header: FrameHeader; payload: Buffer } {
+  const header = frame.bad === undefined ? decodeHeader(frame.payload) : undefined;
+  if (frame.bad !== undefined || !header)
+    throw new StorageError(
+      `${file} is damaged at byte ${frame.offset} (${frame.bad ?? 'no valid header line'}), though it ` +
+        'was sound when the log was opened: the disk or something else changed it. Close the log; ' +
+        'opening it again says how to fix it.',
+    );
+  return { header, payload: frame.payload };
+}
+
+/**
+ * The frames of one segment from byte `start` up to its `size`, decoded, each
+ * with the position of its end (see `FileLog.frames`).
+ */
+export async function* readLogFrames(
+  segment: { readonly n: number; readonly file: string; readonly size: number },
+  start: number,
+): AsyncGenerator<LogFrame> {
+  const h = await open(segment.file, 'r');
+  try {
+    for await (const frame of readFrames(h, start, segment.size)) {
+      const { header, payload } = soundFrame(segment.file, frame);
+      const end = { segment: segment.n, offset: frame.offset + FRAME_HEADER_BYTES + payload.length };
+      const events = decodeRows(payload).map(([seq, ts, data]) => ({ seq, ts, data }));
+      yield { clientId: header.clientId, receivedAt: header.receivedAt, events, end };
+    }
+  } finally {
+    await h.close();
+  }
 }
 
 /**

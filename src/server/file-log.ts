@@ -29,12 +29,12 @@ import {
   segmentName,
 } from './file-log-format.js';
 import { syncDir } from './durable-files.js';
-import { coverFrames, readSegments, type RecoveryReport, scanLog } from './file-log-segments.js';
+import { coverFrames, type LogFrame, type LogPosition, readLogFrames, readSegments, type RecoveryReport, scanLog } from './file-log-segments.js';
 import { lockDir } from './file-lock.js';
 import { coverRetired, readRetired, type RetireReport, retireSegments, type RetiringEvent } from './file-log-retired.js';
 import { type AppendOutcome, checkAppend, type ClientProgress, type EventLog, type LoggedEvent } from '../host/ingest/log.js';
 
-export type { RecoveryReport } from './file-log-segments.js';
+export type { LogFrame, LogPosition, RecoveryReport } from './file-log-segments.js';
 export type { RetireReport, RetiringEvent } from './file-log-retired.js';
 
 /** Options of {@link fileLog}. */
@@ -90,7 +90,22 @@ export interface FileLog extends EventLog {
    * calls it once the batch layer has made final every window those events feed.
    */
   retire(test: (event: RetiringEvent) => boolean, prepare?: (chosen: RetireReport) => Promise<void>): Promise<RetireReport>;
+  /**
+   * Calls `listener` with each group of frames once it is durable, in the
+   * order they are on disk, each with its position: what a consumer that
+   * tails the log (the global speed layer of `tidemark serve --pipeline`)
+   * processes without reading it back. Returns the function that stops it.
+   */
+  follow(listener: (frames: readonly LogFrame[]) => void): () => void;
+  /**
+   * The durable frames after `position` (the start of the log without it),
+   * in log order, up to what is durable now: where a consumer that tails
+   * the log catches up from its checkpoint. A position in a segment that
+   * retention deleted starts at the oldest segment kept.
+   */
+  frames(after?: LogPosition): AsyncIterable<LogFrame>;
 }
+
 
 const DEFAULT_SEGMENT_BYTES = 128 * 1024 * 1024;
 const MIN_SEGMENT_BYTES = 4096;
@@ -178,6 +193,8 @@ function checkOptions(dir: unknown, options: FileLogOptions | undefined): void {
 
 interface Group {
   readonly frames: EncodedFrame[];
+  /** What each frame holds, for `follow` (only filled while someone follows). */
+  readonly entries: { clientId: string; receivedAt: number; events: readonly WireEvent[]; end?: LogPosition }[];
   bytes: number;
   durable: boolean;
   readonly done: Promise<void>;
@@ -195,7 +212,7 @@ function newGroup(): Group {
   // Every group is awaited by the append that opened it; this only keeps a
   // rejection nobody else awaits from counting as unhandled.
   done.catch(() => undefined);
-  return { frames: [], bytes: 0, durable: false, done, resolve, reject };
+  return { frames: [], entries: [], bytes: 0, durable: false, done, resolve, reject };
 }
 
 interface ClientState {
@@ -330,11 +347,19 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
         fh = next;
         continue;
       }
-      await writeAll(fh, buffers, current.size);
+      const start = current.size;
+      await writeAll(fh, buffers, start);
       await io.datasync(fh);
       counters.writes++;
       counters.fsyncs++;
       current.size += bytes;
+      if (g.entries.length > 0) {
+        let at = start;
+        for (let k = i; k < j; k++) {
+          at += g.frames[k]!.bytes;
+          g.entries[k]!.end = { segment: current.n, offset: at };
+        }
+      }
       i = j;
     }
   };
@@ -349,6 +374,10 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
         await writeGroup(g);
         g.durable = true;
         g.resolve();
+        if (g.entries.length > 0 && followers.size > 0) {
+          const frames = g.entries as LogFrame[];
+          for (const f of followers) f(frames);
+        }
       } catch (e) {
         // A failed write or fsync poisons the log for good. After fsync
         // reports an error, Linux may have dropped the dirty pages and
@@ -370,7 +399,9 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
     writing = false;
   };
 
-  const enqueue = (frame: EncodedFrame): Group => {
+  const followers = new Set<(frames: readonly LogFrame[]) => void>();
+
+  const enqueue = (frame: EncodedFrame, clientId: string, receivedAt: number, fresh: readonly WireEvent[]): Group => {
     let g = queue[queue.length - 1];
     if (!g || g.bytes + frame.bytes > MAX_GROUP_BYTES) {
       queue.push((g = newGroup()));
@@ -378,6 +409,8 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
     }
     g.frames.push(frame);
     g.bytes += frame.bytes;
+    // Entries are kept for every frame of a group or for none, so that frames[k] matches entries[k].
+    if (followers.size > 0 && g.entries.length === g.frames.length - 1) g.entries.push({ clientId, receivedAt, events: fresh });
     if (!writing) {
       writing = true;
       // After the current task's other appends: a burst of appends made
@@ -423,7 +456,7 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
         for (const [first, last] of frame.ranges) c.coverage.addRange(first, last);
         events += fresh.length;
         counters.appends++;
-        c.last = enqueue(frame);
+        c.last = enqueue(frame, clientId, receivedAt, fresh);
       }
       const outcome: AppendOutcome = {
         appended: fresh.length,
@@ -466,6 +499,24 @@ export async function openFileLog(dir: string, options: FileLogOptions | undefin
       if (through !== undefined) for (let i = segments.length - 1; i >= 0; i--) if (segments[i]!.n <= through) segments.splice(i, 1);
       events -= report.events;
       return report;
+    },
+
+    follow(listener) {
+      whenOpen('follow()');
+      followers.add(listener);
+      return () => void followers.delete(listener);
+    },
+
+    async *frames(after?: LogPosition): AsyncIterable<LogFrame> {
+      whenOpen('frames()');
+      const chosen = segments
+        .filter((x) => after === undefined || x.n >= after.segment)
+        .map((x) => ({ n: x.n, file: x.file, size: x.size }));
+      for (const x of chosen) {
+        const start = after !== undefined && x.n === after.segment ? after.offset : SEGMENT_HEADER_BYTES;
+        if (start >= x.size) continue;
+        yield* readLogFrames(x, start);
+      }
     },
 
     diagnostics(): FileLogDiagnostics {

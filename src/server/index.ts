@@ -8,9 +8,12 @@
 export type { AppendOutcome, ClientProgress, EventLog, LoggedEvent } from '../host/ingest/log.js';
 export { memoryLog } from './memory-log.js';
 export type { Secret } from '../protocol/tokens.js';
-export { adminTokenFor, tokenFor } from '../protocol/tokens.js';
+export { adminTokenFor, readerTokenFor, tokenFor } from '../protocol/tokens.js';
 export { secretIn } from './secret-file.js';
-export type { CorrectionSource, Handler, HandlerOptions, ResultSink } from '../host/ingest/handler.js';
+export type { CorrectionSource, Handler, HandlerOptions, ResultSink, ViewsSource } from '../host/ingest/handler.js';
+export type { ViewFilter } from '../host/serving-view.js';
+export type { GlobalSpeedLayer, GlobalSpeedOptions, GlobalSpeedStatus } from './global-speed.js';
+export { globalSpeedLayer } from './global-speed.js';
 export { createHandler } from '../host/ingest/handler.js';
 export type { Listening } from './node-adapter.js';
 export { listen } from './node-adapter.js';
@@ -18,7 +21,16 @@ export type { JetStreamLog } from './jetstream-log.js';
 export { jetStreamLog } from './jetstream.js';
 export { MissingDependencyError } from '../errors.js';
 export type { JetStreamLogOptions } from './jetstream-options.js';
-export type { FileLog, FileLogDiagnostics, FileLogOptions, RecoveryReport, RetireReport, RetiringEvent } from './file-log.js';
+export type {
+  FileLog,
+  FileLogDiagnostics,
+  FileLogOptions,
+  LogFrame,
+  LogPosition,
+  RecoveryReport,
+  RetireReport,
+  RetiringEvent,
+} from './file-log.js';
 export { fileLog } from './file-log.js';
 export type { FileLogSnapshot } from './file-log-snapshot.js';
 export { readFileLog } from './file-log-snapshot.js';

@@ -22,7 +22,9 @@ export interface Listening {
 /**
  * Serves `handler` over HTTP on `host:port` (`port: 0` picks a free one).
  * Request bodies stream into the handler (so its body limit applies before
- * a large body is read); responses are sent whole (they are small).
+ * a large body is read); responses are sent whole (they are small), except
+ * `text/event-stream` ones, which are written chunk by chunk as they come
+ * and cancelled when the client goes away.
  *
  * @example
  * ```ts
@@ -39,8 +41,15 @@ export async function listen(
 ): Promise<Listening> {
   requireObject('listen', options);
   const host = options.host ?? '127.0.0.1';
+  // Once closing, the connections go as soon as no request is being answered, rather than
+  // after the keep-alive timeout (a client's idle keep-alive connection, or one whose stream ended).
+  let closing = false;
+  let answering = 0;
   const server = createServer((req, res) => {
-    void respond(handler, host, req, res);
+    answering++;
+    void respond(handler, host, req, res).finally(() => {
+      if (--answering === 0 && closing) server.closeAllConnections();
+    });
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -55,8 +64,10 @@ export async function listen(
     port,
     close: () =>
       new Promise<void>((resolve) => {
+        closing = true;
         server.close(() => resolve());
-        server.closeIdleConnections();
+        if (answering === 0) server.closeAllConnections();
+        else server.closeIdleConnections();
       }),
   };
 }
@@ -75,14 +86,19 @@ async function respond(
     }
     const method = req.method ?? 'GET';
     const hasBody = method !== 'GET' && method !== 'HEAD';
+    // Aborted when the client goes away: a Server-Sent Events stream ends then.
+    const gone = new AbortController();
+    res.once('close', () => gone.abort());
     const request = new Request(`http://${req.headers.host ?? host}${req.url ?? '/'}`, {
       method,
       headers,
+      signal: gone.signal,
       ...(hasBody ? { body: Readable.toWeb(req) as ReadableStream<Uint8Array>, duplex: 'half' } : {}),
     } as RequestInit);
     const response = await handler(request);
     res.writeHead(response.status, Object.fromEntries(response.headers as unknown as Iterable<[string, string]>));
     if (!response.body) return void res.end();
+    if (response.headers.get('content-type') === 'text/event-stream') return await pipeStream(response.body, res, gone.signal);
     const body = new Uint8Array(await response.arrayBuffer());
     res.end(body);
     // A body refused before it was read completely: drop the connection rather than read the rest.
@@ -91,5 +107,28 @@ async function respond(
     const { name, message } = errorParts(err);
     if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: { name, message } }));
+  }
+}
+
+/** Writes a streamed body chunk by chunk, waiting for `drain` when the socket is full; cancels it when the client goes. */
+async function pipeStream(body: ReadableStream<Uint8Array>, res: ServerResponse, gone: AbortSignal): Promise<void> {
+  res.flushHeaders();
+  const reader = body.getReader();
+  const cancel = () => void reader.cancel().catch(() => undefined);
+  gone.addEventListener('abort', cancel, { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done || gone.aborted) break;
+      if (!res.write(value)) await new Promise<void>((resolve) => {
+        res.once('drain', resolve);
+        res.once('close', resolve);
+      });
+    }
+  } catch {
+    // the stream failed or was cancelled: end the response
+  } finally {
+    gone.removeEventListener('abort', cancel);
+    res.end();
   }
 }

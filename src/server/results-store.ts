@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { RuntimeClosedError, StorageError } from '../errors.js';
 import type { WireResult } from '../protocol/wire.js';
 import { AppendFile } from './append-file.js';
-import { WindowMap } from '../windows/identity.js';
+import { paneWins, WindowMap } from '../windows/identity.js';
 
 /** One window result as the store keeps it: the upload's latest pane, and when it was received. */
 export interface StoredResult extends WireResult {
@@ -39,7 +39,8 @@ export interface ClientReport {
 /**
  * The latest uploaded result of every (client, key, start, end): a higher
  * pane replaces a lower one; for an equal pane the later `put` wins; a
- * lower pane is ignored (it arrived late, e.g. a retried upload).
+ * lower pane is ignored (it arrived late, e.g. a retried upload). A result
+ * with `kind: 'delete'` removes its window (unless a higher pane is held).
  *
  * @example
  * ```ts
@@ -84,7 +85,15 @@ class LatestResults {
   put(clientId: string, results: readonly WireResult[], receivedAt: number, watermark: number | undefined): void {
     let windows = this.byClient.get(clientId);
     if (!windows) this.byClient.set(clientId, (windows = new WindowMap()));
-    for (const r of results) windows.offer({ key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane, receivedAt });
+    for (const r of results) {
+      if (r.kind === 'delete') {
+        // A changelog's delete (a superseded session span): the window is gone, unless a newer pane is held.
+        const seen = windows.get(r.key, r.start, r.end);
+        if (seen !== undefined && paneWins(r, seen)) windows.delete(r.key, r.start, r.end);
+        continue;
+      }
+      windows.offer({ key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane, receivedAt });
+    }
     const seen = this.reports.get(clientId);
     // Watermarks never go back (an upload retried late carries an older one).
     this.reports.set(clientId, {

@@ -8,7 +8,8 @@
 import { from, type OperatorFunction } from 'rxjs';
 import type { Aggregate } from '../aggregates/aggregate.js';
 import type { WindowAssigner } from '../windows/assigners.js';
-import { compareWindows, WindowMap, windowId } from '../windows/identity.js';
+import { compareWindows, windowId } from '../windows/identity.js';
+import { LatestPanes } from '../windows/latest-panes.js';
 import type { WindowKey, WindowResult } from '../windows/window-result.js';
 
 export type { VirtualClock } from './virtual-clock.js';
@@ -123,6 +124,8 @@ export function batchWindows<T, K extends WindowKey, A, R>(
 /**
  * Reduces window results to the latest pane of each (key, window), sorted
  * by key, then start: what a dashboard showing the results would display.
+ * Applies a changelog (`windowBy({ changelog: true })`): an `update-before`
+ * or `delete` removes its window's row.
  *
  * @example
  * ```ts
@@ -135,10 +138,10 @@ export function batchWindows<T, K extends WindowKey, A, R>(
  * ```
  */
 export function latestPanes<K extends WindowKey, R>(results: Iterable<WindowResult<K, R>>): BatchWindow<K, R>[] {
-  const latest = new WindowMap<WindowResult<K, R>>();
-  for (const r of results) latest.offer(r);
-  return latest
-    .values()
+  // The runtime's own view, so that a changelog's retractions and deletes apply as they do there.
+  const latest = new LatestPanes(Number.POSITIVE_INFINITY);
+  for (const r of results) latest.add(r);
+  return (latest.entries() as WindowResult<K, R>[])
     .map(({ key, start, end, value }) => ({ key, start, end, value }))
     .sort(compareWindows);
 }

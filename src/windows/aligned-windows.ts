@@ -14,9 +14,10 @@
  * @module
  */
 import { check, copyAccumulators } from '../checkpoint/snapshot.js';
+import { type WindowChange, withKind } from './changelog.js';
 import { KeySlots } from './key-slots.js';
 import { type Timer, TimerHeap } from './timer-heap.js';
-import { type EngineConfig, isKey, type Timing, type WindowEngine, type WindowKey } from './window-result.js';
+import { type EngineConfig, isKey, type Timing, type WindowEngine, type WindowKey, type WindowResult } from './window-result.js';
 
 /**
  * Number of the window of length `size` (aligned to `offset`) that contains
@@ -62,6 +63,10 @@ class Bucket<K extends WindowKey, A> implements Timer {
   early: Map<K, number> | undefined;
   /** Keys changed since their last firing (early.interval). */
   changed: Set<K> | undefined;
+  /** Records minus retractions by slot, when the input is a changelog: a slot at 0 is an empty window. */
+  rows: number[] | undefined;
+  /** The live row each key last emitted (changelog output), kept once the key may fire again. */
+  emitted: Map<K, WindowChange<K, unknown>> | undefined;
   phase = FIRE;
   time: number;
   readonly seq: number;
@@ -77,7 +82,7 @@ class Bucket<K extends WindowKey, A> implements Timer {
 }
 
 /** Columnar snapshot of one bucket. @internal */
-interface BucketState<K, A> {
+interface BucketState<K extends WindowKey, A> {
   start: number;
   end: number;
   keys: K[];
@@ -85,6 +90,8 @@ interface BucketState<K, A> {
   panes?: [K, number][];
   early?: [K, number][];
   changed?: K[];
+  rows?: number[];
+  emitted?: [K, WindowChange<K, unknown>][];
 }
 
 /** @internal */
@@ -102,6 +109,15 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
   ) {}
 
   add(value: T, timestamp: number, key: K, watermark: number): boolean {
+    return this.apply(value, timestamp, key, watermark, 1);
+  }
+
+  retract(value: T, timestamp: number, key: K, watermark: number): boolean {
+    return this.apply(value, timestamp, key, watermark, -1);
+  }
+
+  /** Adds (`sign` 1) or retracts (`sign` -1) a record in each of its windows. */
+  private apply(value: T, timestamp: number, key: K, watermark: number, sign: 1 | -1): boolean {
     const { size, slide, offset } = this;
     const lateness = this.config.allowedLateness;
     // Tumbling windows are sliding windows with slide = size: one turn.
@@ -110,8 +126,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       const start = n * slide + offset;
       if (start <= timestamp - size) break;
       if (start + size - 1 + lateness <= watermark) break; // earlier starts are later still
-      this.addTo(this.bucket(n, start, watermark), key, value, watermark);
-      accepted = true;
+      if (this.addTo(this.bucket(n, start, watermark), key, value, watermark, sign)) accepted = true;
     }
     return accepted;
   }
@@ -131,6 +146,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     let b = this.buckets.get(start);
     if (b === undefined) {
       b = new Bucket<K, A>(n, start, start + this.size);
+      if (this.config.retractions) b.rows = [];
       // A window the watermark has already passed (but within allowed
       // lateness) never fires on time: it only waits to be purged.
       if (b.end - 1 <= watermark) this.toPurge(b);
@@ -142,18 +158,31 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     return b;
   }
 
-  private addTo(b: Bucket<K, A>, key: K, value: T, watermark: number): void {
+  /** Folds one record in (or, `sign` -1, takes it back); `false` for a retraction of a key the window does not hold. */
+  private addTo(b: Bucket<K, A>, key: K, value: T, watermark: number, sign: 1 | -1): boolean {
     const { aggregate } = this.config;
     let slot = b.slots.find(key);
     if (slot < 0) {
+      if (sign < 0) return false;
       slot = b.slots.add(key);
       b.accs.push(aggregate.create());
+      b.rows?.push(0);
     }
-    const acc = aggregate.add(b.accs[slot] as A, value);
+    let acc =
+      sign > 0
+        ? aggregate.add(b.accs[slot] as A, value)
+        : (aggregate.retract as (a: A, v: T) => A)(b.accs[slot] as A, value);
+    const rows = b.rows;
+    if (rows !== undefined) {
+      const left = (rows[slot] as number) + sign;
+      rows[slot] = left;
+      // Empty again: start afresh, so that rounding (sums of fractions) leaves nothing behind.
+      if (left === 0) acc = aggregate.create();
+    }
     b.accs[slot] = acc;
     if (b.end - 1 <= watermark) {
-      this.fire(b, key, acc, 'late');
-      return;
+      this.fire(b, slot, key, acc, 'late');
+      return true;
     }
     const n = this.config.earlyCount;
     if (n > 0) {
@@ -161,21 +190,49 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       const c = (early.get(key) ?? 0) + 1;
       if (c >= n) {
         early.set(key, 0);
-        this.fire(b, key, acc, 'early');
-        return;
+        this.fire(b, slot, key, acc, 'early');
+        return true;
       }
       early.set(key, c);
     }
     if (this.config.trackDirty) (b.changed ??= new Set()).add(key);
+    return true;
   }
 
-  private fire(b: Bucket<K, A>, key: K, acc: A, timing: Timing): void {
+  private fire(b: Bucket<K, A>, slot: number, key: K, acc: A, timing: Timing): void {
+    const config = this.config;
+    b.changed?.delete(key);
+    if (b.rows !== undefined && b.rows[slot] === 0) {
+      // Retracted to nothing: no row, and the one shown before (if any) is deleted.
+      const shown = b.emitted?.get(key);
+      if (shown !== undefined) {
+        (b.emitted as Map<K, unknown>).delete(key);
+        config.emit(withKind(shown, 'delete') as WindowResult<K, R>, b.end - 1);
+      }
+      return;
+    }
     const pane = b.panes?.get(key) ?? 0;
     // An on-time pane with no allowed lateness is the last: the bucket is purged next.
-    if (timing !== 'on-time' || this.config.allowedLateness > 0) (b.panes ??= new Map()).set(key, pane + 1);
-    b.changed?.delete(key);
-    const result = { key, start: b.start, end: b.end, value: this.config.aggregate.result(acc), timing, pane };
-    this.config.emit(result, b.end - 1);
+    const again = timing !== 'on-time' || config.allowedLateness > 0;
+    if (again) (b.panes ??= new Map()).set(key, pane + 1);
+    const value = config.aggregate.result(acc);
+    if (!config.changelog) {
+      config.emit({ key, start: b.start, end: b.end, value, timing, pane }, b.end - 1);
+      return;
+    }
+    const shown = b.emitted?.get(key);
+    if (shown !== undefined) config.emit(withKind(shown, 'update-before') as WindowResult<K, R>, b.end - 1);
+    const row: WindowChange<K, unknown> = {
+      key,
+      start: b.start,
+      end: b.end,
+      value,
+      timing,
+      pane,
+      kind: shown === undefined ? 'insert' : 'update-after',
+    };
+    if (again) (b.emitted ??= new Map()).set(key, row);
+    config.emit(row as WindowResult<K, R>, b.end - 1);
   }
 
   private toPurge(b: Bucket<K, A>): void {
@@ -191,7 +248,7 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       const b = timers.pop() as Bucket<K, A>;
       if (b.phase === FIRE) {
         const { keys } = b.slots;
-        for (let i = 0; i < keys.length; i++) this.fire(b, keys[i] as K, b.accs[i] as A, 'on-time');
+        for (let i = 0; i < keys.length; i++) this.fire(b, i, keys[i] as K, b.accs[i] as A, 'on-time');
         this.toPurge(b);
         if (b.time > watermark) {
           timers.push(b);
@@ -208,7 +265,10 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
     for (const b of this.buckets.values()) {
       if (b.changed === undefined || b.end - 1 <= watermark) continue;
       // fire() deletes the key being visited, which Set iteration allows.
-      for (const key of b.changed) this.fire(b, key, b.accs[b.slots.find(key)] as A, 'early');
+      for (const key of b.changed) {
+        const slot = b.slots.find(key);
+        this.fire(b, slot, key, b.accs[slot] as A, 'early');
+      }
     }
   }
 
@@ -225,6 +285,8 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       if (b.panes?.size) s.panes = [...b.panes];
       if (b.early?.size) s.early = [...b.early];
       if (b.changed?.size) s.changed = [...b.changed];
+      if (b.rows !== undefined) s.rows = b.rows.slice();
+      if (b.emitted?.size) s.emitted = structuredClone([...b.emitted]);
       out.push(s);
     }
     return out;
@@ -259,6 +321,19 @@ export class AlignedWindows<T, K extends WindowKey, A, R> implements WindowEngin
       if (s.panes) b.panes = new Map(s.panes);
       if (s.early) b.early = new Map(s.early);
       if (s.changed) b.changed = new Set(s.changed);
+      if (this.config.retractions) {
+        const rows = s.rows;
+        check(
+          Array.isArray(rows) && rows.length === s.keys.length && rows.every((r) => Number.isSafeInteger(r)),
+          'windowBy.windows',
+          `window ${s.start} has no row counts, which a windowBy over a changelog keeps`,
+        );
+        b.rows = rows.slice();
+      }
+      if (s.emitted) {
+        check(Array.isArray(s.emitted), 'windowBy.windows', `window ${s.start} has malformed emitted rows`);
+        b.emitted = new Map(structuredClone(s.emitted));
+      }
       if (b.end - 1 <= watermark) this.toPurge(b);
       this.buckets.set(b.start, b);
       this.timers.push(b);

@@ -144,6 +144,25 @@ export class WindowMap<V extends WindowRef> {
     }
   }
 
+  /** Removes the window's value; answers whether there was one. */
+  delete(key: WindowKey, start: number, end: number): boolean {
+    const starts = this.byKey.get(key);
+    const found = starts?.get(start);
+    if (starts === undefined || found === undefined) return false;
+    if (!Array.isArray(found)) {
+      if (found.end !== end) return false;
+      starts.delete(start);
+    } else {
+      const i = found.findIndex((v) => v.end === end);
+      if (i < 0) return false;
+      found.splice(i, 1);
+      if (found.length === 1) starts.set(start, found[0] as V);
+    }
+    if (starts.size === 0) this.byKey.delete(key);
+    this.count--;
+    return true;
+  }
+
   /** Sets `value` if {@link paneWins} says it replaces the window's current value; answers whether it did. */
   offer(value: V & { readonly pane?: number | undefined }): boolean {
     const seen = this.get(value.key, value.start, value.end) as (V & { pane?: number }) | undefined;

@@ -8,6 +8,7 @@
  * @module
  */
 import { SnapshotError } from '../errors.js';
+import type { DeletedWindow } from './changelog.js';
 import { paneWins, windowId } from './identity.js';
 import type { Timing, WindowResult } from './window-result.js';
 
@@ -45,10 +46,19 @@ export function isWindowResult(value: unknown): value is Result {
  * that ended first are evicted. Entries are listed in the order their
  * latest pane arrived.
  *
+ * It applies a changelog (`windowBy({ changelog: true })`): an `insert` or
+ * `update-after` is a row like a plain result (kept without its `kind`); an
+ * `update-before` or `delete` removes its window's row (unless the row shown
+ * is a newer pane). A removal that no row replaced is a deletion, which
+ * {@link LatestPanes.takeDeleted} reports: what a serving layer must send
+ * on as "this window is gone".
+ *
  * @internal
  */
 export class LatestPanes {
   private readonly panes = new Map<string, Result>();
+  /** Windows removed since the last takeDeleted() and not shown again. */
+  private readonly deleted = new Map<string, DeletedWindow>();
 
   constructor(private readonly maxWindows: number) {}
 
@@ -56,14 +66,29 @@ export class LatestPanes {
     return this.panes.size;
   }
 
-  /** Records `result` if it is a window result; answers whether it was. */
+  /** Records `result` if it is a window result (a changelog record included); answers whether it was. */
   add(result: unknown): boolean {
     if (!isWindowResult(result)) return false;
     const id = windowId(result);
-    if (!paneWins(result, this.panes.get(id))) return true;
+    const current = this.panes.get(id);
+    if (!paneWins(result, current)) return true;
+    const kind = (result as { kind?: unknown }).kind;
+    if (kind !== undefined) {
+      if (kind === 'update-before' || kind === 'delete') {
+        if (current === undefined) return true;
+        this.panes.delete(id);
+        this.deleted.set(id, { key: result.key, start: result.start, end: result.end, pane: result.pane });
+        // Bounded like the rows: a host that never asks keeps only the latest.
+        if (this.deleted.size > this.maxWindows) this.deleted.delete(this.deleted.keys().next().value as string);
+        return true;
+      }
+      // Shown without its kind: a row of the view, as a plain result is.
+      result = { key: result.key, start: result.start, end: result.end, value: result.value, timing: result.timing, pane: result.pane };
+    }
+    if (this.deleted.size > 0) this.deleted.delete(id);
     // Delete first so that Map order stays "last fired last".
     this.panes.delete(id);
-    this.panes.set(id, result);
+    this.panes.set(id, result as Result);
     // Evict in bulk, not per insert: a 10 % slack keeps eviction amortised O(1).
     if (this.panes.size > this.maxWindows * 1.1) this.evict();
     return true;
@@ -71,6 +96,19 @@ export class LatestPanes {
 
   entries(): Result[] {
     return [...this.panes.values()];
+  }
+
+  /**
+   * The windows whose row a changelog removed (`delete`, or an
+   * `update-before` no `update-after` followed) since the last call, each
+   * with the pane number of the record that removed it; clears the list.
+   * Call it after a batch of results: an `update-before` and its
+   * `update-after` are emitted together, and the second cancels the first.
+   */
+  takeDeleted(): DeletedWindow[] {
+    const out = [...this.deleted.values()];
+    this.deleted.clear();
+    return out;
   }
 
   encode(): EncodedView {
@@ -100,6 +138,7 @@ export class LatestPanes {
   /** Replaces the view with a stored one (`undefined`: empty; an array of results, or what `encode` gave); throws {@link SnapshotError} for anything else. */
   restore(encoded: unknown): void {
     this.panes.clear();
+    this.deleted.clear();
     if (encoded === undefined) return;
     // A view stored as plain entries (JSON storage, such as the edge's).
     if (Array.isArray(encoded)) {

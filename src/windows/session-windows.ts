@@ -28,10 +28,12 @@
  * @module
  */
 import { check, copyAccumulators } from '../checkpoint/snapshot.js';
+import { TidemarkError } from '../errors.js';
+import { type WindowChange, withKind } from './changelog.js';
 import { type Timer, TimerHeap } from './timer-heap.js';
-import { type EngineConfig, isKey, type Timing, type WindowEngine, type WindowKey } from './window-result.js';
+import { type EngineConfig, isKey, type Timing, type WindowEngine, type WindowKey, type WindowResult } from './window-result.js';
 
-class Session<K, A> {
+class Session<K extends WindowKey, A> {
   alive = true;
   /** Firings of the current window so far. */
   panes = 0;
@@ -39,6 +41,8 @@ class Session<K, A> {
   early = 0;
   /** Changed since its last firing (early.interval). */
   changed = false;
+  /** The row this span last emitted (changelog output). */
+  emitted: WindowChange<K, unknown> | undefined;
   /** The session's live timer entry. */
   entry: Entry<K, A> | undefined;
   constructor(
@@ -50,7 +54,7 @@ class Session<K, A> {
   ) {}
 }
 
-class Entry<K, A> implements Timer {
+class Entry<K extends WindowKey, A> implements Timer {
   constructor(
     public time: number,
     readonly seq: number,
@@ -59,7 +63,7 @@ class Entry<K, A> implements Timer {
 }
 
 /** Columnar snapshot of every live session. @internal */
-interface SessionState<K, A> {
+interface SessionState<K extends WindowKey, A> {
   nextSeq: number;
   keys: K[];
   starts: number[];
@@ -69,6 +73,8 @@ interface SessionState<K, A> {
   panes: number[];
   early: number[];
   changed: boolean[];
+  /** The row each span last emitted, `null` for none (changelog output only). */
+  emitted?: (WindowChange<K, unknown> | null)[];
 }
 
 /** @internal */
@@ -125,6 +131,13 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
       if (s.end > end) end = s.end;
     }
     if (end + allowedLateness <= watermark) return false; // nothing merges
+    // Every span this one supersedes (itself included: its bounds change) takes back the row it showed.
+    if (this.config.changelog)
+      for (const s of parts)
+        if (s.emitted !== undefined) {
+          this.config.emit(withKind(s.emitted, 'delete') as WindowResult<K, R>, s.end);
+          s.emitted = undefined;
+        }
     const keep = parts[0] as Session<K, A>;
     let acc = keep.acc;
     let early = keep.early;
@@ -171,8 +184,32 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
   private fire(s: Session<K, A>, timing: Timing): void {
     const pane = s.panes++;
     s.changed = false;
-    const result = { key: s.key, start: s.start, end: s.end, value: this.config.aggregate.result(s.acc), timing, pane };
-    this.config.emit(result, s.end); // a session's last timestamp is its end (see above)
+    const { config } = this;
+    const value = config.aggregate.result(s.acc);
+    // A session's last timestamp is its end (see above).
+    if (!config.changelog) {
+      config.emit({ key: s.key, start: s.start, end: s.end, value, timing, pane }, s.end);
+      return;
+    }
+    const shown = s.emitted;
+    if (shown !== undefined) config.emit(withKind(shown, 'update-before') as WindowResult<K, R>, s.end);
+    const row: WindowChange<K, unknown> = {
+      key: s.key,
+      start: s.start,
+      end: s.end,
+      value,
+      timing,
+      pane,
+      kind: shown === undefined ? 'insert' : 'update-after',
+    };
+    // An on-time pane with no allowed lateness is the last: the session is purged next.
+    s.emitted = timing !== 'on-time' || config.allowedLateness > 0 ? row : undefined;
+    config.emit(row as WindowResult<K, R>, s.end);
+  }
+
+  retract(): boolean {
+    // windowBy refuses session windows over a changelog when it is created.
+    throw new TidemarkError('session windows cannot take records back; use tumbling or sliding windows over a changelog');
   }
 
   advance(watermark: number): void {
@@ -232,6 +269,7 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
       early: [],
       changed: [],
     };
+    const emitted: (WindowChange<K, unknown> | null)[] | undefined = this.config.changelog ? [] : undefined;
     for (const list of this.byKey.values())
       for (const s of list) {
         st.keys.push(s.key);
@@ -242,8 +280,10 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
         st.panes.push(s.panes);
         st.early.push(s.early);
         st.changed.push(s.changed);
+        emitted?.push(s.emitted ?? null);
       }
     st.accs = copyAccumulators(st.accs);
+    if (emitted !== undefined) st.emitted = structuredClone(emitted);
     return st;
   }
 
@@ -261,6 +301,8 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
     this.live = 0;
     this.nextSeq = st.nextSeq;
     const accs = copyAccumulators(st.accs);
+    const emitted = st.emitted === undefined ? undefined : structuredClone(st.emitted);
+    check(emitted === undefined || (Array.isArray(emitted) && emitted.length === n), 'windowBy.sessions', 'malformed emitted rows');
     for (let i = 0; i < n; i++) {
       check(isKey(st.keys[i]), 'windowBy.sessions', `invalid key ${JSON.stringify(st.keys[i])}`);
       const s = new Session<K, A>(
@@ -273,6 +315,7 @@ export class SessionWindows<T, K extends WindowKey, A, R> implements WindowEngin
       s.panes = st.panes[i] as number;
       s.early = st.early[i] as number;
       s.changed = st.changed[i] as boolean;
+      s.emitted = emitted?.[i] ?? undefined;
       const list = this.byKey.get(s.key);
       if (list === undefined) this.byKey.set(s.key, [s]);
       else list.push(s);

@@ -54,6 +54,14 @@ export interface EngineConfig<T, K extends WindowKey, A, R> {
   readonly earlyCount: number;
   /** Track keys changed since their last firing, for processing-time early firings. */
   readonly trackDirty: boolean;
+  /**
+   * Emit a changelog (see `changelog.ts`): each result carries a `kind`, a
+   * firing after the first takes the previous row back, a superseded session
+   * span is deleted.
+   */
+  readonly changelog: boolean;
+  /** The input is a changelog: count rows per (key, window) so that a window retracted to nothing does not fire. */
+  readonly retractions: boolean;
   /** Receives each firing, with its event timestamp: the window's last timestamp. */
   readonly emit: (result: WindowResult<K, R>, timestamp: number) => void;
 }
@@ -67,6 +75,8 @@ export interface EngineConfig<T, K extends WindowKey, A, R> {
 export interface WindowEngine<T, K extends WindowKey> {
   /** Adds a record under the watermark as it stood before it; `false` when every window was late. */
   add(value: T, timestamp: number, key: K, watermark: number): boolean;
+  /** Takes a record back out (`config.retractions` only); `false` when every window was late. */
+  retract(value: T, timestamp: number, key: K, watermark: number): boolean;
   /** The watermark advanced to `watermark`: fire on-time panes, purge expired state. */
   advance(watermark: number): void;
   /** Fires an early pane for every (key, window) changed since its last firing and not yet on time. */

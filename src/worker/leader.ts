@@ -16,7 +16,7 @@ import type { LeaderStatus, UploadStatus, ViewEntry } from './contract.js';
 import type { OutboxRecord, RuntimeStore } from './outbox-store.js';
 import { batchEvents, outboxRunnerStore, type RowDecoder } from './runner-store.js';
 import type { Settings } from './settings.js';
-import { wireTime } from './upload-batch.js';
+import { finalWireResult, wireTime } from './upload-batch.js';
 import { createUploader, initialUploadStatus, type Uploader } from './uploader.js';
 import { mergeView } from './view.js';
 
@@ -124,12 +124,13 @@ export class Leader {
   }
 
   private noteFinal(results: readonly unknown[]): void {
-    for (const r of results as ViewEntry[])
-      if (r && r.timing !== 'early' && typeof r.start === 'number') {
-        const id = windowId(r);
-        this.finalResults.delete(id);
-        this.finalResults.set(id, { key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane });
-      }
+    for (const r of results) {
+      const row = finalWireResult(r);
+      if (row === undefined) continue;
+      const id = windowId(row);
+      this.finalResults.delete(id);
+      this.finalResults.set(id, row);
+    }
   }
 
   private startUploader(): Uploader {

@@ -7,7 +7,7 @@
  * @module
  */
 import { encodeEvent, IngestBody } from '../protocol/client.js';
-import type { WireEvent } from '../protocol/wire.js';
+import type { WireEvent, WireResult } from '../protocol/wire.js';
 import type { OutboxRecord, RuntimeStore } from './outbox-store.js';
 
 /** Where the events come from, and how they look on the wire. */
@@ -18,6 +18,22 @@ export interface BatchSource {
   readonly decode: (record: OutboxRecord) => readonly unknown[];
   /** An event's time for the server log, as the pipeline reads it; `null` when it cannot. */
   readonly timestamp: (event: unknown) => number | null;
+}
+
+/**
+ * What the server is told of a fired result, or `undefined` for nothing: a
+ * final row (on-time or late) as a {@link WireResult}; early rows never
+ * (the batch layer corrects final windows only). Of a changelog
+ * (`windowBy({ changelog: true })`), an `update-before` is nothing (its
+ * `update-after` follows), and a `delete` of a final row is sent with
+ * `kind: 'delete'`: the server may hold that row.
+ */
+export function finalWireResult(result: unknown): WireResult | undefined {
+  const r = result as (Partial<Omit<WireResult, 'kind'>> & { timing?: unknown; kind?: unknown }) | null;
+  if (typeof r !== 'object' || r === null || r.timing === 'early' || typeof r.start !== 'number') return undefined;
+  if (r.kind === 'update-before') return undefined;
+  const row = { key: r.key, start: r.start, end: r.end, value: r.value, pane: r.pane } as WireResult;
+  return r.kind === 'delete' ? { ...row, kind: 'delete' } : row;
 }
 
 /**

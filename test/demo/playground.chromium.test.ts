@@ -2,7 +2,9 @@
 // build), served with the file log by demo/server.ts, driven in Debian
 // Chromium. Generate, go offline, reload, go online, crash the worker,
 // reconcile; the numbers the page shows are checked against the server's
-// export, and screenshots are saved in test-results/.
+// export, and screenshots are saved in test-results/. The Dashboard runs
+// against a server of its own: two tabs in two profiles (two clients) feed
+// the global view, checked against both exports, then the batch layer.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,25 @@ let url = '';
 let chromium: Chromium | undefined;
 const errors: string[] = [];
 
+/** Starts demo/server.ts over `data` with the built page; resolves with its URL. */
+async function startServer(data: string): Promise<{ url: string; process: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts', '--port', '0', '--data', data, '--dist', join(dir, 'dist')], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stderr?.on('data', (d) => (output += d));
+  const at = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (d) => {
+      output += d;
+      const found = /playground: (http:\/\/\S+)/.exec(output);
+      if (found) resolve(found[1] as string);
+    });
+    child.once('exit', (code) => reject(new Error(`demo/server.ts exited (${code}): ${output}`)));
+  });
+  return { url: at, process: child };
+}
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tidemark-playground-'));
   execFileSync(
@@ -30,20 +51,7 @@ beforeAll(async () => {
     [join(root, 'node_modules/vite/bin/vite.js'), 'build', '--config', 'demo/vite.config.ts', '--outDir', join(dir, 'dist'), '--emptyOutDir'],
     { cwd: root, stdio: 'pipe' },
   );
-  server = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts', '--port', '0', '--data', join(dir, 'data'), '--dist', join(dir, 'dist')], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  server.stderr?.on('data', (d) => (output += d));
-  url = await new Promise<string>((resolve, reject) => {
-    server?.stdout?.on('data', (d) => {
-      output += d;
-      const found = /playground: (http:\/\/\S+)/.exec(output);
-      if (found) resolve(found[1] as string);
-    });
-    server?.once('exit', (code) => reject(new Error(`demo/server.ts exited (${code}): ${output}`)));
-  });
+  ({ url, process: server } = await startServer(join(dir, 'data')));
   chromium = await launch();
 }, 120_000);
 
@@ -53,7 +61,11 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function open(context = chromium): Promise<Page> {
+/**
+ * A new tab of `context` at `at`, with `storage` in the page's localStorage
+ * before its scripts run (its settings, e.g. `{ 'behind-share': '0' }`).
+ */
+async function open(context = chromium, at = url, storage: Record<string, string> = {}): Promise<Page> {
   if (!context) throw new Error('Chromium is launched in beforeAll');
   const page = await context.newPage();
   await page.setViewportSize({ width: 1280, height: 800 });
@@ -61,7 +73,11 @@ async function open(context = chromium): Promise<Page> {
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);
   });
-  await page.goto(url);
+  if (Object.keys(storage).length > 0)
+    await page.addInitScript((items) => {
+      for (const [k, v] of Object.entries(items)) localStorage.setItem(`tidemark-playground:${k}`, v);
+    }, storage);
+  await page.goto(at);
   await page.waitForSelector('body[data-ready=true]');
   return page;
 }
@@ -86,6 +102,13 @@ describe('the playground server', () => {
     expect((await fetch(`${url}/`)).headers.get('content-type')).toMatch(/^text\/html/);
     expect((await fetch(`${url}/demo/token?clientId=..%2fx`)).status).toBe(400);
     expect((await fetch(`${url}/demo/export?clientId=a.%3E`)).status).toBe(400);
+    expect((await fetch(`${url}/demo/reader-token?name=a.b`)).status).toBe(400);
+    // A reader token reads the view across clients and cannot ingest.
+    const reader = await (await fetch(`${url}/demo/reader-token?name=wallboard`)).text();
+    const views = await fetch(`${url}/v1/views`, { headers: { authorization: `Bearer ${reader}` } });
+    expect(views.status).toBe(200);
+    expect(Object.keys((await views.json()) as object).sort()).toEqual(['lastEventId', 'rows']);
+    expect((await fetch(`${url}/v1/views`)).status).toBe(401);
     const bad = await fetch(`${url}/demo/reconcile`, { method: 'POST', body: '{"clientId":' });
     expect([bad.status, ((await bad.json()) as { error: string }).error]).toEqual([400, 'expected a JSON body { clientId, config }']);
     expect((await fetch(`${url}/demo/nothing`)).status).toBe(404);
@@ -235,5 +258,136 @@ describe('the playground in Chromium', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(shots, 'playground-390.png'), fullPage: true });
     expect(errors).toEqual([]);
+  }, 180_000);
+});
+
+/** A row of the Dashboard's table, from its data attributes. */
+interface DashRow {
+  readonly key: string;
+  readonly start: number;
+  readonly end: number;
+  readonly value: number;
+  readonly source: string;
+  readonly final: boolean;
+  readonly corrected: boolean;
+}
+const dashRows = async (page: Page): Promise<DashRow[]> =>
+  (await page.locator('#dash-rows tr').evaluateAll((trs) => trs.map((tr) => ({ ...(tr as HTMLElement).dataset })))).map((d) => ({
+    key: d['key'] as string,
+    start: Number(d['start']),
+    end: Number(d['end']),
+    value: Number(d['value']),
+    source: d['source'] as string,
+    final: d['final'] === 'true',
+    corrected: d['corrected'] === 'true',
+  }));
+const windowOf = (w: { key: string; start: number; end: number }) => `${w.key}|${w.start}|${w.end}`;
+
+describe('the Dashboard in Chromium', () => {
+  // A server of its own: the view across clients holds only this test's two tabs.
+  let dashboard: { url: string; process: ChildProcess } | undefined;
+  beforeAll(async () => {
+    dashboard = await startServer(join(dir, 'data-dashboard'));
+  }, 60_000);
+  afterAll(() => {
+    dashboard?.process.kill('SIGTERM');
+  });
+
+  it('two tabs, two clients: the global view equals a run over both exports, and the batch layer makes it final', async () => {
+    const at = (dashboard as { url: string }).url;
+    // Two profiles: tabs of one profile share one runtime (one client id); these are two clients.
+    const profiles = [await launch(), await launch()];
+    // No clicks behind the watermark (disorder 1.2 s < bound 1.5 s): every click reaches its
+    // window in time, in each tab and in the global speed layer, so its closed windows equal the
+    // batch run exactly.
+    const tabs = await Promise.all(profiles.map((p) => open(p, at, { 'behind-share': '0', rate: '60' })));
+    const clients = await Promise.all(tabs.map((t) => t.getByTestId('client').innerText()));
+    expect(new Set(clients).size).toBe(2);
+    const [page, other] = tabs as [Page, Page];
+    const card = page.getByTestId('dashboard');
+    await eventually('the Dashboard live', async () => (await card.getAttribute('data-state')) === 'live');
+    await eventually('both tabs feed it', async () => (await card.getAttribute('data-clients')) === '2');
+
+    // About 15 s of clicks from both tabs, then stop and let the uploads finish.
+    await eventually('clicks generated', async () => (await shown(page, 'emitted')) >= 900 && (await shown(other, 'emitted')) >= 900, 60_000);
+    for (const t of tabs) await t.getByTestId('toggle-gen').click();
+    for (const t of tabs)
+      await eventually('uploaded', async () => {
+        const u = await uploaded(t);
+        return u.appended > 0 && u.acked === u.appended;
+      });
+
+    // Both exports through the same pipeline, in event-time order: the batch answer.
+    const events: { seq: number; ts: number; data: Click }[] = [];
+    const newest: number[] = [];
+    for (const clientId of clients) {
+      const exported = (await (await fetch(`${at}/demo/export?clientId=${clientId}`)).json()) as { events: typeof events };
+      expect(exported.events.length).toBeGreaterThan(800);
+      events.push(...exported.events);
+      newest.push(Math.max(...exported.events.map((e) => e.data.ts)));
+    }
+    const sorted = [...events].sort((a, b) => a.ts - b.ts).map((e) => e.data);
+    const batch = new Map<string, number>();
+    for (const r of await lastValueFrom(pipelineFor(DEFAULT_CONFIG)(from(sorted)).pipe(toArray())))
+      if (isRecord(r)) batch.set(`${r.value.key}|${r.value.start}|${r.value.end}`, r.value.value);
+
+    // Closed windows: every tab's watermark (newest - bound - 1) is past their end + allowed lateness,
+    // so the global one is too, and no pane of them can change.
+    const closedBy = Math.min(...newest) - DEFAULT_CONFIG.bound - 1 - DEFAULT_CONFIG.lateness;
+    const closed = [...batch.keys()].filter((id) => Number(id.split('|')[2]) <= closedBy);
+    expect(closed.length).toBeGreaterThanOrEqual(10); // two 5 s windows of the five pages, at least
+    const speedDiffers = async () => {
+      const rows = new Map((await dashRows(page)).map((r) => [windowOf(r), r]));
+      return closed
+        .filter((id) => rows.get(id)?.value !== batch.get(id) || rows.get(id)?.source !== 'speed')
+        .map((id) => `${id}: shown ${rows.get(id)?.value} (${rows.get(id)?.source}), batch ${batch.get(id)}`);
+    };
+    await until('the Dashboard shows every closed window with its batch value, from the speed layer', async () => (await speedDiffers()).length === 0, {
+      timeoutMs: 20_000,
+      everyMs: 200,
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}:\n${(await speedDiffers()).join('\n')}`);
+    });
+    expect((await dashRows(page)).every((r) => !r.final)).toBe(true);
+    // The other tab's Dashboard shows the same view.
+    await eventually('the same view in both tabs', async () => JSON.stringify(await dashRows(other)) === JSON.stringify(await dashRows(page)));
+
+    // The batch layer over all clients: windows before its frontier become batch rows, final, with its values.
+    await page.getByTestId('dash-batch').click();
+    await page.waitForSelector('[data-testid=dash-result][data-frontier]', { timeout: 60_000 });
+    const result = page.getByTestId('dash-result');
+    expect(await result.getAttribute('class'), await result.innerText()).toMatch(/\bok\b/);
+    const frontier = Number(await result.getAttribute('data-frontier'));
+    expect(frontier).toBeGreaterThan(Number(closed[0]?.split('|')[1]));
+    const batchDiffers = async () =>
+      (await dashRows(page))
+        .filter((r) =>
+          r.start < frontier ? r.source !== 'batch' || !r.final || r.value !== batch.get(windowOf(r)) || !r.corrected : r.final,
+        )
+        .map((r) => `${windowOf(r)}: shown ${r.value} (${r.source}${r.final ? ', final' : ''}${r.corrected ? ', flashed' : ''}), batch ${batch.get(windowOf(r))}`);
+    await until('every window before the frontier is final with the batch value, and flashed', async () => (await batchDiffers()).length === 0, {
+      timeoutMs: 20_000,
+      everyMs: 200,
+    }).catch(async (err: Error) => {
+      throw new Error(`${err.message}:\n${(await batchDiffers()).join('\n')}`);
+    });
+    // Every batch window before the frontier is shown, those the speed layer never fired too.
+    const shownIds = new Set((await dashRows(page)).map(windowOf));
+    expect([...batch.keys()].filter((id) => Number(id.split('|')[1]) < frontier && !shownIds.has(id))).toEqual([]);
+    // The run wrote no per-client correction: the tabs may run other pipelines.
+    for (const clientId of clients) {
+      const token = await (await fetch(`${at}/demo/token?clientId=${clientId}`)).text();
+      const listed = (await (await fetch(`${at}/v1/corrections?clientId=${clientId}`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+        corrections: unknown[];
+      };
+      expect(listed.corrections).toEqual([]);
+    }
+
+    mkdirSync(shots, { recursive: true });
+    await card.scrollIntoViewIfNeeded();
+    await page.screenshot({ path: join(shots, 'playground-dashboard-1280x800.png') });
+    await card.screenshot({ path: join(shots, 'playground-dashboard-card.png') });
+    expect(errors).toEqual([]);
+    for (const p of profiles) await p.dispose();
   }, 180_000);
 });

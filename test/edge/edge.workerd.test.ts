@@ -170,6 +170,8 @@ describe('edge runtime under workerd', () => {
         expect(p.failed).toBeNull();
         expect(p.processed).toBe(accepted[p.partition]!.length);
         expect(p.windows.map(({ key, start, end, value }) => ({ key, start, end, value }))).toEqual(expected(accepted[p.partition]!));
+        // The served view's row shape, as GET /v1/views answers it on the server.
+        expect(p.rows).toEqual(p.windows.map((w) => ({ key: w.key, start: w.start, end: w.end, value: w.value, source: 'speed', final: false, version: w.pane })));
       }
       expect(after.partitions.reduce((n, p) => n + p.windows.length, 0)).toBeGreaterThan(20);
 
@@ -270,6 +272,11 @@ describe('edge runtime under workerd', () => {
       const r = await results(url);
       expect(r.partitions.map((p) => p.partition)).toEqual([0, 1]);
       expect(r.partitions[partitionOf('g1', 2)]!.windows.map((w) => [w.key, w.start, w.value])).toEqual([['/', 0, 6]]);
+      // The views API's filters: a range that misses the window, and a reversed one.
+      const filtered = await fetch(new URL('/v1/results?from=60000&to=120000', url), { headers: { authorization: `Bearer ${await token('tidemark-results')}` } });
+      expect(((await filtered.json()) as EdgeResults).partitions.flatMap((p) => p.rows)).toEqual([]);
+      const reversed = await fetch(new URL('/v1/results?from=2&to=1', url), { headers: { authorization: `Bearer ${await token('tidemark-results')}` } });
+      expect(reversed.status).toBe(400);
       await until('the upstream log holds the batch', () => up.log.stats().events === 10, { timeoutMs: 10_000, everyMs: 50 });
       running.delete(mf);
       await mf.dispose();

@@ -253,6 +253,38 @@ describe('the packed package, installed in a scratch app', () => {
     });
   }, 120_000);
 
+  it('the served view: a reader token, GET /v1/views and the stream, across both clients', async () => {
+    expect(server).not.toBe('');
+    const reader = (await sh(shown('READER=$(npx tidemark token --reader wallboard --data ./tidemark-data)').replace(/^READER=\$\((.*)\)$/, '$1'))).stdout.trim();
+    shown('curl -s "http://127.0.0.1:8787/v1/views?from=0&to=3600000" -H "authorization: Bearer $READER"');
+    const views = async () =>
+      (await (await fetch(`${server}/v1/views?from=0&to=3600000`, { headers: { authorization: `Bearer ${reader}` } })).json()) as {
+        rows: { key: string; start: number; value: number; source: string; final: boolean }[];
+      };
+    // The batch layer, run every second here, computed both windows: [0, 60 000) is final (both clients
+    // are past it), [60 000, 120 000) is not (laptop-1 may still send events in it). The global speed
+    // layer fires neither while laptop-1's watermark (1 999) holds the global one: the second is then
+    // served with its batch value, not final; once both clients have been quiet for the idle timeout
+    // (60 s) the watermark follows the clock and the speed layer's own value (the same 3) is served.
+    await until('the batch values in the served view', async () => (await views()).rows.length === 2, { timeoutMs: 30_000, everyMs: 250 });
+    const rows = (await views()).rows;
+    expect(rows).toMatchObject([
+      { key: '/', start: 0, end: 60_000, value: 2, source: 'batch', final: true },
+      { key: '/docs', start: 60_000, end: 120_000, value: 3, final: false },
+    ]);
+    expect(['batch', 'speed']).toContain(rows[1]!.source);
+    shown('curl -sN http://127.0.0.1:8787/v1/views/stream -H "authorization: Bearer $READER"');
+    const stream = await fetch(`${server}/v1/views/stream`, { headers: { authorization: `Bearer ${reader}` } });
+    expect(stream.headers.get('content-type')).toBe('text/event-stream');
+    const reader2 = stream.body!.getReader();
+    let text = '';
+    while (!text.includes('event: reset')) text += new TextDecoder().decode((await reader2.read()).value);
+    await reader2.cancel();
+    // A client's token does not read the view across clients.
+    const laptop = (await sh('npx tidemark token laptop-1 --data ./tidemark-data')).stdout.trim();
+    expect((await fetch(`${server}/v1/views`, { headers: { authorization: `Bearer ${laptop}` } })).status).toBe(401);
+  }, 60_000);
+
   it('beside the running server: `npx tidemark reconcile` and `npx tidemark export`', async () => {
     expect(serving?.exitCode).toBeNull(); // still serving, and running its own batch runs every second
     const summary = (await sh(shown('npx tidemark reconcile --pipeline ./pipeline.js --data ./tidemark-data'))).stdout;

@@ -212,7 +212,7 @@ describe('the batch layer beside ingest (separate processes)', () => {
     expect(await fail('serve', '--data', join(dir, 'c'), '--pipeline', pipelineFile, '--retention', '30d', '--nats', 'nats://127.0.0.1:1')).toMatch(
       /--retention is for the file log/,
     );
-    expect(await fail('token', 'c1', '--admin', '--data', join(dir, 'a'))).toMatch(/a client id or --admin, not both/);
+    expect(await fail('token', 'c1', '--admin', '--data', join(dir, 'a'))).toMatch(/token takes one of: a client id, --admin, --reader <name>/);
     expect(await fail('export', '--data', join(dir, 'nowhere'))).toMatch(/there is no log in .*nowhere.*point --data/);
   });
 });

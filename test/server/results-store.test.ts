@@ -41,6 +41,14 @@ describe.each([
     await s.close();
   });
 
+  it('a delete (a changelog upload) removes its window, unless a newer pane is held', async () => {
+    const s = await make();
+    await s.put('c1', [r('a', 0, 1, 0), r('a', 10, 5, 2), r('a', 20, 7, 0)], 100);
+    await s.put('c1', [{ ...r('a', 0, 1, 0), kind: 'delete' }, { ...r('a', 10, 4, 1), kind: 'delete' }], 200);
+    expect(s.get('c1').map((x) => x.start)).toEqual([10, 20]);
+    await s.close();
+  });
+
   it('keeps clients apart, lists them in first-upload order, windows grouped by key in upload order', async () => {
     const s = await make();
     await s.put('c2', [r('b', 20, 1), r(1, 0, 1), r('a', 30, 1), r('1', 0, 1)], 1);

@@ -19,6 +19,17 @@ describe('WindowMap', () => {
     expect(m.get(1, 0, 40)).toBeUndefined();
     expect(m.get(1, 0, 30)?.v).toBe(4);
     expect(m.values().map((w) => w.v)).toEqual([6, 5, 4, 2]);
+    // delete: one window only, whichever list it is in
+    expect(m.delete(1, 0, 20)).toBe(true);
+    expect(m.delete(1, 0, 20)).toBe(false);
+    expect(m.delete(1, 0, 40)).toBe(false);
+    expect(m.delete('1', 0, 10)).toBe(true);
+    expect(m.size).toBe(2);
+    expect(m.values().map((w) => w.v)).toEqual([6, 4]);
+    expect(m.delete(1, 0, 10) && m.delete(1, 0, 30)).toBe(true);
+    expect(m.size).toBe(0);
+    m.set({ key: 1, start: 0, end: 10, v: 7 });
+    expect(m.values().map((w) => w.v)).toEqual([7]);
   });
 });
 

@@ -42,6 +42,32 @@ describe('LatestPanes (the runtime view)', () => {
     expect(copy.entries()).toEqual(view.entries());
   });
 
+  it('applies a changelog: a retraction or delete removes the row, and a delete is reported', () => {
+    const view = new LatestPanes(100);
+    const change = (kind: string, start: number, value: number, p: number, timing = 'early') => ({ ...pane('s', start, value, p, timing), kind });
+    view.add(change('insert', 0, 1, 0));
+    view.add(change('insert', 20, 4, 0));
+    // a session grew: its old span is deleted, the new one inserted
+    view.add(change('delete', 0, 1, 0));
+    view.add({ ...change('insert', 0, 2, 0), end: 15 });
+    // an update: the row is taken back and replaced, no deletion reported
+    view.add(change('update-before', 20, 4, 0));
+    view.add(change('update-after', 20, 5, 1, 'on-time'));
+    expect(view.entries().map((r) => `${r.start},${r.end}=${r.value} ${r.timing}#${r.pane}`)).toEqual(['0,15=2 early#0', '20,30=5 on-time#1']);
+    for (const r of view.entries()) expect('kind' in r).toBe(false);
+    expect(view.takeDeleted()).toEqual([{ key: 's', start: 0, end: 10, pane: 0 }]);
+    expect(view.takeDeleted()).toEqual([]);
+    // an update-before with no update-after (a filter dropped it) removes the row, reported as deleted
+    view.add(change('update-before', 20, 5, 1, 'on-time'));
+    expect(view.size).toBe(1);
+    expect(view.takeDeleted()).toEqual([{ key: 's', start: 20, end: 30, pane: 1 }]);
+    // a stale retraction (older pane than the row shown) changes nothing
+    view.add({ ...change('insert', 0, 3, 2), end: 15 });
+    view.add({ ...change('delete', 0, 2, 0), end: 15 });
+    expect(view.entries().map((r) => r.value)).toEqual([3]);
+    expect(view.takeDeleted()).toEqual([]);
+  });
+
   it('refuses a stored view that is not one', () => {
     expect(() => new LatestPanes(10).restore({ format: 'other' })).toThrow(SnapshotError);
   });

@@ -2,7 +2,7 @@
 import { map, type Observable } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { count, createPipeline, eventTime, tumbling, windowBy } from '../../src/index.js';
-import { wireTime } from '../../src/worker/upload-batch.js';
+import { finalWireResult, wireTime } from '../../src/worker/upload-batch.js';
 
 type Ev = { page: string; occurredAt: number; ts?: number };
 
@@ -27,5 +27,18 @@ describe('the wire time of an event', () => {
     // A pipeline that changes events before stamping them gives no input time.
     const mapped = (e$: Observable<Ev>) => e$.pipe(map((e) => e), eventTime({ timestamp: (e: Ev) => e.occurredAt, maxOutOfOrderness: 0 }));
     expect(wireTime(createPipeline(mapped).open(() => undefined).timestamp as never)({ page: '/', occurredAt: 1, ts: 2 })).toBeNull();
+  });
+});
+
+describe('what is uploaded of a fired result', () => {
+  const row = { key: 'a', start: 0, end: 10, value: 3, pane: 1 };
+  it('a final row as before; early rows and update-before never; a delete of a final row with kind: "delete"', () => {
+    expect(finalWireResult({ ...row, timing: 'on-time' })).toEqual(row);
+    expect(finalWireResult({ ...row, timing: 'late', kind: 'update-after' })).toEqual(row);
+    expect(finalWireResult({ ...row, timing: 'early' })).toBeUndefined();
+    expect(finalWireResult({ ...row, timing: 'on-time', kind: 'update-before' })).toBeUndefined();
+    expect(finalWireResult({ ...row, timing: 'on-time', kind: 'delete' })).toEqual({ ...row, kind: 'delete' });
+    expect(finalWireResult({ ...row, timing: 'early', kind: 'delete' })).toBeUndefined(); // the server never had it
+    expect(finalWireResult(7)).toBeUndefined();
   });
 });

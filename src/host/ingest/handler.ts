@@ -8,10 +8,18 @@
  */
 import { BatchRunningError, errorParts, InvalidOptionError, ProtocolError, StorageError } from '../../errors.js';
 import { requireNonNegative, requireObject, requirePositive, requirePositiveInteger } from '../../options.js';
-import { parseIngest, requireClientId } from '../../protocol/validate.js';
-import type { CorrectionsResponse, ErrorBody, IngestResponse, WireResult } from '../../protocol/wire.js';
+import { parseIngest, parseLastEventId, parseViewQuery, requireClientId } from '../../protocol/validate.js';
+import type { CorrectionsResponse, ErrorBody, IngestResponse, ViewsResponse, WireResult } from '../../protocol/wire.js';
 import { LIMITS, PROTOCOL_VERSION } from '../../protocol/wire.js';
-import { adminTokenProblem, type Secret, signingKey, tokenProblem } from '../../protocol/tokens.js';
+import {
+  adminTokenProblem,
+  isReaderToken,
+  readerTokenProblem,
+  type Secret,
+  signingKey,
+  tokenProblem,
+} from '../../protocol/tokens.js';
+import type { ViewFilter } from '../serving-view.js';
 import type { EventLog } from './log.js';
 import { createMetrics } from './metrics.js';
 
@@ -55,6 +63,29 @@ export interface HandlerOptions {
    * that route answers `404`. `tidemark serve --pipeline` passes its batch layer.
    */
   readonly reconcile?: () => Promise<unknown>;
+  /**
+   * The served view across clients, for `GET /v1/views` and
+   * `GET /v1/views/stream` (a reader token, `readerTokenFor`, or the admin
+   * token); without it, those routes answer `404`. `tidemark serve
+   * --pipeline` passes its global speed layer.
+   */
+  readonly views?: ViewsSource;
+  /**
+   * Lets a client token read the served view too (with `?clientId=` naming
+   * its client). Default `false`: the view across all clients is for
+   * readers, and a client's token reads only its own corrections.
+   */
+  readonly clientsMayReadViews?: boolean;
+  /** Concurrent `GET /v1/views/stream` per reader (by token name, or client id) before `429` (default 8). */
+  readonly maxStreamsPerReader?: number;
+  /** More Prometheus text appended to `GET /metrics` (the global speed layer's). */
+  readonly metrics?: () => string;
+}
+
+/** What serves the view: rows now, and a Server-Sent Events stream of changes (see `globalSpeedLayer`). */
+export interface ViewsSource {
+  rows(filter: ViewFilter): ViewsResponse;
+  stream(after: number | undefined, filter: ViewFilter, onClose?: () => void): ReadableStream<Uint8Array>;
 }
 
 /** The handler: a standard fetch handler, plus its metrics. */
@@ -109,6 +140,9 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
     'access-control-expose-headers': 'retry-after',
   };
   const metrics = createMetrics(log);
+  const maxStreams = options.maxStreamsPerReader ?? 8;
+  requirePositiveInteger('createHandler.maxStreamsPerReader', maxStreams);
+  const streams = new Map<string, number>();
   const buckets = new Map<string, { tokens: number; at: number }>();
   const prefix = `/v${PROTOCOL_VERSION}/`;
 
@@ -148,8 +182,65 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
     b.tokens -= cost;
   }
 
+  /** Who may read the view: a reader (by name), the admin, or a client when the server allows it. */
+  async function reader(request: Request, url: URL): Promise<string> {
+    const token = bearer(request);
+    if (isReaderToken(token)) {
+      const r = await readerTokenProblem(key, token);
+      if ('problem' in r) throw new ProtocolError(401, r.problem);
+      return `reader:${r.name}`;
+    }
+    if ((await adminTokenProblem(key, token)) === undefined) return 'admin';
+    const clientId = url.searchParams.get('clientId');
+    if (clientId === null)
+      throw new ProtocolError(
+        401,
+        'the view across clients needs a reader token: print one with `npx tidemark token --reader <name>` ' +
+          '(a client token reads it only where the server allows it, with ?clientId=)',
+      );
+    await authorize(token, requireClientId(clientId));
+    if (!options.clientsMayReadViews)
+      throw new ProtocolError(
+        403,
+        "a client token cannot read the view across all clients on this server: use a reader token (`npx tidemark token --reader <name>`), or start the server with --views-for-clients",
+      );
+    return `client:${clientId}`;
+  }
+
+  async function readViews(request: Request, url: URL): Promise<Response> {
+    if (!options.views) throw new ProtocolError(404, 'this server serves no view: start it with --pipeline ./pipeline.js (tidemark serve)');
+    await reader(request, url);
+    return json(200, options.views.rows(parseViewQuery(url.searchParams)));
+  }
+
+  async function streamViews(request: Request, url: URL): Promise<Response> {
+    if (!options.views) throw new ProtocolError(404, 'this server serves no view: start it with --pipeline ./pipeline.js (tidemark serve)');
+    const who = await reader(request, url);
+    const filter = parseViewQuery(url.searchParams);
+    const after = parseLastEventId(request.headers.get('last-event-id') ?? url.searchParams.get('lastEventId'));
+    const open = streams.get(who) ?? 0;
+    if (open >= maxStreams)
+      throw new ProtocolError(429, `${who} has ${open} view streams open, the most this server allows; close one (or share one stream per page)`);
+    streams.set(who, open + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const n = (streams.get(who) ?? 1) - 1;
+      if (n <= 0) streams.delete(who);
+      else streams.set(who, n);
+    };
+    const body = options.views.stream(after, filter, release);
+    request.signal?.addEventListener('abort', () => void body.cancel().catch(() => undefined), { once: true });
+    return new Response(body, {
+      status: 200,
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store', ...cors },
+    });
+  }
+
   async function ingest(request: Request): Promise<Response> {
     const token = bearer(request); // before reading the body: no token, no work
+    if (isReaderToken(token)) throw new ProtocolError(403, 'a reader token reads views and cannot ingest: send events with the client\'s own token (`npx tidemark token <clientId>`)');
     const text = await readBody(request, maxBody);
     let body: unknown;
     try {
@@ -209,7 +300,7 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
           headers: {
             ...cors,
             'access-control-allow-methods': 'GET, POST',
-            'access-control-allow-headers': 'authorization, content-type',
+            'access-control-allow-headers': 'authorization, content-type, last-event-id',
             'access-control-max-age': '86400',
           },
         });
@@ -217,11 +308,23 @@ export async function createHandler(options: HandlerOptions): Promise<Handler> {
       if (route === `POST ${prefix}ingest`) res = await ingest(request);
       else if (route === `GET ${prefix}corrections`) res = await listCorrections(request, url);
       else if (route === `POST ${prefix}reconcile`) res = await runBatch(request);
+      else if (route === `GET ${prefix}views`) res = await readViews(request, url);
+      else if (route === `GET ${prefix}views/stream`) res = await streamViews(request, url);
       else if (route === 'GET /metrics')
-        res = new Response(metrics.text(), { headers: { 'content-type': 'text/plain; version=0.0.4', ...cors } });
-      else if ([`${prefix}ingest`, `${prefix}corrections`, `${prefix}reconcile`, '/metrics'].includes(url.pathname))
+        res = new Response(metrics.text() + (options.metrics?.() ?? ''), {
+          headers: { 'content-type': 'text/plain; version=0.0.4', ...cors },
+        });
+      else if (
+        [`${prefix}ingest`, `${prefix}corrections`, `${prefix}reconcile`, `${prefix}views`, `${prefix}views/stream`, '/metrics'].includes(
+          url.pathname,
+        )
+      )
         throw new ProtocolError(405, `${request.method} is not allowed on ${url.pathname}`);
-      else throw new ProtocolError(404, `no route ${url.pathname}; this server speaks ${prefix}ingest and ${prefix}corrections`);
+      else
+        throw new ProtocolError(
+          404,
+          `no route ${url.pathname}; this server speaks ${prefix}ingest, ${prefix}corrections, ${prefix}views and ${prefix}views/stream`,
+        );
       metrics.answered(res.status);
       return res;
     } catch (err) {
