@@ -13,6 +13,7 @@ import type { Timed } from '../time/timed.js';
 import { CountWindowEngine, type CountWindowResult, type CountWindows } from '../windows/count-windows.js';
 import { isKey, type WindowKey } from '../windows/window-result.js';
 import { completeSink, connectTimed, TimedObservable } from './timed-observable.js';
+import { refuseChangelog } from './two-inputs.js';
 
 /** Options of {@link countWindowBy}. */
 export interface CountWindowByOptions<T, K extends WindowKey, A, R> {
@@ -104,8 +105,9 @@ export function countWindowBy<T, K extends WindowKey, A, R>(
   const { key: keyOf, window, aggregate, late, invalid, id } = options;
   const ttl = options.ttl ?? Number.POSITIVE_INFINITY;
 
-  return (source) =>
-    new TimedObservable<CountWindowResult<K, R>>((sink, subscriber) => {
+  return (source) => {
+    refuseChangelog('countWindowBy', 'input', source);
+    return new TimedObservable<CountWindowResult<K, R>>((sink, subscriber) => {
       const engine = new CountWindowEngine<T, K, A, R>(window, aggregate, ttl, (r, ts) => sink.record(r, ts));
       let wm = Number.NEGATIVE_INFINITY;
       let lateRecords = 0;
@@ -168,4 +170,5 @@ export function countWindowBy<T, K extends WindowKey, A, R>(
         'countWindowBy',
       );
     });
+  };
 }

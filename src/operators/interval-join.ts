@@ -18,6 +18,7 @@ import {
   type JoinCommonOptions,
   type Joined,
   keyOrReport,
+  refuseChangelog,
   pair,
   twoInputMultiplexer,
   validateJoinCommon,
@@ -117,6 +118,7 @@ export function intervalJoin<L, R, K extends WindowKey, O = Joined<L, R>>(
   options: IntervalJoinOptions<L, R, K, O>,
 ): OperatorFunction<Timed<L>, Timed<O>> {
   validateJoinCommon('intervalJoin', options, KNOWN, right$);
+  refuseChangelog('intervalJoin', 'right$', right$);
   requireBound('intervalJoin.lower', options.lower);
   requireBound('intervalJoin.upper', options.upper);
   if (options.lower > options.upper)
@@ -131,8 +133,9 @@ export function intervalJoin<L, R, K extends WindowKey, O = Joined<L, R>>(
   const { leftKey, rightKey, late, invalid, id } = options;
   const select = options.select ?? (pair as unknown as (left: L, right: R) => O);
 
-  return (left$) =>
-    new TimedObservable<O>((sink, subscriber) => {
+  return (left$) => {
+    refuseChangelog('intervalJoin', 'left input', left$);
+    return new TimedObservable<O>((sink, subscriber) => {
       const state = new IntervalJoinState<L, R, O>({
         lower: options.lower,
         upper: options.upper,
@@ -193,4 +196,5 @@ export function intervalJoin<L, R, K extends WindowKey, O = Joined<L, R>>(
         subscriber,
       );
     });
+  };
 }

@@ -18,6 +18,7 @@ import {
   type JoinCommonOptions,
   type Joined,
   keyOrReport,
+  refuseChangelog,
   twoInputMultiplexer,
   validateJoinCommon,
 } from './two-inputs.js';
@@ -119,6 +120,7 @@ export function join<L, R, K extends WindowKey, O>(
   options: JoinOptions<L, R, K, O, R | undefined>,
 ): OperatorFunction<Timed<L>, Timed<O>> {
   validateJoinCommon('join', options, KNOWN, right$);
+  refuseChangelog('join', 'right$', right$);
   if (options.ttl === undefined)
     throw new InvalidOptionError(
       'join.ttl',
@@ -133,8 +135,9 @@ export function join<L, R, K extends WindowKey, O>(
   const select = options.select ?? ((left: L, right: R | undefined) => ({ left, right }) as unknown as O);
   const outer = options.outer === 'left';
 
-  return (left$) =>
-    new TimedObservable<O>((sink, subscriber) => {
+  return (left$) => {
+    refuseChangelog('join', 'left input', left$);
+    return new TimedObservable<O>((sink, subscriber) => {
       const state = new IntervalJoinState<L, R, O>({
         lower: -ttl,
         upper: ttl,
@@ -199,4 +202,5 @@ export function join<L, R, K extends WindowKey, O>(
         subscriber,
       );
     });
+  };
 }

@@ -12,6 +12,7 @@ import { KeyedTtlState } from '../state/keyed-ttl-state.js';
 import type { Timed } from '../time/timed.js';
 import { isKey, type WindowKey } from '../windows/window-result.js';
 import { completeSink, connectTimed, TimedObservable } from './timed-observable.js';
+import { refuseChangelog } from './two-inputs.js';
 
 /** What {@link ProcessByKeyOptions.process} and `expire` can see and do. */
 export interface KeyContext<K, O> {
@@ -119,8 +120,9 @@ export function processByKey<T, K extends WindowKey, S, O>(
   optionalId('processByKey.id', options.id);
   const { key: keyOf, ttl, process, expire, invalid, id } = options;
 
-  return (source) =>
-    new TimedObservable<O>((sink, subscriber) => {
+  return (source) => {
+    refuseChangelog('processByKey', 'input', source);
+    return new TimedObservable<O>((sink, subscriber) => {
       const states = new KeyedTtlState<K, S>(ttl);
       let wm = Number.NEGATIVE_INFINITY;
       let invalidRecords = 0;
@@ -191,4 +193,5 @@ export function processByKey<T, K extends WindowKey, S, O>(
         'processByKey',
       );
     });
+  };
 }

@@ -31,7 +31,7 @@ import type { TimedSink } from '../time/sink.js';
 import type { Timed } from '../time/timed.js';
 import { WatermarkMultiplexer } from '../time/watermark-multiplexer.js';
 import { isKey, type WindowKey } from '../windows/window-result.js';
-import { completeSink, connectTimed } from './timed-observable.js';
+import { completeSink, connectTimed, isChangelogStream } from './timed-observable.js';
 
 /** The multiplexer's names for the two inputs. @internal */
 export const LEFT = 'left';
@@ -268,3 +268,17 @@ export interface Joined<L, R> {
 
 /** The default `select` of the joins. @internal */
 export const pair = <L, R>(left: L, right: R): Joined<L, R> => ({ left, right });
+
+/**
+ * Refuses, when the pipe is built, an input that is a changelog
+ * (`windowBy({ changelog: true })`): these operators keep or pair records and
+ * cannot take an `update-before` or `delete` back. @internal
+ */
+export function refuseChangelog(operator: string, input: string, source: Observable<unknown>): void {
+  if (isChangelogStream(source))
+    throw new InvalidOptionError(
+      `${operator}(${input})`,
+      'is a changelog (windowBy({ changelog: true })), whose update-before and delete rows this operator cannot take back; ' +
+        'feed it accumulating results instead (windowBy without changelog: true, on-time panes only)',
+    );
+}

@@ -19,6 +19,7 @@ import {
   type JoinCommonOptions,
   type Joined,
   keyOrReport,
+  refuseChangelog,
   twoInputMultiplexer,
   validateJoinCommon,
 } from './two-inputs.js';
@@ -127,6 +128,7 @@ export function windowJoin<L, R, K extends WindowKey, O = Joined<L, R>>(
   options: WindowJoinOptions<L, R, K, O>,
 ): OperatorFunction<Timed<L>, Timed<O>> {
   validateJoinCommon('windowJoin', options, KNOWN, right$);
+  refuseChangelog('windowJoin', 'right$', right$);
   const factory = typeof options.window === 'object' && options.window !== null ? engineOf(options.window) : undefined;
   if (factory === undefined)
     throw new InvalidOptionError(
@@ -137,8 +139,9 @@ export function windowJoin<L, R, K extends WindowKey, O = Joined<L, R>>(
   const { leftKey, rightKey, late, invalid, id } = options;
   const select = options.select ?? ((left: L, right: R) => ({ left, right }) as unknown as O);
 
-  return (left$) =>
-    new TimedObservable<O>((sink, subscriber) => {
+  return (left$) => {
+    refuseChangelog('windowJoin', 'left input', left$);
+    return new TimedObservable<O>((sink, subscriber) => {
       let joined = 0;
       const engine: WindowEngine<Tagged<L, R>, K> = (factory as EngineFactory)({
         aggregate: collect<L, R>(),
@@ -199,4 +202,5 @@ export function windowJoin<L, R, K extends WindowKey, O = Joined<L, R>>(
         subscriber,
       );
     });
+  };
 }

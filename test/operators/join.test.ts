@@ -1,7 +1,24 @@
 import fc from 'fast-check';
 import { NEVER, type Observable, Subject } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { createPipeline, join, type PipelineSnapshot, records, type Timed, timedRecord, watermark } from '../../src/index.js';
+import {
+  count,
+  countWindow,
+  countWindowBy,
+  createPipeline,
+  eventTime,
+  intervalJoin,
+  join,
+  type PipelineSnapshot,
+  processByKey,
+  records,
+  type Timed,
+  timedRecord,
+  tumbling,
+  watermark,
+  windowBy,
+  windowJoin,
+} from '../../src/index.js';
 import { type Side, sidedEvents, twoSided } from './join-fixtures.js';
 
 const BOUND = 10;
@@ -114,5 +131,19 @@ describe('join (unwindowed, with a TTL)', () => {
     expect(() => join(NEVER, { ...k, ttl: -5 })).toThrow(/join.ttl: must be a finite number > 0/);
     expect(() => join(NEVER, { ...k, ttl: 5, outer: 'right' as never })).toThrow(/join.outer: expected 'left'/);
     expect(() => join({} as never, { ...k, ttl: 5 })).toThrow(/join\(right\$\): expected the other input as a timed stream/);
+  });
+
+  it('refuses a changelog input when the pipe is built: none of these operators can take a row back', () => {
+    const changes$ = NEVER.pipe(
+      eventTime({ timestamp: (e: { k: number; ts: number }) => e.ts, maxOutOfOrderness: 0 }),
+      windowBy({ key: (e) => e.k, window: tumbling(10), aggregate: count(), changelog: true }),
+    );
+    const keys = { leftKey: (r: { key: number }) => r.key, rightKey: (r: { key: number }) => r.key };
+    expect(() => changes$.pipe(join(NEVER, { ...keys, ttl: 5 }))).toThrow(/join\(left input\): is a changelog.*accumulating results/);
+    expect(() => join(changes$, { ...keys, ttl: 5 })).toThrow(/join\(right\$\): is a changelog/);
+    expect(() => changes$.pipe(intervalJoin(NEVER, { ...keys, lower: 0, upper: 1 }))).toThrow(/intervalJoin\(left input\): is a changelog/);
+    expect(() => windowJoin(changes$, { ...keys, window: tumbling(10) })).toThrow(/windowJoin\(right\$\): is a changelog/);
+    expect(() => changes$.pipe(countWindowBy({ key: (r) => r.key, window: countWindow(2), aggregate: count() }))).toThrow(/countWindowBy\(input\): is a changelog/);
+    expect(() => changes$.pipe(processByKey({ key: (r) => r.key, ttl: 1, process: () => 1 }))).toThrow(/processByKey\(input\): is a changelog/);
   });
 });
