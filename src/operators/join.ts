@@ -3,10 +3,10 @@
  *
  * @module
  */
-import type { Observable, OperatorFunction } from 'rxjs';
+import type { Observable, OperatorFunction, SchedulerLike } from 'rxjs';
 import { registerState } from '../checkpoint/scope.js';
 import { check } from '../checkpoint/snapshot.js';
-import { describe, InvalidOptionError } from '../errors.js';
+import { describe, InvalidOptionError, type InvalidRecordError } from '../errors.js';
 import { optionalFunction, requirePositive } from '../options.js';
 import { IntervalJoinState } from '../state/interval-join-state.js';
 import type { Timed } from '../time/timed.js';
@@ -15,7 +15,6 @@ import { TimedObservable } from './timed-observable.js';
 import {
   connectTwoInputs,
   JOIN_COMMON,
-  type JoinCommonOptions,
   type Joined,
   keyOrReport,
   refuseChangelog,
@@ -42,11 +41,11 @@ export interface JoinOptions<L, R, K extends WindowKey, O, RS = R> {
   /** Receives each record at or behind the combined watermark when it arrived; it joins nothing. */
   readonly late?: (value: L | R, timestamp: number, side: 'left' | 'right') => void;
   /** Receives records whose key is not a string or finite number (they are skipped). Without it, such a record errors the stream. */
-  readonly invalid?: JoinCommonOptions<L, R, K>['invalid'];
+  readonly invalid?: (error: InvalidRecordError) => void;
   /** Processing-time ms after which a silent input stops holding the watermark back; off by default. */
   readonly idleTimeout?: number;
   /** Clock for `idleTimeout`; default `asyncScheduler`. */
-  readonly scheduler?: JoinCommonOptions<L, R, K>['scheduler'];
+  readonly scheduler?: SchedulerLike;
   /** Names this operator's state in pipeline snapshots; default `join#n`. */
   readonly id?: string;
 }

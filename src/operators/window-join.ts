@@ -3,11 +3,11 @@
  *
  * @module
  */
-import type { Observable, OperatorFunction } from 'rxjs';
+import type { Observable, OperatorFunction, SchedulerLike } from 'rxjs';
 import type { Aggregate } from '../aggregates/aggregate.js';
 import { registerState } from '../checkpoint/scope.js';
 import { check } from '../checkpoint/snapshot.js';
-import { describe, InvalidOptionError } from '../errors.js';
+import { describe, InvalidOptionError, type InvalidRecordError } from '../errors.js';
 import { optionalFunction } from '../options.js';
 import type { Timed } from '../time/timed.js';
 import { type EngineFactory, engineOf, type WindowAssigner, type WindowSpan } from '../windows/assigners.js';
@@ -16,7 +16,6 @@ import { TimedObservable } from './timed-observable.js';
 import {
   connectTwoInputs,
   JOIN_COMMON,
-  type JoinCommonOptions,
   type Joined,
   keyOrReport,
   refuseChangelog,
@@ -37,11 +36,11 @@ export interface WindowJoinOptions<L, R, K extends WindowKey, O> {
   /** Receives each record all of whose windows had fired when it arrived; it joins nothing. */
   readonly late?: (value: L | R, timestamp: number, side: 'left' | 'right') => void;
   /** Receives records whose key is not a string or finite number (they are skipped). Without it, such a record errors the stream. */
-  readonly invalid?: JoinCommonOptions<L, R, K>['invalid'];
+  readonly invalid?: (error: InvalidRecordError) => void;
   /** Processing-time ms after which a silent input stops holding the watermark back; off by default. */
   readonly idleTimeout?: number;
   /** Clock for `idleTimeout`; default `asyncScheduler`. */
-  readonly scheduler?: JoinCommonOptions<L, R, K>['scheduler'];
+  readonly scheduler?: SchedulerLike;
   /** Names this operator's state in pipeline snapshots; default `windowJoin#n`. */
   readonly id?: string;
 }
