@@ -157,6 +157,45 @@ describe('intervalJoin', () => {
     expect(stats()).toMatchObject({ lateRecords: 1 });
   });
 
+  it('forwards the minimum of its inputs’ watermarks, never going back, and +Infinity once both complete', () => {
+    const step = fc.record({ left: fc.boolean(), wm: fc.integer({ min: 0, max: 100 }), end: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 40 }), (steps) => {
+        const left = new Subject<Timed<number>>();
+        const right = new Subject<Timed<number>>();
+        const seen: number[] = [];
+        let completed = false;
+        left.pipe(intervalJoin(right, { leftKey: () => 0, rightKey: () => 0, lower: 0, upper: 1 })).subscribe({
+          next: (el) => {
+            if (el.kind === 'watermark') seen.push(el.watermark);
+          },
+          complete: () => (completed = true),
+        });
+        const model = { left: Number.NEGATIVE_INFINITY, right: Number.NEGATIVE_INFINITY };
+        const expected: number[] = [];
+        let current = Number.NEGATIVE_INFINITY;
+        const done = { left: false, right: false };
+        for (const s of steps) {
+          const side = s.left ? 'left' : 'right';
+          if (done[side]) continue;
+          if (s.end) {
+            done[side] = true;
+            model[side] = Number.POSITIVE_INFINITY;
+            (s.left ? left : right).complete();
+          } else {
+            model[side] = Math.max(model[side], s.wm);
+            (s.left ? left : right).next(watermark(s.wm));
+          }
+          const combined = Math.min(model.left, model.right);
+          if (combined > current) expected.push((current = combined));
+        }
+        expect(seen).toEqual(expected);
+        expect(completed).toBe(done.left && done.right);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('lets an idle input stop holding the watermark back, and holds it again when the input returns', () => {
     const late: number[] = [];
     new TestScheduler((a, b) => expect(a).toEqual(b)).run(({ cold, expectObservable }) => {
