@@ -134,7 +134,7 @@ interface Latency {
   readonly rssBeforeMiB?: number;
 }
 
-async function latency(eventsPerSecond: number, subscribers: number, seconds = 6): Promise<Latency> {
+async function latency(eventsPerSecond: number, subscribers: number, seconds = 12): Promise<Latency> {
   const windowMs = 100;
   const s = await server(true, windowMs, subscribers + 1);
   try {
