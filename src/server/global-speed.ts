@@ -44,9 +44,12 @@ export interface GlobalSpeedOptions {
    * `idleTimeout` of its own (default 60 000).
    */
   readonly idleTimeout?: number;
-  /** Checkpoint after this many events or ms (defaults 100 000 and 1 000). */
+  /**
+   * Checkpoint after this many events or ms (defaults 100 000 and 5 000): a
+   * checkpoint writes the whole view, and a restart replays the log after it.
+   */
   readonly checkpoint?: { readonly everyEvents?: number; readonly everyMs?: number };
-  /** Windows the served view keeps (default 1 000 000; those that ended first go beyond it). */
+  /** Windows the served view keeps (default 100 000; those that ended first go beyond it). */
   readonly maxWindows?: number;
   readonly clock?: Clock;
   /** Called when processing fails (a pipeline error, a checkpoint write). */
@@ -89,6 +92,7 @@ export interface GlobalSpeedStatus extends RunnerStatus {
 }
 
 const CATCH_UP_EVENTS = 1 << 16;
+const DEFAULT_MAX_WINDOWS = 100_000;
 
 /**
  * Starts the global speed layer over `options.log`: restores its checkpoint,
@@ -120,7 +124,7 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
     throw new InvalidOptionError('globalSpeedLayer.log', 'expected the file log this process writes (await fileLog(dir))');
   const clock = options.clock ?? systemClock;
   const changeLog: ChangeLog = await openChangeLog(join(options.dataDir, 'views'));
-  const view = new ServingView(changeLog.rows, changeLog.lastId, options.maxWindows);
+  const view = new ServingView(changeLog.rows, changeLog.lastId, options.maxWindows ?? DEFAULT_MAX_WINDOWS);
   const hub = new ViewHub(view, changeLog.recent, { clock });
   await mkdir(join(options.dataDir, 'speed'), { recursive: true });
   const store = new LogTailStore(join(options.dataDir, 'speed', 'checkpoint.json'));
@@ -135,9 +139,9 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
     store,
     pipeline,
     clock,
-    view: { maxWindows: options.maxWindows ?? 1_000_000, encoding: 'entries' },
+    view: { maxWindows: options.maxWindows ?? DEFAULT_MAX_WINDOWS, encoding: 'entries' },
     perSource: { idleTimeout: options.idleTimeout ?? 60_000 },
-    ...(options.checkpoint ? { checkpoint: options.checkpoint } : {}),
+    checkpoint: { everyEvents: 100_000, everyMs: 5_000, ...options.checkpoint },
     hooks: {
       results: (fired) => {
         const changes = view.speedResults(fired, !live);
