@@ -135,10 +135,10 @@ export class Runner {
         // Fired outside the loop (an idle timer advanced the watermark): publish it by itself.
         if (!this.pumping && !this.publishing) {
           this.publishing = true;
-          queueMicrotask(() => {
+          this.clock.timeout(() => {
             this.publishing = false;
             if (!this.pumping) this.publish();
-          });
+          }, 0);
         }
       },
       error: (e) => hooks?.error?.(e),
