@@ -93,24 +93,14 @@ export function connectTwoInputs<L, R, O>(
 ): Subscription {
   const subscription = new Subscription();
   let tick = 0;
-  /** The tick each input was last heard from, and whether the multiplexer holds it idle. */
-  let seenLeft = 0;
-  let seenRight = 0;
-  let idleLeft = mux.isIdle(LEFT) === true;
-  let idleRight = mux.isIdle(RIGHT) === true;
+  /** Per input: the tick it was last heard from, and whether the multiplexer holds it idle. */
+  const sides = [LEFT, RIGHT].map((input) => ({ name: input, seen: 0, idle: mux.isIdle(input) === true }));
   let done = 0;
 
   const forward = () => {
     const wm = mux.current;
     handler.advance(wm);
     sink.watermark(wm);
-  };
-  // A record of an idle input makes it active again at once: otherwise the
-  // other input could move the watermark past the records that follow it.
-  const wake = (source: string) => {
-    if (source === LEFT) idleLeft = false;
-    else idleRight = false;
-    if (mux.markActive(source)) forward();
   };
 
   const { idleTimeout, scheduler = asyncScheduler } = settings;
@@ -121,11 +111,9 @@ export function connectTwoInputs<L, R, O>(
         if (subscriber.closed) return;
         tick++;
         // Records only store a tick number; tell the multiplexer when each active input was last heard.
-        if (!idleLeft) mux.update(LEFT, mux.watermarkOf(LEFT) as number, seenLeft);
-        if (!idleRight) mux.update(RIGHT, mux.watermarkOf(RIGHT) as number, seenRight);
+        for (const side of sides) if (!side.idle) mux.update(side.name, mux.watermarkOf(side.name) as number, side.seen);
         const advanced = mux.idleSince(tick - IDLE_TICKS);
-        idleLeft = mux.isIdle(LEFT) === true;
-        idleRight = mux.isIdle(RIGHT) === true;
+        for (const side of sides) side.idle = mux.isIdle(side.name) === true;
         if (advanced) {
           try {
             forward();
@@ -139,54 +127,39 @@ export function connectTwoInputs<L, R, O>(
     );
   }
 
-  const complete = (source: string) => {
-    if (mux.update(source, Number.POSITIVE_INFINITY, tick)) forward();
-    if (++done === 2) completeSink(sink);
-  };
+  /** Subscribes one input: its records go to `record`, its watermarks to the multiplexer. */
+  const connect = <T>(input$: Observable<Timed<T>>, side: (typeof sides)[number], record: (value: T, timestamp: number, watermark: number) => void) =>
+    connectTimed(
+      input$,
+      {
+        record(value, timestamp) {
+          side.seen = tick;
+          // A record of an idle input makes it active again at once: otherwise the
+          // other input could move the watermark past the records that follow it.
+          if (side.idle) {
+            side.idle = false;
+            if (mux.markActive(side.name)) forward();
+          }
+          record(value, timestamp, mux.current);
+        },
+        watermark(wm) {
+          side.seen = tick;
+          side.idle = false;
+          if (mux.update(side.name, wm, tick)) forward();
+        },
+        error: (err) => sink.error(err),
+        complete: () => {
+          if (mux.update(side.name, Number.POSITIVE_INFINITY, tick)) forward();
+          if (++done === 2) completeSink(sink);
+        },
+      },
+      subscriber,
+      name,
+    );
 
-  subscription.add(
-    connectTimed(
-      left$,
-      {
-        record(value, timestamp) {
-          seenLeft = tick;
-          if (idleLeft) wake(LEFT);
-          handler.left(value, timestamp, mux.current);
-        },
-        watermark(wm) {
-          seenLeft = tick;
-          idleLeft = false;
-          if (mux.update(LEFT, wm, tick)) forward();
-        },
-        error: (err) => sink.error(err),
-        complete: () => complete(LEFT),
-      },
-      subscriber,
-      name,
-    ),
-  );
+  subscription.add(connect(left$, sides[0]!, handler.left.bind(handler)));
   if (subscriber.closed) return subscription;
-  subscription.add(
-    connectTimed(
-      right$,
-      {
-        record(value, timestamp) {
-          seenRight = tick;
-          if (idleRight) wake(RIGHT);
-          handler.right(value, timestamp, mux.current);
-        },
-        watermark(wm) {
-          seenRight = tick;
-          idleRight = false;
-          if (mux.update(RIGHT, wm, tick)) forward();
-        },
-        error: (err) => sink.error(err),
-        complete: () => complete(RIGHT),
-      },
-      subscriber,
-      name,
-    ),
-  );
+  subscription.add(connect(right$, sides[1]!, handler.right.bind(handler)));
   return subscription;
 }
 
