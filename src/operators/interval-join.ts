@@ -4,22 +4,16 @@
  * @module
  */
 import type { Observable, OperatorFunction, SchedulerLike } from 'rxjs';
-import { registerState } from '../checkpoint/scope.js';
-import { check } from '../checkpoint/snapshot.js';
 import { describe, InvalidOptionError, type InvalidRecordError } from '../errors.js';
 import { optionalFunction } from '../options.js';
-import { IntervalJoinState } from '../state/interval-join-state.js';
 import type { Timed } from '../time/timed.js';
 import type { WindowKey } from '../windows/window-result.js';
-import { TimedObservable } from './timed-observable.js';
+import { intervalStateJoin } from './interval-state-join.js';
 import {
-  connectTwoInputs,
   JOIN_COMMON,
   type Joined,
-  keyOrReport,
   refuseChangelog,
   pair,
-  twoInputMultiplexer,
   validateJoinCommon,
 } from './two-inputs.js';
 
@@ -54,12 +48,6 @@ export interface IntervalJoinOptions<L, R, K extends WindowKey, O> {
 const KNOWN = [...JOIN_COMMON, 'lower', 'upper', 'lowerExclusive', 'upperExclusive', 'select'] as const;
 
 /** Snapshot of one intervalJoin. @internal */
-interface IntervalJoinSnapshotState {
-  watermark: unknown;
-  lateRecords: number;
-  records: unknown;
-}
-
 function requireBound(option: string, value: unknown): void {
   if (typeof value !== 'number' || !Number.isFinite(value))
     throw new InvalidOptionError(option, `must be a finite number of milliseconds (negative allowed), got ${describe(value)}`);
@@ -129,71 +117,28 @@ export function intervalJoin<L, R, K extends WindowKey, O = Joined<L, R>>(
   requireBoolean('intervalJoin.lowerExclusive', options.lowerExclusive);
   requireBoolean('intervalJoin.upperExclusive', options.upperExclusive);
   optionalFunction('intervalJoin.select', options.select);
-  const { leftKey, rightKey, late, invalid, id } = options;
   const select = options.select ?? (pair as unknown as (left: L, right: R) => O);
 
   return (left$) => {
     refuseChangelog('intervalJoin', 'left input', left$);
-    return new TimedObservable<O>((sink, subscriber) => {
-      const state = new IntervalJoinState<L, R, O>({
+    return intervalStateJoin<L, R, O, K>(
+      'intervalJoin',
+      left$,
+      right$,
+      options,
+      {
         lower: options.lower,
         upper: options.upper,
         lowerExclusive: options.lowerExclusive ?? false,
         upperExclusive: options.upperExclusive ?? false,
         select,
-        emit: (value, timestamp) => sink.record(value, timestamp),
-      });
-      const mux = twoInputMultiplexer();
-      let lateRecords = 0;
-      let invalidRecords = 0;
-      registerState('intervalJoin', id, {
-        snapshot: (): IntervalJoinSnapshotState => ({ watermark: mux.snapshot(), lateRecords, records: state.snapshot() }),
-        restore(saved) {
-          const s = saved as Partial<IntervalJoinSnapshotState> | null;
-          check(typeof s === 'object' && s !== null, 'intervalJoin', 'state is not an object');
-          mux.restore(s.watermark, 'intervalJoin.watermark');
-          lateRecords = typeof s.lateRecords === 'number' ? s.lateRecords : 0;
-          state.restore(s.records, 'intervalJoin.records');
-        },
-        stats: () => ({
-          watermark: mux.current,
-          leftRecords: state.leftSize,
-          rightRecords: state.rightSize,
-          purgedRecords: state.purged,
-          joined: state.joined,
-          lateRecords,
-          invalidRecords,
-        }),
-      });
-      const fail = (err: unknown) => sink.error(err);
-      const onLate = (value: L | R, timestamp: number, side: 'left' | 'right') => {
-        lateRecords++;
-        late?.(value, timestamp, side);
-      };
-      return connectTwoInputs<L, R, O>(
-        'intervalJoin',
-        left$,
-        right$,
-        mux,
-        {
-          left(value, timestamp, wm) {
-            if (timestamp <= wm) return onLate(value, timestamp, 'left');
-            const k = keyOrReport('intervalJoin', 'left', leftKey, value, invalid, fail);
-            if (k === undefined) invalidRecords++;
-            else state.addLeft(k, value, timestamp, wm);
-          },
-          right(value, timestamp, wm) {
-            if (timestamp <= wm) return onLate(value, timestamp, 'right');
-            const k = keyOrReport('intervalJoin', 'right', rightKey, value, invalid, fail);
-            if (k === undefined) invalidRecords++;
-            else state.addRight(k, value, timestamp, wm);
-          },
-          advance: (wm) => state.advance(wm),
-        },
-        options,
-        sink,
-        subscriber,
-      );
-    });
+      },
+      (s) => ({
+        leftRecords: s.leftSize,
+        rightRecords: s.rightSize,
+        purgedRecords: s.purged,
+        joined: s.joined,
+      }),
+    );
   };
 }

@@ -4,21 +4,15 @@
  * @module
  */
 import type { Observable, OperatorFunction, SchedulerLike } from 'rxjs';
-import { registerState } from '../checkpoint/scope.js';
-import { check } from '../checkpoint/snapshot.js';
 import { describe, InvalidOptionError, type InvalidRecordError } from '../errors.js';
 import { optionalFunction, requirePositive } from '../options.js';
-import { IntervalJoinState } from '../state/interval-join-state.js';
 import type { Timed } from '../time/timed.js';
 import type { WindowKey } from '../windows/window-result.js';
-import { TimedObservable } from './timed-observable.js';
+import { intervalStateJoin } from './interval-state-join.js';
 import {
-  connectTwoInputs,
   JOIN_COMMON,
   type Joined,
-  keyOrReport,
   refuseChangelog,
-  twoInputMultiplexer,
   validateJoinCommon,
 } from './two-inputs.js';
 
@@ -53,12 +47,6 @@ export interface JoinOptions<L, R, K extends WindowKey, O, RS = R> {
 const KNOWN = [...JOIN_COMMON, 'ttl', 'outer', 'select'] as const;
 
 /** Snapshot of one join. @internal */
-interface JoinState {
-  watermark: unknown;
-  lateRecords: number;
-  records: unknown;
-}
-
 /**
  * Joins the left stream (the one piped) with `right$` on equal keys, without
  * windows, keeping each record for `ttl` ms of **event time** (the regular
@@ -130,76 +118,32 @@ export function join<L, R, K extends WindowKey, O>(
   if (options.outer !== undefined && options.outer !== 'left')
     throw new InvalidOptionError('join.outer', `expected 'left' or nothing (an inner join), got ${describe(options.outer)}`);
   optionalFunction('join.select', options.select);
-  const { leftKey, rightKey, late, invalid, id, ttl } = options;
+  const { ttl } = options;
   const select = options.select ?? ((left: L, right: R | undefined) => ({ left, right }) as unknown as O);
   const outer = options.outer === 'left';
 
   return (left$) => {
     refuseChangelog('join', 'left input', left$);
-    return new TimedObservable<O>((sink, subscriber) => {
-      const state = new IntervalJoinState<L, R, O>({
+    return intervalStateJoin<L, R, O, K>(
+      'join',
+      left$,
+      right$,
+      options,
+      {
         lower: -ttl,
         upper: ttl,
         lowerExclusive: true,
         upperExclusive: true,
         select,
         unmatched: outer ? (left) => select(left, undefined) : undefined,
-        emit: (value, timestamp) => sink.record(value, timestamp),
-      });
-      const mux = twoInputMultiplexer();
-      let lateRecords = 0;
-      let invalidRecords = 0;
-      registerState('join', id, {
-        snapshot: (): JoinState => ({ watermark: mux.snapshot(), lateRecords, records: state.snapshot() }),
-        restore(saved) {
-          const s = saved as Partial<JoinState> | null;
-          check(typeof s === 'object' && s !== null, 'join', 'state is not an object');
-          mux.restore(s.watermark, 'join.watermark');
-          lateRecords = typeof s.lateRecords === 'number' ? s.lateRecords : 0;
-          state.restore(s.records, 'join.records');
-        },
-        stats: () => ({
-          watermark: mux.current,
-          leftRecords: state.leftSize,
-          rightRecords: state.rightSize,
-          expiredRecords: state.purged,
-          joined: state.joined,
-          unmatched: state.unmatchedRows,
-          lateRecords,
-          invalidRecords,
-        }),
-      });
-      const fail = (err: unknown) => sink.error(err);
-      return connectTwoInputs<L, R, O>(
-        'join',
-        left$,
-        right$,
-        mux,
-        {
-          left(value, timestamp, wm) {
-            if (timestamp <= wm) {
-              lateRecords++;
-              return late?.(value, timestamp, 'left');
-            }
-            const k = keyOrReport('join', 'left', leftKey, value, invalid, fail);
-            if (k === undefined) invalidRecords++;
-            else state.addLeft(k, value, timestamp, wm);
-          },
-          right(value, timestamp, wm) {
-            if (timestamp <= wm) {
-              lateRecords++;
-              return late?.(value, timestamp, 'right');
-            }
-            const k = keyOrReport('join', 'right', rightKey, value, invalid, fail);
-            if (k === undefined) invalidRecords++;
-            else state.addRight(k, value, timestamp, wm);
-          },
-          advance: (wm) => state.advance(wm),
-        },
-        options,
-        sink,
-        subscriber,
-      );
-    });
+      },
+      (s) => ({
+        leftRecords: s.leftSize,
+        rightRecords: s.rightSize,
+        expiredRecords: s.purged,
+        joined: s.joined,
+        unmatched: s.unmatchedRows,
+      }),
+    );
   };
 }
