@@ -18,6 +18,7 @@ import type { AppendOutcome, EventLog } from '../host/ingest/log.js';
 import type { BatchPipeline } from '../host/pipeline-session.js';
 import { configured, type DurableObjectStateLike, type EdgeEnv, type PartitionObject, partitionClass } from './edge-partition.js';
 import type { PartitionResults } from './partition.js';
+import { partitionOf } from '../protocol/partition.js';
 
 /** Options of {@link createEdge}. */
 export interface EdgeOptions<E = any> {
@@ -82,25 +83,6 @@ export interface DurableObjectNamespaceLike {
   get(id: never): { fetch(request: Request): Promise<Response> };
 }
 
-/**
- * The partition of `clientId`: FNV-1a (32 bit) of its characters, modulo
- * `partitions`. Stable across deployments, so a client's events always meet
- * the same pipeline state.
- *
- * @example
- * ```ts
- * import { partitionOf } from 'tidemark/edge';
- * console.log(partitionOf('c1', 4)); // a number from 0 to 3, the same every time
- * ```
- */
-export function partitionOf(clientId: string, partitions: number): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < clientId.length; i++) {
-    h ^= clientId.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h % partitions;
-}
 
 const KNOWN = ['pipeline', 'partitions', 'binding', 'secret', 'upstream', 'checkpoint', 'view', 'forward', 'resultsReader', 'rate', 'maxBodyBytes', 'now'];
 

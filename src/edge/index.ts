@@ -8,7 +8,8 @@
  * @module
  */
 export type { DurableObjectNamespaceLike, Edge, EdgeOptions, EdgeResults } from './create-edge.js';
-export { createEdge, partitionOf } from './create-edge.js';
+export { createEdge } from './create-edge.js';
+export { partitionOf } from '../protocol/partition.js';
 export type { DurableObjectStateLike, EdgeEnv, PartitionObject } from './edge-partition.js';
 export type { PartitionResults } from './partition.js';
 export type {

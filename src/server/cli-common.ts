@@ -37,6 +37,8 @@ export const OPTIONS = {
   'idle-timeout': { type: 'string' },
   'views-for-clients': { type: 'boolean' },
   partitions: { type: 'string' },
+  replicas: { type: 'string' },
+  'lease-ttl': { type: 'string' },
   'reconcile-every': { type: 'string' },
   retention: { type: 'string' },
   global: { type: 'boolean' },
@@ -68,13 +70,14 @@ export function serverSecret(flags: Flags): string {
 
 /** The log for its writer (`serve`): the file log, locked, or a JetStream stream. */
 export async function openLog(flags: Flags): Promise<EventLog> {
-  if (flags.nats) return jetStreamLog({ servers: flags.nats, ...(flags.stream ? { stream: flags.stream } : {}) });
+  if (flags.nats)
+    return jetStreamLog({ servers: natsServers(flags.nats), replicas: replicas(flags), ...(flags.stream ? { stream: flags.stream } : {}) });
   return fileLog(join(dataDir(flags), 'log'));
 }
 
 /** The log for a reader (export, reconcile, replay): a snapshot of the file log, beside the server and without its lock. */
 export async function readLog(flags: Flags): Promise<EventLog> {
-  if (flags.nats) return jetStreamLog({ servers: flags.nats, ...(flags.stream ? { stream: flags.stream } : {}) });
+  if (flags.nats) return jetStreamLog({ servers: natsServers(flags.nats), ...(flags.stream ? { stream: flags.stream } : {}) });
   return readFileLog(join(resolve(flags.data ?? DEFAULT_DATA), 'log'));
 }
 
@@ -117,4 +120,19 @@ export function reconcileSummary(r: ReconcileReport): string {
     for (const f of r.failures)
       lines.push(`  FAILED ${f.clientId === undefined ? 'the run over all clients' : `client ${f.clientId}`}: ${f.name}: ${f.message}`);
   return lines.join('\n');
+}
+
+/** `--nats`: one URL, or several separated by commas (the nodes of a cluster). */
+export function natsServers(flag: string): string[] {
+  const urls = flag.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+  if (urls.length === 0) throw new UsageError('--nats needs a URL, e.g. nats://127.0.0.1:4222 (or several, separated by commas)');
+  return urls;
+}
+
+/** `--replicas`: 1 (default), 3 or 5. */
+export function replicas(flags: Flags): number {
+  const n = flags.replicas === undefined ? 1 : Number(flags.replicas);
+  if (![1, 3, 5].includes(n)) throw new UsageError(`--replicas must be 1, 3 or 5 (JetStream's replica counts), got ${flags.replicas}`);
+  if (n > 1 && !flags.nats) throw new UsageError('--replicas is for --nats: the file log has no replicas');
+  return n;
 }

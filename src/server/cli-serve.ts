@@ -12,10 +12,24 @@ import { BatchRunningError, errorParts } from '../errors.js';
 import { createHandler } from '../host/ingest/handler.js';
 import { keyIdOf } from '../protocol/tokens.js';
 import { batchLayer } from './batch-layer.js';
-import { dataDir, duration, type Flags, openLog, plural, reconcileSummary, reportBody, serverSecret, UsageError } from './cli-common.js';
+import {
+  dataDir,
+  duration,
+  type Flags,
+  natsServers,
+  openLog,
+  plural,
+  reconcileSummary,
+  replicas,
+  reportBody,
+  serverSecret,
+  UsageError,
+} from './cli-common.js';
+import { clusterSpeedLayer } from './cluster-speed.js';
+import type { WindowValue } from '../windows/identity.js';
 import { fileCorrections } from './corrections-store.js';
 import { type FileLog, fileLog } from './file-log.js';
-import { loadPipeline } from './load-pipeline.js';
+import { loadPipelineModule } from './load-pipeline.js';
 import { listen } from './node-adapter.js';
 import { fileResults } from './results-store.js';
 import { globalSpeedLayer } from './global-speed.js';
@@ -33,7 +47,20 @@ export async function serve(flags: Flags): Promise<void> {
   if ((flags['idle-timeout'] !== undefined || flags['views-for-clients']) && !flags.pipeline)
     throw new UsageError('--idle-timeout and --views-for-clients are for the global speed layer: they need --pipeline ./pipeline.js');
   const idleTimeout = flags['idle-timeout'] === undefined ? undefined : duration('idle-timeout', flags['idle-timeout']);
-  const pipeline = flags.pipeline ? await loadPipeline(flags.pipeline) : undefined;
+  if ((flags['lease-ttl'] !== undefined || flags.partitions !== undefined) && !(flags.nats && flags.pipeline))
+    throw new UsageError('--partitions and --lease-ttl split the global speed layer across serve processes: they need --nats URL and --pipeline ./pipeline.js');
+  const leaseTtl = flags['lease-ttl'] === undefined ? undefined : duration('lease-ttl', flags['lease-ttl']);
+  const partitions = flags.partitions === undefined ? 1 : Number(flags.partitions);
+  if (!Number.isInteger(partitions) || partitions < 1 || partitions > 1024)
+    throw new UsageError(`--partitions must be a whole number from 1 to 1024, got ${flags.partitions}`);
+  const copies = replicas(flags);
+  const loaded = flags.pipeline ? await loadPipelineModule(flags.pipeline) : undefined;
+  const pipeline = loaded?.pipeline;
+  if (partitions > 1 && !loaded?.merge)
+    throw new UsageError(
+      `--partitions ${partitions}: each partition computes part of a window, and ${flags.pipeline} exports no merge to combine them; ` +
+        'add export const merge = (a, b) => a + b (the aggregate\'s merge: count, sum) to it, or run one partition',
+    );
   const dir = dataDir(flags);
   const secret = serverSecret(flags);
   const log = flags.nats ? await openLog(flags) : await fileLog(join(dir, 'log'));
@@ -49,9 +76,33 @@ export async function serve(flags: Flags): Promise<void> {
         ...(retentionMs !== undefined ? { retention: { log: log as FileLog, horizonMs: retentionMs } } : {}),
       })
     : undefined;
+  // With --nats: this process's share of the partitions, and the whole view folded from JetStream.
+  const cluster =
+    pipeline && flags.nats
+      ? await clusterSpeedLayer({
+          servers: natsServers(flags.nats),
+          ...(flags.stream ? { stream: flags.stream } : {}),
+          pipeline,
+          ...(loaded?.merge ? { merge: loaded.merge } : {}),
+          partitions,
+          replicas: copies,
+          ...(leaseTtl !== undefined ? { leaseTtlMs: leaseTtl } : {}),
+          ...(idleTimeout !== undefined ? { idleTimeout } : {}),
+          onOwnership: (e) =>
+            console.log(
+              `tidemark: partition ${e.partition} ${e.kind}${e.staleMs !== undefined ? ` (its lease stood still ${e.staleMs} ms)` : ''}` +
+                `${e.reason ? ` (${e.reason})` : ''}; this process runs partitions [${e.owned.join(', ')}] of ${partitions}`,
+            ),
+          onError: (e) => {
+            const { name, message } = errorParts(e);
+            console.error(`tidemark: cluster speed layer: ${name}: ${message}`);
+          },
+        })
+      : undefined;
   // The global speed layer follows the file log's appends; it catches up before ingest starts.
   const speed =
-    pipeline && !flags.nats
+    cluster ??
+    (pipeline && !flags.nats
       ? await globalSpeedLayer({
           dataDir: dir,
           log: log as FileLog,
@@ -62,9 +113,10 @@ export async function serve(flags: Flags): Promise<void> {
             console.error(`tidemark: global speed layer: ${name}: ${message}`);
           },
         })
-      : undefined;
-  const afterBatch = async <R>(report: R): Promise<R> => {
-    await speed?.refreshBatch();
+      : undefined);
+  const afterBatch = async <R extends { global: readonly WindowValue[]; frontier: number; startedAt?: number }>(report: R): Promise<R> => {
+    if (cluster) await cluster.setBatchView({ windows: report.global, frontier: report.frontier });
+    else await speed?.refreshBatch();
     return report;
   };
   const handler = await createHandler({
@@ -87,7 +139,8 @@ export async function serve(flags: Flags): Promise<void> {
       return;
     }
     const r = outcome.report;
-    void afterBatch(r).catch((e) => console.error(`tidemark: reading the batch view: ${errorParts(e).message}`));
+    // On a cluster, the scheduled batch view comes from the process running partition 0 only.
+    if (!cluster || cluster.owned().includes(0)) void afterBatch(r).catch((e) => console.error(`tidemark: reading the batch view: ${errorParts(e).message}`));
     if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
     if (r.retention && r.retention.segments > 0)
       console.log(
@@ -102,7 +155,12 @@ export async function serve(flags: Flags): Promise<void> {
       `tidemark: global speed layer over ${st.processed} logged events; views at ${server.url}/v1/views and ` +
         `${server.url}/v1/views/stream (reader tokens: tidemark token --reader <name>)`,
     );
-  } else if (pipeline && flags.nats) console.log('tidemark: no global speed layer with --nats yet: the served view needs the file log');
+  }
+  if (cluster)
+    console.log(
+      `tidemark: cluster member ${cluster.owner}: runs partitions [${cluster.owned().join(', ')}] of ${partitions} ` +
+        `(leases and checkpoints in JetStream, ${copies} replica${copies === 1 ? '' : 's'})`,
+    );
   if (pipeline)
     console.log(
       `tidemark: running the batch layer with ${flags.pipeline} every ${flags['reconcile-every'] ?? '60s'}, and on POST /v1/reconcile` +

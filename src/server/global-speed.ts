@@ -20,7 +20,7 @@ import { InvalidOptionError, SnapshotError, StorageError } from '../errors.js';
 import type { BatchPipeline } from '../host/pipeline-session.js';
 import { Runner, type RunnerStatus } from '../host/runner.js';
 import { ServingView, type ViewFilter } from '../host/serving-view.js';
-import type { RunnerBatch, RunnerCheckpoint, RunnerStore } from '../host/store.js';
+import { type TailCheckpoint, TailStore } from '../host/tail-store.js';
 import { ViewHub } from '../host/view-hub.js';
 import type { ViewChange, ViewsResponse } from '../protocol/wire.js';
 import type { WindowValue } from '../windows/identity.js';
@@ -28,7 +28,7 @@ import { type Clock, systemClock } from '../time/clock.js';
 import { batchViewFile, type StoredBatchView } from './batch-view-file.js';
 import { type ChangeLog, openChangeLog } from './change-log.js';
 import { writeAtomically } from './durable-files.js';
-import type { FileLog, LogFrame, LogPosition } from './file-log.js';
+import type { FileLog, LogPosition } from './file-log.js';
 
 /** Options of {@link globalSpeedLayer}. */
 export interface GlobalSpeedOptions {
@@ -127,7 +127,7 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
   const view = new ServingView(changeLog.rows, changeLog.lastId, options.maxWindows ?? DEFAULT_MAX_WINDOWS);
   const hub = new ViewHub(view, changeLog.recent, { clock });
   await mkdir(join(options.dataDir, 'speed'), { recursive: true });
-  const store = new LogTailStore(join(options.dataDir, 'speed', 'checkpoint.json'));
+  const store = fileTailStore(join(options.dataDir, 'speed', 'checkpoint.json'));
   let live = false;
   const push = (changes: ViewChange[]) => {
     if (changes.length === 0) return;
@@ -181,7 +181,7 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
   view.speedResults(runner.entries(), true);
   let events = 0;
   for await (const frame of options.log.frames(store.position)) {
-    runner.offer(store.add(frame));
+    runner.offer(store.add(frame.events.map((e) => e.data), frame.clientId, frame.end));
     events += frame.events.length;
     if (events >= CATCH_UP_EVENTS) {
       events = 0;
@@ -194,7 +194,7 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
   live = true;
   push(view.resync());
   const unfollow = options.log.follow((frames) => {
-    for (const f of frames) runner.offer(store.add(f));
+    for (const f of frames) runner.offer(store.add(f.events.map((e) => e.data), f.clientId, f.end));
   });
 
   return {
@@ -230,73 +230,24 @@ export async function globalSpeedLayer(options: GlobalSpeedOptions): Promise<Glo
   };
 }
 
-/**
- * The Runner's store over the file log: batches are the log's frames (one
- * client's events each, numbered in log order from the checkpoint's
- * sequence on), held in memory until a checkpoint covers them; the
- * checkpoint records the log position after the last frame it covers.
- */
-class LogTailStore implements RunnerStore {
-  private readonly pending: { batch: RunnerBatch; end: LogPosition }[] = [];
-  private last = 0;
-  position: LogPosition | undefined;
-  private checkpointSeq = 0;
-
-  constructor(private readonly file: string) {}
-
-  add(frame: LogFrame): RunnerBatch {
-    const events = frame.events.map((e) => e.data);
-    const batch: RunnerBatch = { seq: this.last + 1, last: this.last + events.length, events, source: frame.clientId };
-    this.last = batch.last;
-    this.pending.push({ batch, end: frame.end });
-    return batch;
-  }
-
-  async loadCheckpoint(): Promise<RunnerCheckpoint | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new StorageError(`cannot read the global speed layer's checkpoint ${this.file}: ${(e as Error).message}`, { cause: e });
-    }
-    const c = JSON.parse(text) as RunnerCheckpoint & { position: LogPosition; snapshot: PipelineSnapshot };
-    this.position = c.position;
-    this.last = this.checkpointSeq = c.seq;
-    return c;
-  }
-
-  async readAfter(seq: number, maxBatches: number): Promise<readonly RunnerBatch[]> {
-    const out: RunnerBatch[] = [];
-    for (const p of this.pending) {
-      if (p.batch.last <= seq) continue;
-      out.push(p.batch);
-      if (out.length === maxBatches) break;
-    }
-    return out;
-  }
-
-  async writeCheckpoint(checkpoint: RunnerCheckpoint): Promise<void> {
-    let position = this.position;
-    if (checkpoint.seq !== this.checkpointSeq) {
-      const covered = this.pending.find((p) => p.batch.last === checkpoint.seq);
-      if (!covered) throw new StorageError(`the global speed layer checkpointed sequence ${checkpoint.seq}, which ends no frame`);
-      position = covered.end;
-    }
-    await writeAtomically(this.file, JSON.stringify({ ...checkpoint, position }));
-    this.position = position;
-    this.checkpointSeq = checkpoint.seq;
-    let drop = 0;
-    while (drop < this.pending.length && this.pending[drop]!.batch.last <= checkpoint.seq) drop++;
-    this.pending.splice(0, drop);
-  }
-
-  async lastSeq(): Promise<number> {
-    return this.last;
-  }
+/** The Runner's store over the file log, its checkpoint in `file` (written atomically). */
+function fileTailStore(file: string): TailStore<LogPosition> {
+  return new TailStore<LogPosition>({
+    async load() {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw new StorageError(`cannot read the global speed layer's checkpoint ${file}: ${(e as Error).message}`, { cause: e });
+      }
+      return JSON.parse(text) as TailCheckpoint<LogPosition> & { snapshot: PipelineSnapshot };
+    },
+    save: (checkpoint) => writeAtomically(file, JSON.stringify(checkpoint)),
+  });
 }
 
-function speedMetrics(s: RunnerStatus, view: ServingView, hub: ViewHub, now: number): string {
+export function speedMetrics(s: RunnerStatus, view: ServingView, hub: ViewHub, now: number): string {
   const wm = Number.isFinite(s.watermark) ? s.watermark : 0;
   const lines = [
     '# HELP tidemark_global_watermark_ms The global speed layer\'s watermark: the minimum over active clients (0 before any).',

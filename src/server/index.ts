@@ -14,6 +14,9 @@ export type { CorrectionSource, Handler, HandlerOptions, ResultSink, ViewsSource
 export type { ViewFilter } from '../host/serving-view.js';
 export type { GlobalSpeedLayer, GlobalSpeedOptions, GlobalSpeedStatus } from './global-speed.js';
 export { globalSpeedLayer } from './global-speed.js';
+export type { ClusterSpeedLayer, ClusterSpeedOptions, ClusterSpeedStatus, OwnershipEvent } from './cluster-speed.js';
+export { clusterSpeedLayer } from './cluster-speed.js';
+export { partitionOf } from '../protocol/partition.js';
 export { createHandler } from '../host/ingest/handler.js';
 export type { Listening } from './node-adapter.js';
 export { listen } from './node-adapter.js';

@@ -137,7 +137,11 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
   const all = `${prefix}.events.*`;
   let jsm: JetStreamManager;
   try {
-    jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    // A cluster that just lost a node leaves some requests unanswered for a while: one more try.
+    jsm = await jetstreamManager(nc, { timeout: timeoutMs }).catch((err: unknown) => {
+      if (!(err instanceof NatsTimeoutError)) throw err;
+      return jetstreamManager(nc, { timeout: timeoutMs });
+    });
   } catch (err) {
     throw new StorageError(
       `JetStream is not available on ${s.servers.join(', ')} (${errorParts(err).message}); start nats-server with -js`,
@@ -228,14 +232,20 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
    * included), in order, through an ordered consumer deleted afterwards.
    */
   async function* messages(filter: string, from: number, to: number) {
-    const consumer = await guarded(`reading ${filter}`, () =>
-      js.consumers.get(stream, {
-        filter_subjects: filter,
-        deliver_policy: DeliverPolicy.StartSequence,
-        opt_start_seq: Math.max(1, from),
-        inactive_threshold: 30_000,
-      }),
-    );
+    const create = () =>
+      guarded(`reading ${filter}`, () =>
+        js.consumers.get(stream, {
+          filter_subjects: filter,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: Math.max(1, from),
+          inactive_threshold: 30_000,
+        }),
+      );
+    // A JetStream cluster that just lost a node leaves some consumer creations unanswered for a while: try again.
+    const consumer = await create().catch((err: unknown) => {
+      if (!(err instanceof StorageError && err.cause instanceof NatsTimeoutError)) throw err;
+      return create();
+    });
     try {
       // The consumer's info as created: no request.
       if ((await consumer.info(true)).num_pending === 0) return;
@@ -491,6 +501,7 @@ async function bindStream(jsm: JetStreamManager, s: Settings): Promise<StreamInf
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       duplicate_window: s.duplicateWindowMs * 1_000_000,
+      num_replicas: s.replicas,
       allow_direct: true,
     };
     try {
@@ -523,6 +534,20 @@ async function bindStream(jsm: JetStreamManager, s: Settings): Promise<StreamInf
     throw new InvalidOptionError(
       'jetStreamLog.stream',
       `stream "${stream}" has ${c.retention} retention, which deletes messages once consumed; the log needs limits retention: ${fix}`,
+    );
+  if ((c.num_replicas ?? 1) < s.replicas)
+    throw new InvalidOptionError(
+      'jetStreamLog.replicas',
+      `stream "${stream}" has ${c.num_replicas ?? 1} replica(s) and ${s.replicas} were asked for, so losing a NATS node could lose events: ` +
+        `raise it (nats stream edit ${stream} --replicas ${s.replicas}) or ask for ${c.num_replicas ?? 1} (--replicas)`,
+    );
+  const minWindowNs = 2 * s.timeoutMs * 1_000_000;
+  if ((c.duplicate_window ?? 0) < minWindowNs)
+    throw new InvalidOptionError(
+      'jetStreamLog.stream',
+      `stream "${stream}" has a duplicate window of ${Math.round((c.duplicate_window ?? 0) / 1_000_000)} ms, shorter than twice the ` +
+        `publish timeout (${2 * s.timeoutMs} ms): a publish retried after a lost acknowledgement could be stored twice. ` +
+        `Raise it (nats stream edit ${stream} --dupe-window 2m) or ${fix}`,
     );
   if (c.sealed) throw new InvalidOptionError('jetStreamLog.stream', `stream "${stream}" is sealed: no message can be added; ${fix}`);
   return info;

@@ -17,7 +17,18 @@ export interface JetStreamLogOptions {
   readonly stream?: string;
   /** Events go to `<subjectPrefix>.events.<clientId>`. Default `'tidemark'`. */
   readonly subjectPrefix?: string;
-  /** The duplicate window of a stream this log creates (ms). Default 120 000 (two minutes). */
+  /**
+   * Replicas of a stream this log creates: 1 for one nats-server, 3 (or 5)
+   * on a JetStream cluster, so that the log survives losing a node. An
+   * existing stream with fewer is refused. Default 1.
+   */
+  readonly replicas?: number;
+  /**
+   * The duplicate window of a stream this log creates (ms). Default 120 000
+   * (two minutes). An existing stream whose window is shorter than twice
+   * `timeoutMs` is refused: a publish retried after a timeout must still
+   * fall inside it.
+   */
   readonly duplicateWindowMs?: number;
   /**
    * How long a request to JetStream (a publish, a read of a subject's last
@@ -50,6 +61,7 @@ const KNOWN = [
   'stream',
   'subjectPrefix',
   'duplicateWindowMs',
+  'replicas',
   'timeoutMs',
   'refreshMs',
   'maxMessageBytes',
@@ -62,6 +74,7 @@ export interface Settings {
   readonly stream: string;
   readonly prefix: string;
   readonly duplicateWindowMs: number;
+  readonly replicas: number;
   readonly timeoutMs: number;
   readonly refreshMs: number;
   readonly maxMessageBytes: number | undefined;
@@ -83,6 +96,7 @@ export function validate(options: JetStreamLogOptions): Settings {
     stream: requireStreamName('jetStreamLog.stream', options.stream ?? 'TIDEMARK'),
     prefix: requireSubjectPrefix('jetStreamLog.subjectPrefix', options.subjectPrefix ?? 'tidemark'),
     duplicateWindowMs: options.duplicateWindowMs ?? 120_000,
+    replicas: options.replicas ?? 1,
     timeoutMs: options.timeoutMs ?? 5_000,
     refreshMs: options.refreshMs ?? 5_000,
     maxMessageBytes: options.maxMessageBytes,
@@ -90,6 +104,8 @@ export function validate(options: JetStreamLogOptions): Settings {
   };
   requireTimerMs('jetStreamLog.duplicateWindowMs', s.duplicateWindowMs);
   requireTimerMs('jetStreamLog.timeoutMs', s.timeoutMs);
+  if (![1, 3, 5].includes(s.replicas))
+    throw new InvalidOptionError('jetStreamLog.replicas', `expected 1, 3 or 5 (JetStream's replica counts), got ${describe(options.replicas)}`);
   if (s.refreshMs !== 0) requireTimerMs('jetStreamLog.refreshMs', s.refreshMs);
   if (s.maxMessageBytes !== undefined) {
     requirePositiveInteger('jetStreamLog.maxMessageBytes', s.maxMessageBytes);

@@ -30,10 +30,22 @@ import type { BatchPipeline } from './reconcile.js';
  * ```
  */
 export async function loadPipeline(path: string): Promise<BatchPipeline> {
+  return (await loadPipelineModule(path)).pipeline;
+}
+
+/**
+ * {@link loadPipeline}, and the module's `merge` export when it has one: how
+ * `tidemark serve --nats --partitions N` combines one window's values from
+ * several partitions (the aggregate's merge, e.g. `(a, b) => a + b` for
+ * `count()`).
+ *
+ * @internal
+ */
+export async function loadPipelineModule(path: string): Promise<{ pipeline: BatchPipeline; merge?: (a: never, b: never) => unknown }> {
   if (typeof path !== 'string' || path.length === 0)
     throw new InvalidOptionError('pipeline', `expected the path of a module file, got ${describe(path)}`);
   const file = resolve(path);
-  let mod: { pipeline?: unknown; default?: unknown };
+  let mod: { pipeline?: unknown; default?: unknown; merge?: unknown };
   try {
     mod = (await import(pathToFileURL(file).href)) as typeof mod;
   } catch (e) {
@@ -61,5 +73,10 @@ export async function loadPipeline(path: string): Promise<BatchPipeline> {
       'pipeline',
       `${file} exports ${describe(pipeline)} as its pipeline; export a function (events$) => events$.pipe(...)`,
     );
-  return pipeline as BatchPipeline;
+  if (mod.merge !== undefined && typeof mod.merge !== 'function')
+    throw new InvalidOptionError('pipeline', `${file} exports ${describe(mod.merge)} as merge; export a function (a, b) => combined value`);
+  return {
+    pipeline: pipeline as BatchPipeline,
+    ...(typeof mod.merge === 'function' ? { merge: mod.merge as (a: never, b: never) => unknown } : {}),
+  };
 }

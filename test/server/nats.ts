@@ -70,7 +70,9 @@ async function waitForInfo(port: number, child: ChildProcess, output: () => stri
  * Starts `nats-server -a 127.0.0.1 -p <free port> -js -sd <tmpdir>` and
  * resolves once it accepts connections.
  */
-export async function startNatsServer(options: { readonly port?: number; readonly storeDir?: string } = {}): Promise<NatsServer> {
+export async function startNatsServer(
+  options: { readonly port?: number; readonly storeDir?: string; readonly args?: readonly string[] } = {},
+): Promise<NatsServer> {
   const bin = process.env['NATS_SERVER'] ?? 'nats-server';
   const port = options.port ?? (await freePort());
   const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), 'tidemark-nats-'));
@@ -79,7 +81,7 @@ export async function startNatsServer(options: { readonly port?: number; readonl
 
   const start = async () => {
     log = '';
-    const c = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
+    const c = spawn(bin, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir, ...(options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = c;
@@ -136,4 +138,66 @@ export async function startNatsServer(options: { readonly port?: number; readonl
       if (!options.storeDir) rmSync(storeDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A JetStream cluster of real nats-server processes on loopback. */
+export interface NatsCluster {
+  /** Every node's client URL, for `servers`. */
+  readonly urls: string[];
+  readonly nodes: NatsServer[];
+  /** Stops every node and removes their store directories. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `size` nats-server processes with JetStream, routed to each other
+ * (`--cluster`, `--routes`, one cluster name, a server name each), and
+ * resolves once JetStream has a meta leader: streams and buckets with up to
+ * `size` replicas can then be created.
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const ports = [] as number[];
+  const routes = [] as number[];
+  for (let i = 0; i < size; i++) {
+    ports.push(await freePort());
+    routes.push(await freePort());
+  }
+  const routeList = routes.map((p) => `nats://127.0.0.1:${p}`).join(',');
+  const nodes = [] as NatsServer[];
+  try {
+    for (let i = 0; i < size; i++)
+      nodes.push(
+        await startNatsServer({
+          port: ports[i]!,
+          args: ['--server_name', `n${i + 1}`, '--cluster_name', 'tidemark', '--cluster', `nats://127.0.0.1:${routes[i]}`, '--routes', routeList],
+        }),
+      );
+    await waitForMetaLeader(nodes.map((n) => n.url));
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    throw err;
+  }
+  return { urls: nodes.map((n) => n.url), nodes, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
+}
+
+/** Waits until the cluster answers JetStream account info (it has elected a meta leader). */
+async function waitForMetaLeader(urls: string[], timeoutMs = 30_000): Promise<void> {
+  const { connect } = await import('@nats-io/transport-node');
+  const { jetstreamManager } = await import('@nats-io/jetstream');
+  const nc = await connect({ servers: urls, timeout: 5_000 });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+        await jsm.getAccountInfo();
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw new Error(`the NATS cluster elected no JetStream leader within ${timeoutMs} ms: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  } finally {
+    await nc.close();
+  }
 }

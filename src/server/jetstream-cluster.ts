@@ -1,0 +1,351 @@
+/**
+ * The NATS side of `tidemark serve --nats --pipeline` (the only file of the
+ * cluster layer that talks to NATS, loaded with the NATS client on first
+ * use): a KV bucket for leases and checkpoints, a stream for the served
+ * view's inputs, optimistic writes on both, and ordered consumers that
+ * follow a stream.
+ *
+ * - Bucket `<stream>_STATE` (`@nats-io/kv`): `lease.<p>` and `cp.<p>` per
+ *   partition, `member.<id>` per process. Writes give the revision they
+ *   expect and answer `'conflict'` when another process wrote first.
+ * - Stream `<stream>_VIEW`, subjects `<prefix>.view.>`: each partition's
+ *   fired panes on `<prefix>.view.speed.<p>`, published with the subject's
+ *   expected last sequence (a fenced-out owner's publish is refused), and
+ *   the batch layer's views on `<prefix>.view.batch`.
+ *
+ * @internal
+ * @module
+ */
+import {
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamClient,
+  type JetStreamManager,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type StreamInfo,
+} from '@nats-io/jetstream';
+import { type KV, Kvm } from '@nats-io/kv';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { errorParts, InvalidOptionError, StorageError } from '../errors.js';
+import type { Clock } from '../time/clock.js';
+
+/** Where the cluster state lives and how it is replicated. */
+export interface ClusterSettings {
+  readonly servers: readonly string[];
+  /** The log's stream: the bucket is `<stream>_STATE`, the view stream `<stream>_VIEW`. */
+  readonly stream: string;
+  readonly prefix: string;
+  /** Replicas of the bucket and the view stream (1, 3 or 5; at most the cluster's size). */
+  readonly replicas: number;
+  readonly timeoutMs: number;
+  readonly connection?: Omit<NodeConnectionOptions, 'servers'>;
+  /** Paces retries of a lost consumer. */
+  readonly clock: Clock;
+}
+
+/** A KV entry as read: its JSON value and revision. */
+export interface Entry<T> {
+  readonly value: T;
+  readonly revision: number;
+}
+
+/** A message of a followed stream. */
+export interface FollowedMessage {
+  readonly seq: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+  /** Messages of the filter still in the stream after this one (0: caught up). */
+  readonly pending: number;
+}
+
+/** The cluster's NATS primitives. */
+export interface ClusterNats {
+  readonly bucket: string;
+  readonly viewStream: string;
+  /** The largest value or message body to write (the server's `max_payload` less room for headers). */
+  readonly maxBody: number;
+  get<T>(key: string): Promise<Entry<T> | null>;
+  /** Writes `key` if it does not exist (or was deleted); `'conflict'` when it exists. */
+  create(key: string, value: unknown): Promise<number | 'conflict'>;
+  /** Writes `key` if its revision is still `revision`; `'conflict'` otherwise. */
+  update(key: string, value: unknown, revision: number): Promise<number | 'conflict'>;
+  put(key: string, value: unknown): Promise<number>;
+  /** The keys matching `filter` (a subject pattern such as `member.*`). */
+  keys(filter: string): Promise<string[]>;
+  /** Deletes `key`, if its revision is still `revision` when given. */
+  remove(key: string, revision?: number): Promise<void>;
+  /** Stream sequence of the last message on `subject` of the view stream (0: none). */
+  lastSeq(subject: string): Promise<number>;
+  /** Publishes on the view stream if `subject`'s last message is still `expectLast`; `'conflict'` otherwise. */
+  publishAfter(subject: string, body: Uint8Array, expectLast: number): Promise<number | 'conflict'>;
+  publish(subject: string, body: Uint8Array): Promise<number>;
+  /** Stream sequence of the last message of `stream` matching `filter` (0: none). */
+  lastOf(stream: string, filter: string): Promise<number>;
+  /**
+   * Delivers `stream`'s messages matching `filter` from sequence `from` on,
+   * in order, then every new one, until the answer is called. `onMessage`
+   * is awaited before the next message.
+   */
+  follow(stream: string, filter: string, from: number, onMessage: (m: FollowedMessage) => Promise<void> | void, onError: (e: unknown) => void): () => void;
+  /** Whether the connection is up now. */
+  connected(): boolean;
+  close(): Promise<void>;
+}
+
+/** Connects, then creates or checks the bucket and the view stream; refuses a configuration that cannot hold the cluster's state. */
+export async function openClusterNats(s: ClusterSettings): Promise<ClusterNats> {
+  let nc: NatsConnection;
+  try {
+    nc = await connect({ maxReconnectAttempts: -1, reconnectTimeWait: 500, timeout: s.timeoutMs, ...s.connection, servers: [...s.servers] });
+  } catch (err) {
+    throw new StorageError(
+      `could not connect to NATS at ${s.servers.join(', ')} (${errorParts(err).message}); is nats-server running, with JetStream enabled (-js)?`,
+      { cause: err },
+    );
+  }
+  try {
+    return await open(nc, s);
+  } catch (err) {
+    await nc.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
+  const jsm = await jetstreamManager(nc, { timeout: s.timeoutMs }).catch((err: unknown) => {
+    throw new StorageError(`JetStream is not available on ${s.servers.join(', ')} (${errorParts(err).message}); start nats-server with -js`, {
+      cause: err,
+    });
+  });
+  const js: JetStreamClient = jetstream(nc, { timeout: s.timeoutMs });
+  const bucket = `${s.stream}_STATE`;
+  const viewStream = `${s.stream}_VIEW`;
+  const kv = await bindBucket(js, jsm, bucket, s);
+  await bindViewStream(jsm, viewStream, s);
+  const maxBody = (nc.info?.max_payload ?? 1024 * 1024) - 4096;
+  let up = true;
+  void (async () => {
+    for await (const st of nc.status()) {
+      if (st.type === 'disconnect') up = false;
+      else if (st.type === 'reconnect') up = true;
+    }
+  })().catch(() => undefined);
+  const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
+  const conflictOr = async (write: () => Promise<number>): Promise<number | 'conflict'> => {
+    try {
+      return await write();
+    } catch (err) {
+      if (isConflict(err)) return 'conflict';
+      throw asStorage('writing the cluster state', err);
+    }
+  };
+  const follows = new Set<() => void>();
+
+  return {
+    bucket,
+    viewStream,
+    maxBody,
+    async get<T>(key: string) {
+      const e = await kv.get(key).catch((err: unknown) => {
+        throw asStorage(`reading ${key} of ${bucket}`, err);
+      });
+      if (!e || e.operation !== 'PUT') return null;
+      return { value: e.json<T>(), revision: e.revision };
+    },
+    create: (key, value) => conflictOr(() => kv.create(key, json(value))),
+    update: (key, value, revision) => conflictOr(() => kv.update(key, json(value), revision)),
+    put: (key, value) =>
+      kv.put(key, json(value)).catch((err: unknown) => {
+        throw asStorage(`writing ${key} of ${bucket}`, err);
+      }),
+    async keys(filter) {
+      // From the stream's subject counts: one request, no consumer (a cluster that lost a node is slow to make those).
+      const prefix = `$KV.${bucket}.`;
+      try {
+        const info = await jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}${filter}` });
+        return Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
+      } catch (err) {
+        throw asStorage(`listing ${filter} of ${bucket}`, err);
+      }
+    },
+    async remove(key, revision) {
+      await kv.delete(key, revision === undefined ? undefined : { previousSeq: revision }).catch((err: unknown) => {
+        if (!isConflict(err)) throw asStorage(`deleting ${key} of ${bucket}`, err);
+      });
+    },
+    lastSeq: (subject) => lastOf(jsm, viewStream, subject),
+    lastOf: (stream, filter) => lastOf(jsm, stream, filter),
+    publishAfter: (subject, body, expectLast) =>
+      conflictOr(async () => (await js.publish(subject, body, { expect: { lastSubjectSequence: expectLast } })).seq),
+    async publish(subject, body) {
+      try {
+        return (await js.publish(subject, body)).seq;
+      } catch (err) {
+        throw asStorage(`publishing on ${subject}`, err);
+      }
+    },
+    follow(stream, filter, from, onMessage, onError) {
+      let stopped = false;
+      let stopIter: (() => void) | undefined;
+      let next = from;
+      let wake: (() => void) | undefined;
+      const run = async () => {
+        const consumer = await js.consumers.get(stream, {
+          filter_subjects: filter,
+          ...(next > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: next } : { deliver_policy: DeliverPolicy.All }),
+        });
+        const iter = await consumer.consume({ max_messages: 256 });
+        stopIter = () => void iter.stop();
+        if (stopped) stopIter();
+        for await (const m of iter) {
+          if (stopped) break;
+          if (m.seq < next) continue;
+          await onMessage({ seq: m.seq, subject: m.subject, data: m.data, pending: m.info.pending });
+          next = m.seq + 1;
+        }
+      };
+      // A consumer lost with a node, or not created while the cluster elects a leader: made again after the last message handled.
+      void (async () => {
+        while (!stopped) {
+          await run().catch((err: unknown) => {
+            if (!stopped) onError(asStorage(`following ${filter} on ${stream} (retrying from sequence ${next})`, err));
+          });
+          if (stopped) break;
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            s.clock.timeout(resolve, 500);
+          });
+        }
+      })();
+      const stop = () => {
+        stopped = true;
+        stopIter?.();
+        wake?.();
+        follows.delete(stop);
+      };
+      follows.add(stop);
+      return stop;
+    },
+    connected: () => up && !nc.isClosed(),
+    async close() {
+      for (const stop of [...follows]) stop();
+      if (nc.isClosed()) return;
+      await nc.close().catch(() => undefined);
+    },
+  };
+}
+
+type Settings = ClusterSettings;
+
+/** Opens the bucket, creating it when missing; refuses one with fewer replicas than asked for. */
+async function bindBucket(js: JetStreamClient, jsm: JetStreamManager, bucket: string, s: Settings): Promise<KV> {
+  const kvm = new Kvm(js);
+  const exists = await jsm.streams.info(`KV_${bucket}`).then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return false;
+      throw asStorage(`reading bucket ${bucket}`, err);
+    },
+  );
+  if (!exists) {
+    try {
+      return await kvm.create(bucket, { replicas: s.replicas, history: 8, storage: StorageType.File });
+    } catch (err) {
+      throw replicaHint(`could not create KV bucket ${bucket} with ${s.replicas} replicas`, err, s.replicas);
+    }
+  }
+  const kv = await kvm.open(bucket);
+  const st = await kv.status();
+  if (st.replicas < s.replicas)
+    throw new InvalidOptionError(
+      'replicas',
+      `KV bucket ${bucket} has ${st.replicas} replica${st.replicas === 1 ? '' : 's'} and ${s.replicas} were asked for: ` +
+        `a NATS node lost would lose the leases and checkpoints. Give it ${s.replicas} (nats kv edit ${bucket} --replicas ${s.replicas}, ` +
+        `or delete it while no server runs: nats kv del ${bucket}), or pass --replicas ${st.replicas}`,
+    );
+  if (st.ttl > 0)
+    throw new InvalidOptionError(
+      'replicas',
+      `KV bucket ${bucket} expires its entries after ${st.ttl} ms, which would drop checkpoints: create it without a TTL (delete it while no server runs)`,
+    );
+  return kv;
+}
+
+/** Creates the view stream, or checks an existing one (subjects, file storage, limits retention, replicas). */
+async function bindViewStream(jsm: JetStreamManager, name: string, s: Settings): Promise<StreamInfo> {
+  const subjects = [`${s.prefix}.view.>`];
+  let info: StreamInfo;
+  try {
+    info = await jsm.streams.info(name);
+  } catch (err) {
+    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw asStorage(`reading stream ${name}`, err);
+    try {
+      info = await jsm.streams.add({
+        name,
+        subjects,
+        storage: StorageType.File,
+        retention: RetentionPolicy.Limits,
+        num_replicas: s.replicas,
+        allow_direct: true,
+      });
+    } catch (addErr) {
+      info = await jsm.streams.info(name).catch(() => {
+        throw replicaHint(`could not create stream ${name}`, addErr, s.replicas);
+      });
+    }
+  }
+  const c = info.config;
+  const fix = `delete stream ${name} while no server runs (nats stream rm ${name}): it holds only what partitions recompute`;
+  if (!(c.subjects ?? []).includes(subjects[0]!))
+    throw new InvalidOptionError('stream', `stream ${name} exists with subjects ${JSON.stringify(c.subjects)}, not ${subjects[0]}: ${fix}`);
+  if (c.storage !== StorageType.File || c.retention !== RetentionPolicy.Limits)
+    throw new InvalidOptionError('stream', `stream ${name} must keep messages on file with limits retention (it has ${c.storage}, ${c.retention}): ${fix}`);
+  if ((c.max_age ?? 0) > 0 || (c.max_msgs ?? -1) > 0 || (c.max_bytes ?? -1) > 0)
+    throw new InvalidOptionError(
+      'stream',
+      `stream ${name} has limits (max_age ${c.max_age}, max_msgs ${c.max_msgs}, max_bytes ${c.max_bytes}) that would drop panes a server folds at start: ${fix}`,
+    );
+  if (c.num_replicas < s.replicas)
+    throw new InvalidOptionError(
+      'replicas',
+      `stream ${name} has ${c.num_replicas} replica${c.num_replicas === 1 ? '' : 's'} and ${s.replicas} were asked for: ` +
+        `nats stream edit ${name} --replicas ${s.replicas}, or ${fix}, or pass --replicas ${c.num_replicas}`,
+    );
+  return info;
+}
+
+async function lastOf(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {
+  try {
+    const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return m?.seq ?? 0;
+  } catch (err) {
+    if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return 0;
+    throw asStorage(`reading the last message of ${subject}`, err);
+  }
+}
+
+function isConflict(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+function replicaHint(what: string, err: unknown, replicas: number): Error {
+  const message = errorParts(err).message;
+  if (/insufficient resources|replicas/i.test(message))
+    return new InvalidOptionError(
+      'replicas',
+      `${what}: ${message}. ${replicas} replicas need a JetStream cluster of at least ${replicas} nodes: pass --replicas 1 for one nats-server`,
+    );
+  return asStorage(what, err);
+}
+
+function asStorage(what: string, err: unknown): Error {
+  if (err instanceof StorageError || err instanceof InvalidOptionError) return err;
+  return new StorageError(`${what}: ${errorParts(err).message} (is the NATS cluster reachable, with a JetStream leader?)`, { cause: err });
+}
