@@ -37,8 +37,23 @@ interface Pending {
   readonly reject: (error: unknown) => void;
 }
 
+/**
+ * What the result and correction stores need of their durable record: an
+ * {@link AppendFile}, or a JetStream subject on a cluster
+ * (`jetstream-cluster.ts`). @internal
+ */
+export interface RecordLog {
+  /** Appends one record; resolves once it is durable. */
+  append(value: unknown): Promise<void>;
+  /** Reads what other writers appended since (`cut`: and makes this writer's next append follow it). */
+  follow(options?: { readonly cut?: boolean }): Promise<unknown>;
+  /** Replaces every record with `values` (compaction). */
+  rewrite(values: readonly unknown[]): Promise<void>;
+  close(): Promise<void>;
+}
+
 /** An open append-only JSON-lines file. */
-export class AppendFile {
+export class AppendFile implements RecordLog {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private failure: unknown;

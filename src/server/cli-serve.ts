@@ -26,6 +26,7 @@ import {
   UsageError,
 } from './cli-common.js';
 import { clusterSpeedLayer } from './cluster-speed.js';
+import { clusterStores } from './cluster-stores.js';
 import type { WindowValue } from '../windows/identity.js';
 import { fileCorrections } from './corrections-store.js';
 import { type FileLog, fileLog } from './file-log.js';
@@ -64,15 +65,22 @@ export async function serve(flags: Flags): Promise<void> {
   const dir = dataDir(flags);
   const secret = serverSecret(flags);
   const log = flags.nats ? await openLog(flags) : await fileLog(join(dir, 'log'));
-  const results = await fileResults(join(dir, 'results'));
-  const corrections = await fileCorrections(join(dir, 'corrections'));
+  // With --nats, uploaded results and corrections live in JetStream too: any process answers any client.
+  const stores = flags.nats
+    ? await clusterStores({ servers: natsServers(flags.nats), ...(flags.stream ? { stream: flags.stream } : {}), replicas: copies })
+    : undefined;
+  const results = stores?.results ?? (await fileResults(join(dir, 'results')));
+  const corrections = stores?.corrections ?? (await fileCorrections(join(dir, 'corrections')));
   // The batch layer in this process: it reads the log it serves, and writes the corrections
   // GET /v1/corrections answers from; its batch lock keeps a tidemark reconcile out meanwhile.
   const batch = pipeline
     ? batchLayer({
         dataDir: dir,
         pipeline,
-        open: async () => ({ log, results, corrections, release: async () => {} }),
+        open: async () => {
+          await stores?.results.refresh(); // what the other processes stored
+          return { log, results, corrections, release: async () => {} };
+        },
         ...(retentionMs !== undefined ? { retention: { log: log as FileLog, horizonMs: retentionMs } } : {}),
       })
     : undefined;
@@ -171,6 +179,7 @@ export async function serve(flags: Flags): Promise<void> {
     await batch?.idle();
     await speed?.close();
     await server.close();
+    await stores?.close();
     await log.close();
     process.exit(0);
   };

@@ -12,7 +12,8 @@ import { errorParts } from '../errors.js';
 import { adminTokenFor, keyIdOf, readerTokenFor, tokenFor } from '../protocol/tokens.js';
 import { batchLayer } from './batch-layer.js';
 import { buildEdge } from './build-edge.js';
-import { DEFAULT_DATA, dataDir, type Flags, OPTIONS, readLog, reconcileSummary, UsageError } from './cli-common.js';
+import { DEFAULT_DATA, dataDir, type Flags, natsServers, OPTIONS, readLog, reconcileSummary, UsageError } from './cli-common.js';
+import { clusterStores } from './cluster-stores.js';
 import { serve } from './cli-serve.js';
 import { fileCorrections } from './corrections-store.js';
 import { loadPipeline } from './load-pipeline.js';
@@ -141,6 +142,12 @@ async function runReconcile(flags: Flags): Promise<void> {
     // Opened once the batch lock is held: the corrections file is written by one batch run at a time.
     open: async () => {
       // The results before the log: an upload's events are in the log before its results and watermark.
+      if (flags.nats) {
+        // A cluster's results and corrections are in JetStream, beside its log.
+        const stores = await clusterStores({ servers: natsServers(flags.nats), ...(flags.stream ? { stream: flags.stream } : {}) });
+        const log = await readLog(flags);
+        return { log, results: stores.results, corrections: stores.corrections, release: async () => void (await Promise.all([log.close(), stores.close()])) };
+      }
       const results = await fileResults(join(dir, 'results'), { readOnly: true }); // the server writes it
       const log = await readLog(flags);
       const corrections = await fileCorrections(join(dir, 'corrections'));

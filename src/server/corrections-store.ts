@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { describe, InvalidOptionError, RuntimeClosedError, StorageError } from '../errors.js';
 import type { Correction, CorrectionsResponse } from '../protocol/wire.js';
-import { AppendFile } from './append-file.js';
+import { AppendFile, type RecordLog } from './append-file.js';
 import { compareWindows, WindowMap } from '../windows/identity.js';
 
 /** A correction to write: for one window of one client, the speed and batch values (`at`: when the run started). */
@@ -74,7 +74,7 @@ export interface CorrectionStore {
 }
 
 /** The in-memory index both stores share. */
-class Feed {
+export class Feed {
   private readonly byClient = new Map<string, { all: Correction[]; latest: WindowMap<Correction> }>();
   /** Highest cursor handed out (written or being written). */
   assigned = 0;
@@ -158,7 +158,7 @@ export function memoryCorrections(): CorrectionStore {
 }
 
 /** A store over `feed`, writing each `write` to `file` first when there is one. */
-function correctionStore(feed: Feed, file: AppendFile | undefined, closedMessage: string): CorrectionStore {
+export function correctionStore(feed: Feed, file: RecordLog | undefined, closedMessage: string): CorrectionStore {
   let closed = false;
   const open = () => {
     if (closed) throw new RuntimeClosedError(closedMessage);

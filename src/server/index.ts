@@ -16,6 +16,8 @@ export type { GlobalSpeedLayer, GlobalSpeedOptions, GlobalSpeedStatus } from './
 export { globalSpeedLayer } from './global-speed.js';
 export type { ClusterSpeedLayer, ClusterSpeedOptions, ClusterSpeedStatus, OwnershipEvent } from './cluster-speed.js';
 export { clusterSpeedLayer } from './cluster-speed.js';
+export type { ClusterStores, ClusterStoresOptions } from './cluster-stores.js';
+export { clusterStores } from './cluster-stores.js';
 export { partitionOf } from '../protocol/partition.js';
 export { createHandler } from '../host/ingest/handler.js';
 export type { Listening } from './node-adapter.js';

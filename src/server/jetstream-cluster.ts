@@ -32,6 +32,10 @@ import { type KV, Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { errorParts, InvalidOptionError, StorageError } from '../errors.js';
 import type { Clock } from '../time/clock.js';
+import type { RecordLog } from './append-file.js';
+
+/** A followed consumer that delivered nothing for this long while messages wait is made again (ms). */
+const STALL_MS = 2_000;
 
 /** Where the cluster state lives and how it is replicated. */
 export interface ClusterSettings {
@@ -60,6 +64,12 @@ export interface FollowedMessage {
   readonly data: Uint8Array;
   /** Messages of the filter still in the stream after this one (0: caught up). */
   readonly pending: number;
+}
+
+/** A {@link RecordLog} on a JetStream subject. */
+export interface SubjectRecords extends RecordLog {
+  /** Resolves once every record appended before the call is applied. */
+  sync(): Promise<void>;
 }
 
 /** The cluster's NATS primitives. */
@@ -91,6 +101,14 @@ export interface ClusterNats {
    * is awaited before the next message.
    */
   follow(stream: string, filter: string, from: number, onMessage: (m: FollowedMessage) => Promise<void> | void, onError: (e: unknown) => void): () => void;
+  /**
+   * A durable record on `subject` of the server stream (`<stream>_SERVER`),
+   * followed from its start: `onValue` gets every record another process
+   * appends (not this one's: its store applies those itself). With
+   * `exclusive`, an append is refused with a {@link StorageError} when
+   * another process appended since this one last followed.
+   */
+  records(subject: string, onValue: (value: unknown) => void, options?: { readonly exclusive?: boolean }): Promise<SubjectRecords>;
   /** Whether the connection is up now. */
   connected(): boolean;
   close(): Promise<void>;
@@ -124,8 +142,12 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
   const js: JetStreamClient = jetstream(nc, { timeout: s.timeoutMs });
   const bucket = `${s.stream}_STATE`;
   const viewStream = `${s.stream}_VIEW`;
+  const serverStream = `${s.stream}_SERVER`;
   const kv = await bindBucket(js, jsm, bucket, s);
-  await bindViewStream(jsm, viewStream, s);
+  await bindStream(jsm, viewStream, `${s.prefix}.view.>`, 'panes partitions recompute and batch views', s);
+  await bindStream(jsm, serverStream, `${s.prefix}.server.>`, 'uploaded results and corrections', s);
+  let nonce = 0;
+  const writer = Math.random().toString(36).slice(2, 10);
   const maxBody = (nc.info?.max_payload ?? 1024 * 1024) - 4096;
   let up = true;
   void (async () => {
@@ -145,7 +167,7 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
   };
   const follows = new Set<() => void>();
 
-  return {
+  const api: ClusterNats = {
     bucket,
     viewStream,
     maxBody,
@@ -208,6 +230,28 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
           next = m.seq + 1;
         }
       };
+      // A consumer that stalls without an error (its node died, and the heartbeats that would reset it are 30 s apart):
+      // when messages wait and none came for a while, it is made again after the last message handled.
+      let delivered = next;
+      const watchdog = () => {
+        if (stopped) return;
+        s.clock.timeout(() => {
+          const at = next;
+          void (delivered === at && !stopped
+            ? lastOf(jsm, stream, filter).then(
+                (last) => {
+                  if (last >= at && next === at) stopIter?.();
+                },
+                () => undefined,
+              )
+            : Promise.resolve()
+          ).finally(() => {
+            delivered = next;
+            watchdog();
+          });
+        }, STALL_MS);
+      };
+      watchdog();
       // A consumer lost with a node, or not created while the cluster elects a leader: made again after the last message handled.
       void (async () => {
         while (!stopped) {
@@ -230,6 +274,69 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
       follows.add(stop);
       return stop;
     },
+    async records(name, onValue, options = {}) {
+      const subject = `${s.prefix}.server.${name}`;
+      const own = new Set<string>();
+      let folded = 0;
+      const waiters: { seq: number; resolve: () => void }[] = [];
+      const through = (seq: number) => (seq <= folded ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ seq, resolve })));
+      const stop = api.follow(
+        serverStream,
+        subject,
+        1,
+        (m) => {
+          const doc = JSON.parse(new TextDecoder().decode(m.data)) as { w: string; v: unknown };
+          if (!own.delete(doc.w)) onValue(doc.v);
+          folded = m.seq;
+          for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]!.seq <= folded) waiters.splice(i, 1)[0]!.resolve();
+        },
+        () => undefined, // retried by follow
+      );
+      const sync = async () => through(await lastOf(jsm, serverStream, subject));
+      await sync();
+      let tail: Promise<unknown> = Promise.resolve();
+      return {
+        sync,
+        follow: sync,
+        append(value) {
+          const run = tail.then(async () => {
+            const w = `${writer}-${++nonce}`;
+            own.add(w);
+            const body = json({ w, v: value });
+            try {
+              if (body.length > maxBody + 3072)
+                throw new StorageError(`a record of ${body.length} bytes is more than NATS's max_payload allows (${maxBody + 3072}); write fewer at a time`);
+              const ack = options.exclusive
+                ? await js.publish(subject, body, { expect: { lastSubjectSequence: await lastSeen() } })
+                : await js.publish(subject, body);
+              await through(ack.seq);
+            } catch (err) {
+              own.delete(w);
+              if (isConflict(err))
+                throw new StorageError(`another process appended to ${subject} at the same time; nothing was written, retry (one batch run at a time)`, {
+                  cause: err,
+                });
+              throw asStorage(`appending to ${subject}`, err);
+            }
+          });
+          tail = run.catch(() => undefined);
+          return run;
+        },
+        async rewrite() {
+          throw new StorageError(`${subject} is a JetStream subject: it is not compacted by tidemark (retention is for the file log)`);
+        },
+        async close() {
+          stop();
+        },
+      };
+      /** The last sequence of the subject this process has applied: what an exclusive append expects. */
+      async function lastSeen(): Promise<number> {
+        // Everything up to the subject's last message applied first, so numbering follows it.
+        const last = await lastOf(jsm, serverStream, subject);
+        await through(last);
+        return last;
+      }
+    },
     connected: () => up && !nc.isClosed(),
     async close() {
       for (const stop of [...follows]) stop();
@@ -237,6 +344,7 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
       await nc.close().catch(() => undefined);
     },
   };
+  return api;
 }
 
 type Settings = ClusterSettings;
@@ -275,9 +383,9 @@ async function bindBucket(js: JetStreamClient, jsm: JetStreamManager, bucket: st
   return kv;
 }
 
-/** Creates the view stream, or checks an existing one (subjects, file storage, limits retention, replicas). */
-async function bindViewStream(jsm: JetStreamManager, name: string, s: Settings): Promise<StreamInfo> {
-  const subjects = [`${s.prefix}.view.>`];
+/** Creates a stream of the cluster's state, or checks an existing one (subjects, file storage, limits retention, replicas). */
+async function bindStream(jsm: JetStreamManager, name: string, subject: string, holds: string, s: Settings): Promise<StreamInfo> {
+  const subjects = [subject];
   let info: StreamInfo;
   try {
     info = await jsm.streams.info(name);
@@ -299,7 +407,7 @@ async function bindViewStream(jsm: JetStreamManager, name: string, s: Settings):
     }
   }
   const c = info.config;
-  const fix = `delete stream ${name} while no server runs (nats stream rm ${name}): it holds only what partitions recompute`;
+  const fix = `use another --stream, or move ${name} aside (it holds ${holds})`;
   if (!(c.subjects ?? []).includes(subjects[0]!))
     throw new InvalidOptionError('stream', `stream ${name} exists with subjects ${JSON.stringify(c.subjects)}, not ${subjects[0]}: ${fix}`);
   if (c.storage !== StorageType.File || c.retention !== RetentionPolicy.Limits)
@@ -307,7 +415,8 @@ async function bindViewStream(jsm: JetStreamManager, name: string, s: Settings):
   if ((c.max_age ?? 0) > 0 || (c.max_msgs ?? -1) > 0 || (c.max_bytes ?? -1) > 0)
     throw new InvalidOptionError(
       'stream',
-      `stream ${name} has limits (max_age ${c.max_age}, max_msgs ${c.max_msgs}, max_bytes ${c.max_bytes}) that would drop panes a server folds at start: ${fix}`,
+      `stream ${name} has limits (max_age ${c.max_age}, max_msgs ${c.max_msgs}, max_bytes ${c.max_bytes}) that would drop ${holds} a server reads at start: ` +
+        `remove them (nats stream edit ${name} --max-age 0 --max-msgs -1 --max-bytes -1), or ${fix}`,
     );
   if (c.num_replicas < s.replicas)
     throw new InvalidOptionError(

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import { RuntimeClosedError, StorageError } from '../errors.js';
 import type { WireResult } from '../protocol/wire.js';
-import { AppendFile } from './append-file.js';
+import { AppendFile, type RecordLog } from './append-file.js';
 import { paneWins, WindowMap } from '../windows/identity.js';
 
 /** One window result as the store keeps it: the upload's latest pane, and when it was received. */
@@ -78,7 +78,7 @@ export interface ResultStore {
 }
 
 /** The in-memory index both stores share. */
-class LatestResults {
+export class LatestResults {
   private readonly byClient = new Map<string, WindowMap<StoredResult>>();
   private readonly reports = new Map<string, ClientReport>();
 
@@ -159,7 +159,7 @@ export function memoryResults(): ResultStore {
 }
 
 /** A store over `index`, writing each `put` to `file` first when there is one. */
-function resultStore(index: LatestResults, file: AppendFile | undefined, closedMessage: string): ResultStore {
+export function resultStore(index: LatestResults, file: RecordLog | undefined, closedMessage: string): ResultStore {
   let closed = false;
   const open = () => {
     if (closed) throw new RuntimeClosedError(closedMessage);

@@ -15,7 +15,7 @@ import { Kvm } from '@nats-io/kv';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { count, eventTime, tumbling, windowBy } from '../../src/index.js';
-import { clusterSpeedLayer, jetStreamLog, tokenFor } from '../../src/server/index.js';
+import { type BatchPipeline, clusterSpeedLayer, jetStreamLog, tokenFor } from '../../src/server/index.js';
 import { until } from '../helpers.js';
 import { root, tidemarkCli } from './cli-process.js';
 import { freePort, type NatsCluster, startNatsCluster } from './nats.js';
@@ -45,9 +45,9 @@ export const pipeline = (events$) => events$.pipe(
 export const merge = (a, b) => a + b;
 `,
 );
-const pipeline = (events$: never) =>
-  (events$ as import('rxjs').Observable<{ at: number }>).pipe(
-    eventTime({ timestamp: (e) => e.at, maxOutOfOrderness: 0 }),
+const pipeline: BatchPipeline = (events$) =>
+  events$.pipe(
+    eventTime({ timestamp: (e: { at: number }) => e.at, maxOutOfOrderness: 0 }),
     windowBy({ key: () => 'all', window: tumbling(100), aggregate: count() }),
   );
 
