@@ -63,6 +63,12 @@ export async function serve(flags: Flags): Promise<void> {
         'add export const merge = (a, b) => a + b (the aggregate\'s merge: count, sum) to it, or run one partition',
     );
   const dir = dataDir(flags);
+  // Processes of a cluster check each other's tokens: one secret for all, never one made on a process's disk.
+  if (flags.nats && !flags.secret && !process.env['TIDEMARK_SECRET'])
+    throw new UsageError(
+      '--nats: every serve process must check tokens with the same secret; pass it with --secret or $TIDEMARK_SECRET ' +
+        '(e.g. TIDEMARK_SECRET=$(openssl rand -hex 32), the same on every machine)',
+    );
   const secret = serverSecret(flags);
   const log = flags.nats ? await openLog(flags) : await fileLog(join(dir, 'log'));
   // With --nats, uploaded results and corrections live in JetStream too: any process answers any client.
