@@ -51,6 +51,13 @@ export interface BatchLayerOptions {
    * and then the result and correction stores compacted.
    */
   readonly retention?: { readonly log: FileLog; readonly horizonMs: number };
+  /**
+   * Runs the batch layer another way than one {@link reconcile} under the
+   * data directory's lock: a server cluster (`serve --nats`) runs it per
+   * partition it owns, and publishes each partition's batch view to the
+   * cluster instead of `batch/global.json`.
+   */
+  readonly run?: (inputs: BatchInputs, now: () => number) => Promise<BatchReport>;
 }
 
 /** A batch run's report, with what retention did after it. */
@@ -103,6 +110,14 @@ export function batchLayer(options: BatchLayerOptions): BatchLayer {
   };
 
   const once = async (): Promise<BatchReport> => {
+    if (options.run) {
+      const inputs = await options.open();
+      try {
+        return await options.run(inputs, () => clock.now());
+      } finally {
+        await inputs.release();
+      }
+    }
     const held = await lock();
     try {
       const inputs = await options.open();

@@ -87,6 +87,8 @@ export async function serve(flags: Flags): Promise<void> {
           await stores?.results.refresh(); // what the other processes stored
           return { log, results, corrections, release: async () => {} };
         },
+        // On a cluster: for the partitions this process owns, their batch views published to the cluster.
+        ...(flags.nats ? { run: (inputs, now) => cluster!.runBatch(inputs, now) } : {}),
         ...(retentionMs !== undefined ? { retention: { log: log as FileLog, horizonMs: retentionMs } } : {}),
       })
     : undefined;
@@ -129,8 +131,8 @@ export async function serve(flags: Flags): Promise<void> {
         })
       : undefined);
   const afterBatch = async <R extends { global: readonly WindowValue[]; frontier: number; startedAt?: number }>(report: R): Promise<R> => {
-    if (cluster) await cluster.setBatchView({ windows: report.global, frontier: report.frontier });
-    else await speed?.refreshBatch();
+    // A cluster's batch runs published their parts of the batch view already.
+    if (!cluster) await speed?.refreshBatch();
     return report;
   };
   const handler = await createHandler({
@@ -153,8 +155,7 @@ export async function serve(flags: Flags): Promise<void> {
       return;
     }
     const r = outcome.report;
-    // On a cluster, the scheduled batch view comes from the process running partition 0 only.
-    if (!cluster || cluster.owned().includes(0)) void afterBatch(r).catch((e) => console.error(`tidemark: reading the batch view: ${errorParts(e).message}`));
+    void afterBatch(r).catch((e) => console.error(`tidemark: reading the batch view: ${errorParts(e).message}`));
     if (r.written > 0 || r.failures.length > 0) console.log(`tidemark: ${reconcileSummary(r).split('\n')[0]}; ${plural(r.written, 'correction')} written`);
     if (r.retention && r.retention.segments > 0)
       console.log(

@@ -41,10 +41,14 @@ import { ViewHub } from '../host/view-hub.js';
 import { partitionOf } from '../protocol/partition.js';
 import type { ViewChange } from '../protocol/wire.js';
 import { type Clock, systemClock } from '../time/clock.js';
-import type { WindowValue } from '../windows/identity.js';
+import { type WindowValue, windowId } from '../windows/identity.js';
 import type { GlobalSpeedLayer, GlobalSpeedStatus } from './global-speed.js';
 import { speedMetrics } from './global-speed.js';
 import type { ClusterNats, FollowedMessage } from './jetstream-cluster.js';
+import type { CorrectionStore } from './corrections-store.js';
+import type { EventLog } from '../host/ingest/log.js';
+import { reconcile, type ReconcileReport } from './reconcile.js';
+import type { ResultStore } from './results-store.js';
 import { clientOf, decodeBody } from './jetstream-format.js';
 
 /** Options of {@link clusterSpeedLayer}. */
@@ -107,6 +111,14 @@ export interface ClusterSpeedLayer extends GlobalSpeedLayer {
   /** This process's name in the leases. */
   readonly owner: string;
   status(): ClusterSpeedStatus;
+  /**
+   * The batch layer, split like the speed layer: {@link reconcile} over the
+   * clients of each partition this process owns (their corrections written,
+   * their part of the batch view published to the cluster, where every
+   * process combines the parts with `merge`). Answers the runs' reports
+   * added up; `global` is empty (the parts went to the view).
+   */
+  runBatch(inputs: { readonly log: EventLog; readonly results: ResultStore; readonly corrections: CorrectionStore }, now: () => number): Promise<ReconcileReport>;
 }
 
 /** What the cluster's speed layer reports. */
@@ -285,6 +297,24 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
   let folded = 0;
   const foldWaiters: { seq: number; resolve: () => void }[] = [];
   const batchChunks = new Map<string, { windows: WindowValue[][]; got: number }>();
+  const batchParts = new Map<number, BatchPart>();
+  let wholeBatch: BatchPart | undefined;
+  const mergeValues = options.merge as ((a: unknown, b: unknown) => unknown) | undefined;
+  /** The batch view: a whole one, or the partitions' parts merged; final only where every partition has run. */
+  const combineBatch = (): { windows: readonly WindowValue[]; frontier: number } => {
+    if (wholeBatch) return wholeBatch;
+    const windows = new Map<string, WindowValue>();
+    for (const part of batchParts.values())
+      for (const w of part.windows) {
+        const id = windowId(w);
+        const had = windows.get(id);
+        windows.set(id, had && mergeValues ? { ...w, value: mergeValues(had.value, w.value) } : w);
+      }
+    const ran = [...batchParts.values()].filter((p) => !p.empty);
+    const frontier =
+      batchParts.size < s.partitions || ran.length === 0 ? Number.NEGATIVE_INFINITY : Math.min(...ran.map((p) => p.frontier));
+    return { windows: [...windows.values()], frontier };
+  };
 
   // ---- The view: every process folds the view stream alike.
   const fold = (m: FollowedMessage) => {
@@ -292,15 +322,32 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
     let changes: ViewChange[] = [];
     try {
       const doc = JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>;
-      if (m.subject === batchSubject) {
-        const { id, i, n, frontier, windows } = doc as { id: string; i: number; n: number; frontier: number | null; windows: WindowValue[] };
+      if (m.subject === batchSubject || m.subject.startsWith(`${batchSubject}.`)) {
+        const { id, i, n, frontier, empty, windows } = doc as {
+          id: string;
+          i: number;
+          n: number;
+          frontier: number | null;
+          empty?: boolean;
+          windows: WindowValue[];
+        };
         let b = batchChunks.get(id);
         if (!b) batchChunks.set(id, (b = { windows: [], got: 0 }));
         b.windows[i] = windows;
         b.got++;
         if (b.got === n) {
-          batchChunks.clear();
-          changes = view.setBatch(b.windows.flat(), frontier ?? Number.NEGATIVE_INFINITY);
+          batchChunks.delete(id);
+          const part: BatchPart = { frontier: frontier ?? Number.NEGATIVE_INFINITY, empty: empty === true, windows: b.windows.flat() };
+          // A whole batch view (setBatchView) replaces the partitions' parts; a part replaces its partition's.
+          if (m.subject === batchSubject) {
+            batchParts.clear();
+            wholeBatch = part;
+          } else {
+            wholeBatch = undefined;
+            batchParts.set(Number(m.subject.slice(batchSubject.length + 1)), part);
+          }
+          const combined = combineBatch();
+          changes = view.setBatch(combined.windows, combined.frontier);
         }
       } else if (Array.isArray(doc['results'])) {
         const p = Number(m.subject.slice(m.subject.lastIndexOf('.') + 1));
@@ -523,6 +570,17 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
 
   const owned = () => [...workers.keys()].sort((a, b) => a - b);
 
+  /** Publishes a batch view in chunks that fit a message; answers the last one's sequence. */
+  async function publishBatch(subject: string, all: readonly WindowValue[], frontier: number, empty: boolean, startedAt: number): Promise<number> {
+    const id = `${s.owner}-${startedAt}-${Math.random().toString(36).slice(2, 8)}`;
+    const per = Math.max(1, Math.floor(all.length / Math.max(1, Math.ceil(encode(all).length / (nats.maxBody / 2)))));
+    const n = Math.max(1, Math.ceil(all.length / per));
+    const f = Number.isFinite(frontier) ? frontier : null;
+    let last = 0;
+    for (let i = 0; i < n; i++) last = await nats.publish(subject, encode({ id, i, n, frontier: f, empty, startedAt, windows: all.slice(i * per, (i + 1) * per) }));
+    return last;
+  }
+
   // ---- Leases: members, shares, renewals, takeovers.
   const observed = new Map<string, { revision: number; since: number }>();
   /** Whether `key`'s revision has stood still for a whole TTL, as this process saw it. */
@@ -660,15 +718,24 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
     stream: (after, filter, onClose) => hub.stream(after, filter, onClose),
     refreshBatch: async () => {},
     async setBatchView(batch) {
-      const id = `${s.owner}-${clock.now()}`;
-      const frontier = Number.isFinite(batch.frontier) ? batch.frontier : null;
-      const all = batch.windows;
-      const per = Math.max(1, Math.floor(all.length / Math.max(1, Math.ceil(encode(all).length / (nats.maxBody / 2)))));
-      const n = Math.max(1, Math.ceil(all.length / per));
-      let last = 0;
-      for (let i = 0; i < n; i++)
-        last = await nats.publish(batchSubject, encode({ id, i, n, frontier, startedAt: batch.startedAt ?? clock.now(), windows: all.slice(i * per, (i + 1) * per) }));
-      await foldedThrough(last);
+      await foldedThrough(await publishBatch(batchSubject, batch.windows, batch.frontier, false, batch.startedAt ?? clock.now()));
+    },
+    async runBatch(inputs, now) {
+      const reports: ReconcileReport[] = [];
+      for (const p of owned()) {
+        const mine = (clientId: string) => partitionOf(clientId, s.partitions) === p;
+        const report = await reconcile({
+          log: onlyClients(inputs.log, mine),
+          results: onlyResults(inputs.results, mine),
+          corrections: inputs.corrections,
+          pipeline,
+          now,
+        });
+        reports.push(report);
+        if (!report.failures.some((f) => f.clientId === undefined))
+          await foldedThrough(await publishBatch(`${batchSubject}.${p}`, report.global, report.frontier, report.clients === 0, report.startedAt));
+      }
+      return addReports(reports, now());
     },
     async idle() {
       const logEnd = await nats.lastOf(logStreamName(s), logFilter);
@@ -757,5 +824,60 @@ function combineStatus(parts: readonly RunnerStatus[]): RunnerStatus {
     lastCheckpoint: null,
     viewWindows: 0,
     failed: parts.some((r) => r.failed),
+  };
+}
+
+/** A partition's part of the batch view, as folded. */
+interface BatchPart {
+  readonly frontier: number;
+  /** The partition had no client: it does not hold the frontier back. */
+  readonly empty: boolean;
+  readonly windows: readonly WindowValue[];
+}
+
+/** `log` as if it held only the clients `mine` accepts (a batch run reads only theirs). */
+function onlyClients(log: EventLog, mine: (clientId: string) => boolean): EventLog {
+  return new Proxy(log, {
+    get(target, key) {
+      if (key === 'clients') return () => target.clients().filter((c) => mine(c.clientId));
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/** `results` as if it held only the clients `mine` accepts. */
+function onlyResults(results: ResultStore, mine: (clientId: string) => boolean): ResultStore {
+  return new Proxy(results, {
+    get(target, key) {
+      if (key === 'clients') return () => target.clients().filter(mine);
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/** The partitions' batch runs as one report (counts added, the earliest frontier among partitions with clients). */
+function addReports(reports: readonly ReconcileReport[], end: number): ReconcileReport {
+  const sum = (f: (r: ReconcileReport) => number) => reports.reduce((a, r) => a + f(r), 0);
+  const startedAt = reports.length === 0 ? end : Math.min(...reports.map((r) => r.startedAt));
+  const ran = reports.filter((r) => r.clients > 0);
+  const durationMs = end - startedAt;
+  return {
+    startedAt,
+    clients: sum((r) => r.clients),
+    events: sum((r) => r.events),
+    windows: sum((r) => r.windows),
+    uploaded: sum((r) => r.uploaded),
+    written: sum((r) => r.written),
+    skipped: sum((r) => r.skipped),
+    pending: sum((r) => r.pending),
+    global: [],
+    frozen: sum((r) => r.frozen),
+    frontier: ran.length === 0 ? Number.NEGATIVE_INFINITY : Math.min(...ran.map((r) => r.frontier)),
+    failures: reports.flatMap((r) => r.failures),
+    passes: sum((r) => r.passes),
+    durationMs,
+    eventsPerSecond: durationMs > 0 ? sum((r) => r.events) / (durationMs / 1000) : 0,
   };
 }

@@ -170,11 +170,20 @@ export function correctionStore(feed: Feed, file: RecordLog | undefined, closedM
       if (closed) return Promise.reject(new RuntimeClosedError(closedMessage));
       if (entries.length === 0) return Promise.resolve([]);
       const run = writing.then(async () => {
-        // Another process (a batch run holding the batch lock before this
-        // one) may have appended: number after its cursors, write after its lines.
-        await file?.follow({ cut: true });
-        const numbered = feed.number(entries);
-        if (file) await file.append(numbered);
+        let numbered: (Correction & { clientId: string })[];
+        for (let attempt = 1; ; attempt++) {
+          // Another process (a batch run holding the batch lock before this
+          // one) may have appended: number after its cursors, write after its lines.
+          await file?.follow({ cut: true });
+          numbered = feed.number(entries);
+          try {
+            if (file) await file.append(numbered);
+            break;
+          } catch (e) {
+            // A cluster's batch runs write at once (one per partition owner): read theirs, number again.
+            if (!(e as { conflict?: boolean }).conflict || attempt === 8) throw e;
+          }
+        }
         const stored = feed.add(numbered);
         feed.written = Math.max(feed.written, numbered[numbered.length - 1]!.cursor);
         return stored;

@@ -313,9 +313,10 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
             } catch (err) {
               own.delete(w);
               if (isConflict(err))
-                throw new StorageError(`another process appended to ${subject} at the same time; nothing was written, retry (one batch run at a time)`, {
-                  cause: err,
-                });
+                throw Object.assign(
+                  new StorageError(`another process appended to ${subject} at the same time; nothing was written, retry`, { cause: err }),
+                  { conflict: true },
+                );
               throw asStorage(`appending to ${subject}`, err);
             }
           });

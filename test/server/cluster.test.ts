@@ -184,9 +184,20 @@ describe('tidemark serve --nats on a 3-node JetStream cluster', () => {
     }, { timeoutMs: 30_000, everyMs: 200 });
     await until('the partitions to be shared again', async () => (await ownedBy(a2.url)).length === 2, { timeoutMs: 20_000, everyMs: 100 });
 
-    // The batch view (the batch layer over the JetStream log, run on the cluster) equals it too.
-    const res = await fetch(`${a2.url}/v1/reconcile`, { method: 'POST', headers: { authorization: `Bearer ${await adminTokenFor(secret)}` } });
-    expect(res.status).toBe(200);
+    // The batch layer, split like the speed layer: each process runs it for the clients of its partitions, and every
+    // process serves their parts combined (here with the speed rows, which equal them: nothing is late beyond the lateness).
+    const admin = await adminTokenFor(secret);
+    const reconcileOn = async (url: string) => {
+      const res = await fetch(`${url}/v1/reconcile`, { method: 'POST', headers: { authorization: `Bearer ${admin}` } });
+      expect(res.status).toBe(200);
+      return (await res.json()) as { clients: number; events: number; written: number };
+    };
+    const runs = [await reconcileOn(a2.url), await reconcileOn(b.url)];
+    expect(runs[0]!.clients + runs[1]!.clients).toBe(CLIENTS);
+    expect(runs[0]!.events + runs[1]!.events).toBe(all.length);
+    expect(runs.every((r) => r.clients > 0)).toBe(true);
+    expect(strip((await view(a2.url)).rows)).toEqual(strip(expected.values()));
+    // And one run over every client, as `tidemark reconcile --nats` makes it, computes the same batch view.
     const { stdout } = await cli('reconcile', '--pipeline', pipelineFile, '--nats', servers, '--data', join(dir, 'batch'), '--json');
     const report = JSON.parse(stdout) as { global: { key: string; start: number; end: number; value: number }[] };
     expect(strip(report.global)).toEqual(strip(expected.values()));
@@ -200,8 +211,8 @@ describe('tidemark serve --nats on a 3-node JetStream cluster', () => {
       body: JSON.stringify({ clientId: 'client-0', events: [], results: [{ key: '/p0', start: 0, end: WINDOW, value: mine + 5, pane: 0 }], watermark: 1e8 }),
     });
     expect(upload.status).toBe(200);
-    const rerun = await fetch(`${a2.url}/v1/reconcile`, { method: 'POST', headers: { authorization: `Bearer ${await adminTokenFor(secret)}` } });
-    expect(((await rerun.json()) as { written: number }).written).toBeGreaterThan(0);
+    const reruns = [await reconcileOn(a2.url), await reconcileOn(b.url)];
+    expect(reruns[0]!.written + reruns[1]!.written).toBeGreaterThan(0);
     const served = (await (
       await fetch(`${b.url}/v1/corrections?clientId=client-0&after=0`, { headers: { authorization: `Bearer ${tokens[0]}` } })
     ).json()) as { corrections: { key: string; start: number; speed: number; batch: number }[] };
@@ -209,5 +220,23 @@ describe('tidemark serve --nats on a 3-node JetStream cluster', () => {
     const latest = served.corrections.filter((c) => c.key === '/p0' && c.start === 0).at(-1)!;
     expect({ speed: latest.speed, batch: latest.batch }).toEqual({ speed: mine + 5, batch: mine });
     expect(served.corrections.every((c) => c.speed === null || (c.key === '/p0' && c.start === 0))).toBe(true);
+
+    // Every client reports a watermark past every window's lateness: after both processes ran the batch layer, every
+    // window is final, its value the four partitions' batch parts merged, on either process.
+    for (const [i, id] of ids.entries()) {
+      const res = await fetch(`${b.url}/v1/ingest`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens[i]}` },
+        body: JSON.stringify({ clientId: id, events: [], results: [{ key: '/end', start: END_TS, end: END_TS + WINDOW, value: 1, pane: 0 }], watermark: 1e8 }),
+      });
+      expect(res.status).toBe(200);
+    }
+    await reconcileOn(a2.url);
+    await reconcileOn(b.url);
+    for (const url of [a2.url, b.url]) {
+      const rows = (await view(url)).rows.filter((r) => r.start < END_TS);
+      expect(rows.every((r) => r.final && r.source === 'batch')).toBe(true);
+      expect(strip(rows)).toEqual(strip(expected.values()));
+    }
   }, 240_000);
 });
