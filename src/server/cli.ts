@@ -24,7 +24,7 @@ import { existingSecret } from './secret-file.js';
 
 const USAGE = `Usage: tidemark <command> [options]
 
-  serve       --port 8787 --host 127.0.0.1 --data ./tidemark-data [--nats nats://127.0.0.1:4222] [--secret S]
+  serve       --port 8787 --host 127.0.0.1 --data ./tidemark-data [--nats nats://127.0.0.1:4222[,…]] [--secret S]
               [--pipeline ./pipeline.js [--reconcile-every 5m] [--retention 30d] [--idle-timeout 60s]
               [--views-for-clients]]
               Serves POST /v1/ingest, GET /v1/corrections and GET /metrics; with --pipeline, also runs
@@ -37,6 +37,12 @@ const USAGE = `Usage: tidemark <command> [options]
               stops holding it back) and serves the view across clients, corrected by the batch layer:
               GET /v1/views and GET /v1/views/stream (Server-Sent Events) with a reader token
               (--views-for-clients: client tokens too).
+              With --nats URL[,URL…] (a JetStream cluster's nodes) every piece of state is in JetStream:
+              the log, uploaded results, corrections, the view, checkpoints and leases; run several serve
+              processes with the same --nats, --secret, --pipeline and --partitions. [--replicas 3] (1, 3
+              or 5: streams and bucket), [--partitions N] (the global speed and batch layers split by
+              client; N > 1 needs the pipeline module to export merge), [--lease-ttl 10s] (a process
+              silent this long loses its partitions to the others).
   token       <clientId> --data ./tidemark-data [--secret S]
               Prints the client's token, signed with the server's secret.
   token       --admin --data ./tidemark-data [--secret S]
@@ -46,7 +52,7 @@ const USAGE = `Usage: tidemark <command> [options]
   export      --data ./tidemark-data [--nats URL] [--client ID]
               Prints the log as NDJSON: clientId, seq, ts, receivedAt, data. Runs beside serve: it reads
               a snapshot of the log, with no lock.
-  reconcile   --pipeline ./pipeline.js --data ./tidemark-data [--nats URL] [--json]
+  reconcile   --pipeline ./pipeline.js --data ./tidemark-data [--nats URL[,URL…]] [--json]
               Re-runs the pipeline over the log, writes corrections, prints a summary (--json: the report).
               Runs beside serve (its corrections reach clients with no restart); never beside another
               batch run over the same data: it waits for the one under way (and says which process runs it).
@@ -60,7 +66,7 @@ const USAGE = `Usage: tidemark <command> [options]
 
 The secret: --secret, else $TIDEMARK_SECRET, else <data>/secret, which serve creates on its first start.
 A pipeline module exports \`pipeline\` (or a default): (events$) => results$, the one the worker runs.
---nats needs the NATS client: npm install @nats-io/transport-node @nats-io/jetstream`;
+--nats needs the NATS client: npm install @nats-io/transport-node @nats-io/jetstream @nats-io/kv`;
 
 /** `token` found no secret to sign with (it never creates one). */
 class MissingSecretError extends Error {
