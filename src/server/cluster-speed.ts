@@ -656,13 +656,14 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
         lastRenew.set(p, clock.now());
         continue;
       }
+      // Observed on every tick, so that the TTL runs from the last renewal seen, not from when this process has room.
+      const staleMs = e ? stale(key, e.revision) : undefined;
       if (workers.size >= share) continue;
       if (!e) {
         const rev = await nats.create(key, { owner: s.owner });
         if (rev !== 'conflict') void acquire(p, rev);
         continue;
       }
-      const staleMs = stale(key, e.revision);
       if (staleMs !== undefined) {
         const rev = await nats.update(key, { owner: s.owner }, e.revision);
         if (rev !== 'conflict') void acquire(p, rev, staleMs);
