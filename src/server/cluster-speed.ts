@@ -620,6 +620,8 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
     }
   };
 
+  /** Partitions being started (a tick does not wait for them; the first one at start does). */
+  let starting: Promise<void>[] = [];
   const tick = async () => {
     // A failed announcement does not stop the renewals below (a cluster electing a leader fails some requests).
     memberRevision = await nats.put(`member.${s.owner}`, { owner: s.owner }).catch((e: unknown) => {
@@ -661,12 +663,12 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
       if (workers.size >= share) continue;
       if (!e) {
         const rev = await nats.create(key, { owner: s.owner });
-        if (rev !== 'conflict') void acquire(p, rev);
+        if (rev !== 'conflict') starting.push(acquire(p, rev));
         continue;
       }
       if (staleMs !== undefined) {
         const rev = await nats.update(key, { owner: s.owner }, e.revision);
-        if (rev !== 'conflict') void acquire(p, rev, staleMs);
+        if (rev !== 'conflict') starting.push(acquire(p, rev, staleMs));
       }
     }
     // More than a fair share: hand the highest partition back (after its last checkpoint).
@@ -700,6 +702,7 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
   const schedule = () => {
     if (closed) return;
     cancelTick = clock.timeout(() => {
+      starting = [];
       ticking = tick()
         .catch((e) => onError(e))
         .finally(() => {
@@ -709,6 +712,9 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
     }, Math.max(100, Math.floor(s.ttl / 3)));
   };
   await tick();
+  // The partitions this process starts with are running before it serves.
+  await Promise.all(starting);
+  starting = [];
   schedule();
 
   const layer: ClusterSpeedLayer = {
