@@ -434,6 +434,8 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
         },
       }));
       await runner.start();
+      // Stopped while starting (the lease lost meanwhile): follow nothing.
+      if (this.stopped) return void (await runner.stop(false));
       this.seen = checkpoint?.position ?? 0;
       this.stopFollow = nats.follow(
         logStreamName(s),
