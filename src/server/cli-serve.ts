@@ -7,12 +7,13 @@
  * @internal
  * @module
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { BatchRunningError, errorParts } from '../errors.js';
 import { createHandler } from '../host/ingest/handler.js';
 import { keyIdOf } from '../protocol/tokens.js';
 import { batchLayer } from './batch-layer.js';
 import {
+  DEFAULT_DATA,
   dataDir,
   duration,
   type Flags,
@@ -62,7 +63,8 @@ export async function serve(flags: Flags): Promise<void> {
       `--partitions ${partitions}: each partition computes part of a window, and ${flags.pipeline} exports no merge to combine them; ` +
         'add export const merge = (a, b) => a + b (the aggregate\'s merge: count, sum) to it, or run one partition',
     );
-  const dir = dataDir(flags);
+  // With --nats nothing goes to this process's disk: the data directory is not even made.
+  const dir = flags.nats ? resolve(flags.data ?? DEFAULT_DATA) : dataDir(flags);
   // Processes of a cluster check each other's tokens: one secret for all, never one made on a process's disk.
   if (flags.nats && !flags.secret && !process.env['TIDEMARK_SECRET'])
     throw new UsageError(
