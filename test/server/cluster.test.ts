@@ -4,7 +4,7 @@
 // SIGKILL during ingest. Afterwards every acknowledged event is in the log
 // once, the served view and the batch view equal a computation over every
 // event, and the survivor took the dead process's partitions over.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -220,6 +220,9 @@ describe('tidemark serve --nats on a 3-node JetStream cluster', () => {
     const latest = served.corrections.filter((c) => c.key === '/p0' && c.start === 0).at(-1)!;
     expect({ speed: latest.speed, batch: latest.batch }).toEqual({ speed: mine + 5, batch: mine });
     expect(served.corrections.every((c) => c.speed === null || (c.key === '/p0' && c.start === 0))).toBe(true);
+    // No state on a member's disk: its data directory was never made.
+    expect(existsSync(join(dir, 'a'))).toBe(false);
+    expect(existsSync(join(dir, 'b'))).toBe(false);
 
     // Every client reports a watermark past every window's lateness: after both processes ran the batch layer, every
     // window is final, its value the four partitions' batch parts merged, on either process.
