@@ -1,11 +1,13 @@
-// The browser runtime in real Chromium: real Workers, real IndexedDB.
+// The browser runtime in Chromium, Firefox and WebKit: real Workers, real
+// IndexedDB, one suite over the engine adapter in ./engines.ts.
 import { describe, expect, it } from 'vitest';
 import { createPipeline, isRecord, type Timed, type WindowResult } from '../../src/index.js';
 import { seededRandom } from '../../src/testing/index.js';
 import type { Tm } from './fixtures/page.js';
 import { buildPipeline, type Click, clicks, type PipelineKind } from './fixtures/scenario.js';
 import { serve } from './chromium.js';
-import { openPage, useChromium } from './setup.js';
+import { ENGINES } from './engines.js';
+import { openTab, useEngine } from './setup.js';
 
 declare const tm: Tm;
 type Result = WindowResult<string | number, number>;
@@ -31,11 +33,11 @@ function normalise(results: readonly unknown[]): string[] {
   return [...latest.values()].map((r) => `${r.key}[${r.start},${r.end})=${r.value} ${r.timing}#${r.pane}`).sort();
 }
 
-const chromium = useChromium();
+describe.each(ENGINES)('browser runtime (%s)', (name) => {
+  const browser = useEngine(name);
 
-describe('browser runtime (Chromium)', () => {
   it('stores, processes and views every event; results reach the page', async () => {
-    const page = await openPage(chromium.context, chromium.site);
+    const page = await openTab(browser.engine, browser.site);
     await page.evaluate(() => tm.start('name=basic'));
     await page.evaluate(() => tm.emit(1, 20_000));
     const receipt = await page.evaluate(() => tm.drain());
@@ -48,15 +50,15 @@ describe('browser runtime (Chromium)', () => {
     // results$ saw the same panes as the view holds
     expect(normalise(await page.evaluate(() => tm.results))).toEqual(normalise(view));
     await page.evaluate(() => tm.close());
-    expect(page.errors).toEqual([]);
+    expect(await page.errors()).toEqual([]);
     await page.close();
-  });
+  }, 120_000);
 
   it('runs the reference worker, workers/analytics.worker.ts, as the README shows it', async () => {
     const here = new URL('.', import.meta.url).pathname;
     const site = await serve({ page: `${here}fixtures/page.ts`, 'runtime.worker': `${here}../../workers/analytics.worker.ts` });
     try {
-      const page = await openPage(chromium.context, site);
+      const page = await openTab(browser.engine, site);
       await page.evaluate(() => tm.start(''));
       const view = await page.evaluate(async () => {
         for (const ts of [1_000, 30_000, 2_000, 61_000]) tm.emitOne({ page: ts < 60_000 ? '/home' : '/about', ts });
@@ -73,12 +75,12 @@ describe('browser runtime (Chromium)', () => {
   });
 
   it('keeps everything across a reload, then continues exactly', async () => {
-    const page = await openPage(chromium.context, chromium.site);
+    const page = await openTab(browser.engine, browser.site);
     await page.evaluate(() => tm.start('name=reload&everyEvents=3000'));
     await page.evaluate(() => tm.emit(2, 10_000));
     await page.evaluate(() => tm.drain());
     await page.reload();
-    await page.waitForFunction(() => 'tm' in globalThis);
+    await page.waitFor(() => 'tm' in globalThis);
     await page.evaluate(() => tm.start('name=reload&everyEvents=3000'));
     expect(normalise(await page.evaluate(() => tm.view()))).toEqual(expectedView('tumbling', clicks(2, 10_000)));
     await page.evaluate(() => tm.emit(2, 10_000, 10_000));
@@ -87,10 +89,10 @@ describe('browser runtime (Chromium)', () => {
     expect(normalise(await page.evaluate(() => tm.view()))).toEqual(expectedView('tumbling', all));
     await page.evaluate(() => tm.close());
     await page.close();
-  });
+  }, 120_000);
 
   it('loses nothing and counts nothing twice when the worker is killed at random points', async () => {
-    const page = await openPage(chromium.context, chromium.site);
+    const page = await openTab(browser.engine, browser.site);
     const rand = seededRandom(7);
     for (let run = Number(process.env.FIRST_RUN ?? 0); run < 12; run++) {
       const kind: PipelineKind = run % 2 === 0 ? 'tumbling' : 'session';
@@ -109,7 +111,7 @@ describe('browser runtime (Chromium)', () => {
       await page.evaluate(() => tm.drain());
       const view = await page.evaluate(() => tm.view());
       if (process.env.DEBUG_KILL) console.log(run, JSON.stringify(await page.evaluate(() => tm.status())));
-      expect(normalise(view), `run ${run} (${kind}, ${encoding}, ${n} events, kills at chunks ${kills} and ${killAfterMs} ms)`).toEqual(
+      expect(normalise(view), `${name} run ${run} (${kind}, ${encoding}, ${n} events, kills at chunks ${kills} and ${killAfterMs} ms)`).toEqual(
         expectedView(kind, clicks(seed, n)),
       );
       const status = await page.evaluate(() => tm.status());
@@ -118,5 +120,31 @@ describe('browser runtime (Chromium)', () => {
       await page.evaluate(() => tm.close());
     }
     await page.close();
-  }, 120_000);
+  }, 240_000);
+
+  it(
+    name === 'webkit'
+      ? 'a relaunched WebKit starts with empty storage (WebKit keeps storage in memory under automation), and works'
+      : 'keeps everything across a browser relaunch on the same profile',
+    async () => {
+      let page = await openTab(browser.engine, browser.site);
+      const first = await page.evaluate(() => tm.start('name=relaunch&everyEvents=1000'));
+      await page.evaluate(() => tm.emit(15, 3_000));
+      await page.evaluate(() => tm.drain());
+      await page.evaluate(() => tm.close());
+      await browser.engine.relaunch();
+      page = await openTab(browser.engine, browser.site);
+      const again = await page.evaluate(() => tm.start('name=relaunch&everyEvents=1000'));
+      const kept = browser.engine.can.relaunch;
+      expect(again === first).toBe(kept);
+      expect((await page.evaluate(() => tm.status())).appended).toBe(kept ? 3_000 : 0);
+      if (kept) expect(normalise(await page.evaluate(() => tm.view()))).toEqual(expectedView('tumbling', clicks(15, 3_000)));
+      await page.evaluate(() => tm.emit(15, 1_000, 3_000));
+      await page.evaluate(() => tm.drain());
+      expect((await page.evaluate(() => tm.status())).appended).toBe(kept ? 4_000 : 1_000);
+      await page.evaluate(() => tm.close());
+      await page.close();
+    },
+    120_000,
+  );
 });
