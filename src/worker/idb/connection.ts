@@ -1,7 +1,9 @@
 /**
  * The runtime's IndexedDB connection: the schema, `open()` with its time
- * limit, the reopening of a lost connection ({@link Connection.withDb}),
- * stepping aside for a newer schema, and the client identity read at open.
+ * limit, a time limit on every transaction the runtime waits for, the
+ * reopening of a lost connection ({@link Connection.withDb}), the move to a
+ * fresh database when one stops answering, stepping aside for a newer
+ * schema, and the client identity read at open.
  * The only file that imports `idb`; the outbox, checkpoint and sync stores
  * beside it work through {@link Connection}.
  *
@@ -10,7 +12,7 @@
 import { type DBSchema, type IDBPDatabase, type IDBPTransaction, openDB } from 'idb';
 import { errorParts, LeadershipLost, StorageError, TimeoutError } from '../../errors.js';
 import { type Clock, systemClock } from '../../time/clock.js';
-import type { DeadLetter, OutboxRecord, OutboxTotals, StoredCheckpoint, StoredCorrections } from '../outbox-store.js';
+import type { DeadLetter, OutboxRecord, OutboxTotals, StorageHealth, StoredCheckpoint, StoredCorrections } from '../outbox-store.js';
 
 /** The outbox's metadata record. */
 export interface Meta {
@@ -62,6 +64,17 @@ export interface Identity {
   epoch: number;
 }
 
+/** Options of {@link openConnection}. */
+export interface ConnectionOptions {
+  /** How long `open()` may take (default 10 000 ms). */
+  readonly openTimeoutMs?: number;
+  /** How long one operation (its transactions) may go unanswered before the connection counts as hung (default 15 000 ms). */
+  readonly transactionTimeoutMs?: number;
+  readonly clock?: Clock;
+  /** Called with an error that says what happened each time the connection recovers (reported on `status$`). */
+  readonly onRecovery?: (err: Error) => void;
+}
+
 /** The runtime database, opened; shared by its stores. */
 export interface Connection {
   /** Read from (or written to) `meta` at open; kept up to date by the stores. */
@@ -72,22 +85,71 @@ export interface Connection {
   withDb<R>(what: string, op: (database: Db) => Promise<R>): Promise<R>;
   /** Notes that sequences up to `seq` were handed out (by this worker or another tab). */
   noteSeq(seq: number): void;
+  /** What the connection did to stay usable. */
+  health(): StorageHealth;
   close(): void;
 }
+
+/** The database of generation `n` (0: `name` itself). */
+const generationName = (name: string, n: number) => (n === 0 ? name : `${name}~${n}`);
+
+/**
+ * The newest generation of `name` this origin holds, from `indexedDB.databases()`
+ * (0 where the engine cannot list databases, or has none newer).
+ */
+async function newestGeneration(name: string): Promise<number> {
+  const list = await globalThis.indexedDB?.databases?.().catch(() => []);
+  let newest = 0;
+  for (const { name: n } of list ?? []) {
+    const m = n?.startsWith(`${name}~`) ? /^(\d+)$/.exec(n.slice(name.length + 1)) : null;
+    if (m) newest = Math.max(newest, Number(m[1]));
+  }
+  return newest;
+}
+
+/** An operation raced against the transaction time limit lost. */
+class Unanswered extends Error {}
 
 /**
  * Opens (or creates) the runtime database `name`. `open()` is raced against
  * `openTimeoutMs` on `clock`: a database blocked by another connection or a
  * stalled upgrade must not leave the runtime waiting forever.
+ *
+ * Every operation is raced against `transactionTimeoutMs` too. WebKit, after
+ * a worker is terminated inside a transaction, may leave every later
+ * transaction on that database unanswered (read-only ones, other tabs'),
+ * while `open()` still succeeds. The first such silence reopens the
+ * connection; a second moves to a fresh database, `name~N`, keeping the
+ * client id and the sequence (the server must not take new events for
+ * duplicates), and every tab follows it there (`indexedDB.databases()`).
  */
-export async function openConnection(name: string, openTimeoutMs: number, clock: Clock = systemClock): Promise<Connection> {
+export async function openConnection(
+  name: string,
+  openTimeoutMsOrOptions: number | ConnectionOptions = {},
+  legacyClock?: Clock,
+): Promise<Connection> {
+  const options: ConnectionOptions =
+    typeof openTimeoutMsOrOptions === 'number' ? { openTimeoutMs: openTimeoutMsOrOptions, clock: legacyClock } : openTimeoutMsOrOptions;
+  const openTimeoutMs = options.openTimeoutMs ?? 10_000;
+  const transactionTimeoutMs = options.transactionTimeoutMs ?? 15_000;
+  const clock = options.clock ?? systemClock;
+  const onRecovery = options.onRecovery ?? (() => undefined);
   let db: Db | undefined;
   let connecting: Promise<Db> | undefined;
   let identity: Identity | undefined;
   let lost = false;
+  let generation = await newestGeneration(name);
+  let reopened = 0;
+  let moved = 0;
+  let vanished = 0;
+  /** Set while moving to a fresh database: its creation is expected, not a vanishing. */
+  let moving = false;
   const connect = async (): Promise<Db> => {
-    const opening = openDB<Schema>(name, SCHEMA_VERSION, {
-      upgrade(database, _old, _new, transaction) {
+    const dbName = generationName(name, generation);
+    let created = false;
+    const opening = openDB<Schema>(dbName, SCHEMA_VERSION, {
+      upgrade(database, old, _new, transaction) {
+        if (old === 0 && identity) created = true;
         if (!database.objectStoreNames.contains('outbox')) database.createObjectStore('outbox');
         if (!database.objectStoreNames.contains('batches')) database.createObjectStore('batches');
         if (!database.objectStoreNames.contains('checkpoint')) database.createObjectStore('checkpoint');
@@ -122,7 +184,7 @@ export async function openConnection(name: string, openTimeoutMs: number, clock:
         () =>
           reject(
             new TimeoutError(
-              `IndexedDB open("${name}") did not complete within ${openTimeoutMs} ms: another tab may be ` +
+              `IndexedDB open("${dbName}") did not complete within ${openTimeoutMs} ms: another tab may be ` +
                 'upgrading or blocking the database; close other tabs of this site or raise openTimeoutMs',
             ),
           ),
@@ -132,6 +194,23 @@ export async function openConnection(name: string, openTimeoutMs: number, clock:
     try {
       const opened = await Promise.race([opening, timeout]);
       lost = false;
+      if (moving) {
+        moving = false;
+        // Another tab may have created the fresh database with a lower sequence than this worker handed out.
+        const tx = opened.transaction('meta', 'readwrite');
+        const m = await tx.store.get('meta');
+        if (m && identity && m.seq < identity.seq) await tx.store.put({ ...m, seq: identity.seq }, 'meta');
+        await tx.done;
+      } else if (created) {
+        vanished++;
+        onRecovery(
+          new StorageError(
+            `IndexedDB: the database "${dbName}" disappeared under the runtime (site data cleared, or evicted by the browser) ` +
+              'and was created again, keeping the client id and the numbering; events not yet uploaded were lost with it. ' +
+              'Ask for persistent storage (createRuntime({ persist: true })) to make eviction less likely',
+          ),
+        );
+      }
       return opened;
     } catch (err) {
       // If the open completes after the timeout, close it so it blocks nobody.
@@ -142,8 +221,23 @@ export async function openConnection(name: string, openTimeoutMs: number, clock:
     }
   };
 
+  /** Races one operation against the transaction time limit. */
+  const limited = async <R>(op: Promise<R>): Promise<R> => {
+    let cancel: (() => void) | undefined;
+    try {
+      return await Promise.race([
+        op,
+        new Promise<never>((_, reject) => {
+          cancel = clock.timeout(() => reject(new Unanswered()), transactionTimeoutMs);
+        }),
+      ]);
+    } finally {
+      cancel?.();
+    }
+  };
+
   const withDb = async <R>(what: string, op: (database: Db) => Promise<R>): Promise<R> => {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0, silent = 0; ; attempt++) {
       if (!db) {
         // One connection attempt shared by every waiting operation, which then
         // resume in the order they arrived (appends must commit in order).
@@ -152,12 +246,57 @@ export async function openConnection(name: string, openTimeoutMs: number, clock:
         });
         db = await connecting;
       }
+      const used = db;
+      const usedGeneration = generation;
       try {
-        return await op(db);
+        return await limited(op(used));
       } catch (err) {
+        if (err instanceof Unanswered) {
+          // Another operation may already have moved on: follow it, do not move twice.
+          if (generation !== usedGeneration || db !== used) continue;
+          silent++;
+          if (silent === 1) {
+            reopened++;
+            db = undefined;
+            used.close();
+            onRecovery(
+              new TimeoutError(
+                `IndexedDB: could not ${what}: no answer within ${transactionTimeoutMs} ms; reopened the connection`,
+              ),
+            );
+            continue;
+          }
+          if (silent === 2) {
+            used.close();
+            // The database stopped answering (WebKit after a worker died inside a
+            // transaction): a fresh one is the only way to keep storing.
+            const newest = await limited(newestGeneration(name)).catch(() => generation);
+            generation = Math.max(generation, newest) + 1;
+            moved++;
+            moving = true;
+            db = undefined;
+            onRecovery(
+              new StorageError(
+                `IndexedDB: the database "${generationName(name, usedGeneration)}" stopped answering (no transaction completes ` +
+                  `within ${transactionTimeoutMs} ms); moved to "${generationName(name, generation)}", keeping the client id and ` +
+                  'the numbering. Events stored but not yet processed or uploaded stay in the old database; the pipeline ' +
+                  'starts from an empty state. If this is not WebKit, raise serveRuntime.transactionTimeoutMs',
+              ),
+            );
+            continue;
+          }
+          throw new TimeoutError(
+            `IndexedDB: could not ${what}: no answer within ${transactionTimeoutMs} ms, even in a fresh database; ` +
+              'close other tabs of this site and reload, or raise serveRuntime.transactionTimeoutMs',
+          );
+        }
         const errName = (err as { name?: string } | null)?.name;
         if (attempt === 0 && (lost || errName === 'InvalidStateError' || errName === 'UnknownError')) {
-          db = undefined;
+          // A lost connection (WebKit's "Connection to Indexed Database server lost",
+          // a connection closed under the runtime) clears on a new connection, and so
+          // does, reportedly, Firefox's read-only state after a QuotaExceededError.
+          reopened++;
+          if (db === used) db = undefined;
           continue;
         }
         if (err instanceof LeadershipLost || err instanceof StorageError) throw err;
@@ -184,6 +323,7 @@ export async function openConnection(name: string, openTimeoutMs: number, clock:
     noteSeq(seq) {
       if (seq > known.seq) known.seq = seq;
     },
+    health: () => ({ database: generationName(name, generation), reopened, moved, vanished }),
     close() {
       db?.close();
       db = undefined;
