@@ -91,36 +91,56 @@ describe.each(ENGINES)('browser runtime (%s)', (name) => {
     await page.close();
   }, 120_000);
 
-  it('loses nothing and counts nothing twice when the worker is killed at random points', async () => {
-    const page = await openTab(browser.engine, browser.site);
-    const rand = seededRandom(7);
-    for (let run = Number(process.env.FIRST_RUN ?? 0); run < 12; run++) {
-      const kind: PipelineKind = run % 2 === 0 ? 'tumbling' : 'session';
-      const seed = 100 + run;
-      const n = 6_000 + Math.floor(rand() * 6_000);
-      const kills = [Math.floor(rand() * 20), Math.floor(rand() * 20)];
-      const killAfterMs = Math.floor(rand() * 40);
-      // Every third run sends structured clones instead of JSON.
-      const encoding = run % 3 === 2 ? 'structured-clone' : 'json';
-      await page.evaluate(
-        ({ run, kind, encoding }) => tm.start(`name=kill${run}&kind=${kind}&everyEvents=700&everyMs=5`, { encoding }),
-        { run, kind, encoding } as const,
-      );
-      await page.evaluate((ms) => tm.killAfter(ms), killAfterMs);
-      await page.evaluate(({ seed, n, kills }) => tm.emit(seed, n, 0, 300, kills), { seed, n, kills });
-      await page.evaluate(() => tm.drain());
-      const view = await page.evaluate(() => tm.view());
-      if (process.env.DEBUG_KILL) console.log(run, JSON.stringify(await page.evaluate(() => tm.status())));
-      expect(normalise(view), `${name} run ${run} (${kind}, ${encoding}, ${n} events, kills at chunks ${kills} and ${killAfterMs} ms)`).toEqual(
-        expectedView(kind, clicks(seed, n)),
-      );
-      const status = await page.evaluate(() => tm.status());
-      expect(status.restarts).toBeGreaterThanOrEqual(1);
-      expect(status.appended).toBe(n);
-      await page.evaluate(() => tm.close());
-    }
-    await page.close();
-  }, 240_000);
+  it(
+    name === 'webkit'
+      ? 'loses nothing and counts nothing twice when the worker is killed at random points, except where WebKit leaves a database unanswering: then it moves to a fresh one and says so'
+      : 'loses nothing and counts nothing twice when the worker is killed at random points',
+    async () => {
+      const page = await openTab(browser.engine, browser.site);
+      const rand = seededRandom(7);
+      let moves = 0;
+      for (let run = Number(process.env.FIRST_RUN ?? 0); run < 12; run++) {
+        const kind: PipelineKind = run % 2 === 0 ? 'tumbling' : 'session';
+        const seed = 100 + run;
+        const n = 6_000 + Math.floor(rand() * 6_000);
+        const kills = [Math.floor(rand() * 20), Math.floor(rand() * 20)];
+        const killAfterMs = Math.floor(rand() * 40);
+        // Every third run sends structured clones instead of JSON.
+        const encoding = run % 3 === 2 ? 'structured-clone' : 'json';
+        await page.evaluate(
+          ({ run, kind, encoding }) => tm.start(`name=kill${run}&kind=${kind}&everyEvents=700&everyMs=5`, { encoding }),
+          { run, kind, encoding } as const,
+        );
+        await page.evaluate((ms) => tm.killAfter(ms), killAfterMs);
+        await page.evaluate(({ seed, n, kills }) => tm.emit(seed, n, 0, 300, kills), { seed, n, kills });
+        await page.evaluate(() => tm.drain());
+        const view = await page.evaluate(() => tm.view());
+        const status = await page.evaluate(() => tm.status());
+        if (process.env.DEBUG_KILL) console.log(name, run, JSON.stringify(status));
+        expect(status.restarts).toBeGreaterThanOrEqual(1);
+        if (status.storage.moved > 0) {
+          // WebKit only (seen in about one run in ten): after a worker died inside a
+          // transaction, no transaction on that database ever completes again. The
+          // runtime moved to a fresh database and said so; what the old one held
+          // is out of reach, so the view may miss it, but numbering never repeats.
+          expect(name).toBe('webkit');
+          moves++;
+          expect(status.storage.database).toMatch(new RegExp(`^tidemark:kill${run}~\\d+$`));
+          expect(status.errors.map((e) => e.message).join('\n')).toMatch(/stopped answering .* moved to "tidemark:kill\d+~\d+"/);
+          expect(status.appended).toBeLessThanOrEqual(n);
+        } else {
+          expect(normalise(view), `${name} run ${run} (${kind}, ${encoding}, ${n} events, kills at chunks ${kills} and ${killAfterMs} ms)`).toEqual(
+            expectedView(kind, clicks(seed, n)),
+          );
+          expect(status.appended).toBe(n);
+        }
+        await page.evaluate(() => tm.close());
+      }
+      if (moves > 0) console.log(`${name}: moved to a fresh database in ${moves} of 12 runs`);
+      await page.close();
+    },
+    name === 'webkit' ? 480_000 : 240_000,
+  );
 
   it(
     name === 'webkit'
