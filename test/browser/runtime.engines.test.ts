@@ -142,6 +142,23 @@ describe.each(ENGINES)('browser runtime (%s)', (name) => {
     name === 'webkit' ? 480_000 : 240_000,
   );
 
+  it('reopens a connection closed under it (as WebKit loses its IndexedDB server connection) and goes on', async () => {
+    const page = await openTab(browser.engine, browser.site);
+    await page.evaluate(() => tm.start('name=lost&everyEvents=500&everyMs=10'));
+    await page.evaluate(() => tm.emit(16, 1_000));
+    await page.evaluate(() => tm.drain());
+    await page.evaluate(() => tm.closeConnections());
+    await page.evaluate(() => tm.emit(16, 1_000, 1_000));
+    expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toBe('ok');
+    const status = await page.evaluate(() => tm.status());
+    expect(status).toMatchObject({ appended: 2_000, processed: 2_000, failed: false });
+    expect(status.storage).toMatchObject({ database: 'tidemark:lost', moved: 0, vanished: 0 });
+    expect(status.storage.reopened).toBeGreaterThanOrEqual(1);
+    expect(normalise(await page.evaluate(() => tm.view()))).toEqual(expectedView('tumbling', [...clicks(16, 1_000), ...clicks(16, 1_000, 1_000)]));
+    await page.evaluate(() => tm.close());
+    await page.close();
+  }, 120_000);
+
   it(
     name === 'webkit'
       ? 'a relaunched WebKit starts with empty storage (WebKit keeps storage in memory under automation), and works'
