@@ -1,13 +1,14 @@
-// The browser runtime's hard cases in real Chromium: two tabs and a leader
-// that goes away, limits and policies, columns, malformed events, a worker
-// that fails, a stalled IndexedDB open, and calls after close().
-import type { Page } from 'playwright-core';
+// The browser runtime's hard cases: two tabs and a leader that goes away, and
+// outbox limits and policies, in all three engines; in Chromium also columns,
+// malformed events, a worker that fails, a stalled IndexedDB open, calls
+// after close(), a real quota (DevTools) and site data cleared (DevTools).
 import { describe, expect, it } from 'vitest';
 import { count, tumbling, type WindowResult } from '../../src/index.js';
 import { batchWindows, latestPanes } from '../../src/testing/index.js';
 import type { Tm } from './fixtures/page.js';
 import { type Click, clicks } from './fixtures/scenario.js';
-import { openPage, useChromium } from './setup.js';
+import { ENGINES, type EnginePage } from './engines.js';
+import { openPage, openTab, useChromium, useEngine } from './setup.js';
 
 declare const tm: Tm;
 
@@ -21,7 +22,7 @@ const batchTotals = (events: Click[]) =>
   batchWindows(events, { timestamp: (e) => e.ts, key: (e) => e.page, window: tumbling(100), aggregate: count() }).map(line);
 
 /** Polls `status$` until `done` holds (or 5 s pass), for states drain() cannot wait for. */
-async function statusWhen(page: Page, done: (s: Awaited<ReturnType<Tm['status']>>) => boolean) {
+async function statusWhen(page: Pick<EnginePage, 'evaluate'>, done: (s: Awaited<ReturnType<Tm['status']>>) => boolean) {
   let status = await page.evaluate(() => tm.status());
   for (let i = 0; i < 100 && !done(status); i++) {
     await new Promise((r) => setTimeout(r, 50));
@@ -30,10 +31,13 @@ async function statusWhen(page: Page, done: (s: Awaited<ReturnType<Tm['status']>
   return status;
 }
 
-describe('browser runtime edge cases (Chromium)', () => {
+describe.each(ENGINES)('browser runtime: tabs and outbox limits (%s)', (name) => {
+  const browser = useEngine(name);
+
   it('two tabs share one outbox and one pipeline; closing the leader tab loses and doubles nothing', async () => {
-    const a = await openPage(chromium.context, chromium.site);
-    const b = await openPage(chromium.context, chromium.site);
+    // WebDriver classic (WebKit here) runs one tab's script at a time: the tabs take turns instead of emitting at once.
+    const a = await openTab(browser.engine, browser.site);
+    const b = await openTab(browser.engine, browser.site);
     await a.evaluate(() => tm.start('name=tabs&kind=totals&everyEvents=800&everyMs=10'));
     await b.evaluate(() => tm.start('name=tabs&kind=totals&everyEvents=800&everyMs=10'));
     expect((await a.evaluate(() => tm.status())).leader).toBe(true);
@@ -43,7 +47,7 @@ describe('browser runtime edge cases (Chromium)', () => {
     await a.evaluate(() => tm.emit(11, 6_000, 0, 200));
     await a.evaluate(() => tm.drain());
     // B follows: the results A's pipeline fires reach B's page through the channel.
-    await b.waitForFunction(() => tm.results.length > 0);
+    await b.waitFor(() => tm.results.length > 0);
     await a.close();
     await bEmitting;
     await b.evaluate(() => tm.emit(12, 4_000, 8_000, 200));
@@ -59,10 +63,10 @@ describe('browser runtime edge cases (Chromium)', () => {
     expect(view).toEqual(expected);
     await b.evaluate(() => tm.close());
     await b.close();
-  }, 60_000);
+  }, name === 'webkit' ? 240_000 : 60_000);
 
   it("policy 'reject' refuses what does not fit and keeps the rest", async () => {
-    const page = await openPage(chromium.context, chromium.site);
+    const page = await openTab(browser.engine, browser.site);
     await page.evaluate(() => tm.start('name=reject&maxEvents=1000&policy=reject&everyEvents=1000000&everyMs=1000000'));
     await page.evaluate(() => tm.emit(3, 800, 0, 800));
     await page.evaluate(() => tm.drain());
@@ -80,7 +84,7 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 
   it("policy 'drop-oldest' makes room by dropping the oldest events, checkpointed ones first", async () => {
-    const page = await openPage(chromium.context, chromium.site);
+    const page = await openTab(browser.engine, browser.site);
     await page.evaluate(() => tm.start('name=drop&maxEvents=1000&policy=drop-oldest&everyEvents=1000000&everyMs=1000000'));
     await page.evaluate(() => tm.emit(4, 600, 0, 300));
     await page.evaluate(() => tm.drain());
@@ -103,7 +107,9 @@ describe('browser runtime edge cases (Chromium)', () => {
     await page.evaluate(() => tm.close());
     await page.close();
   });
+});
 
+describe('browser runtime edge cases (Chromium)', () => {
   it('takes columnar batches and gives the same view as objects', async () => {
     const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=columns'));
@@ -296,6 +302,9 @@ describe('browser runtime when IndexedDB goes away (Chromium)', () => {
     // the pipeline went on too, and only the new events are stored
     expect(status).toMatchObject({ appended: 2_000, processed: 2_000, leader: true, failed: false });
     expect(status.outbox.events).toBe(1_000);
+    // and the vanishing is reported
+    expect(status.storage).toMatchObject({ vanished: 1, moved: 0 });
+    expect(status.errors.map((e) => e.message).join('\n')).toMatch(/disappeared under the runtime/);
     await page.evaluate(() => tm.checkpoint());
     expect((await page.evaluate(() => tm.status())).lastCheckpoint?.seq).toBe(2_000);
     await page.evaluate(() => tm.close());
