@@ -144,8 +144,14 @@ export async function openConnection(
   let vanished = 0;
   /** Set while moving to a fresh database: its creation is expected, not a vanishing. */
   let moving = false;
+  /** Settles when the connection moves to a fresh database: operations waiting on the old one follow. */
+  let movedAway = signal();
+  let relocating: Promise<void> | undefined;
   const connect = async (): Promise<Db> => {
     const dbName = generationName(name, generation);
+    // Taken now: an abandoned attempt on the old database may still complete later.
+    const fresh = moving;
+    moving = false;
     let created = false;
     const opening = openDB<Schema>(dbName, SCHEMA_VERSION, {
       upgrade(database, old, _new, transaction) {
@@ -194,8 +200,7 @@ export async function openConnection(
     try {
       const opened = await Promise.race([opening, timeout]);
       lost = false;
-      if (moving) {
-        moving = false;
+      if (fresh) {
         // Another tab may have created the fresh database with a lower sequence than this worker handed out.
         const tx = opened.transaction('meta', 'readwrite');
         const m = await tx.store.get('meta');
@@ -214,12 +219,60 @@ export async function openConnection(
       return opened;
     } catch (err) {
       // If the open completes after the timeout, close it so it blocks nobody.
-      opening.then((late) => late.close()).catch(() => undefined);
+      abandon(opening);
       throw err instanceof TimeoutError ? err : storageError('open the database', err);
     } finally {
       cancel?.();
     }
   };
+
+  /** One connection attempt shared by every waiting operation, which then resume in the order they arrived (appends must commit in order). */
+  const connection = (): Promise<Db> => {
+    if (connecting) return connecting;
+    const attempt = connect().finally(() => {
+      if (connecting === attempt) connecting = undefined;
+    });
+    connecting = attempt;
+    return attempt;
+  };
+
+  /**
+   * The database stopped answering (WebKit after a worker died inside a
+   * transaction): a fresh one is the only way to keep storing.
+   */
+  const moveOn = (from: number): Promise<void> =>
+    // Operations that find the database silent at once move it once, together.
+    (relocating ??= relocate(from).finally(() => {
+      relocating = undefined;
+    }));
+  const relocate = async (from: number) => {
+    const newest = await limited(newestGeneration(name)).catch(() => generation);
+    if (generation !== from) return;
+    generation = Math.max(generation, newest) + 1;
+    moved++;
+    moving = true;
+    db = undefined;
+    connecting = undefined;
+    movedAway.settle();
+    movedAway = signal();
+    const kept = identity
+      ? 'keeping the client id and the numbering'
+      : 'with a new client id, as the old one could not be read (no event is numbered twice under one client id)';
+    onRecovery(
+      new StorageError(
+        `IndexedDB: the database "${generationName(name, from)}" stopped answering (no transaction completes ` +
+          `within ${transactionTimeoutMs} ms); moved to "${generationName(name, generation)}", ${kept}. ` +
+          'Events stored but not yet processed or uploaded stay in the old database; the pipeline ' +
+          'starts from an empty state. If this is not WebKit, raise serveRuntime.transactionTimeoutMs',
+      ),
+    );
+  };
+
+  const unanswered = (what: string) =>
+    new TimeoutError(
+      `IndexedDB: could not ${what}: no answer within ${transactionTimeoutMs} ms, even in a fresh database; ` +
+        'close other tabs of this site and reload, or raise serveRuntime.transactionTimeoutMs',
+    );
 
   /** Races one operation against the transaction time limit. */
   const limited = async <R>(op: Promise<R>): Promise<R> => {
@@ -238,16 +291,25 @@ export async function openConnection(
 
   const withDb = async <R>(what: string, op: (database: Db) => Promise<R>): Promise<R> => {
     for (let attempt = 0, silent = 0; ; attempt++) {
+      const usedGeneration = generation;
       if (!db) {
-        // One connection attempt shared by every waiting operation, which then
-        // resume in the order they arrived (appends must commit in order).
-        connecting ??= connect().finally(() => {
-          connecting = undefined;
-        });
-        db = await connecting;
+        const opening = connection();
+        try {
+          // After a silence, the reopening gets the same time limit: Firefox and
+          // WebKit keep a new connection waiting while the silent one closes.
+          const opened = await Promise.race([silent > 0 ? limited(opening) : opening, movedAway.promise]);
+          if (!opened) continue; // another operation moved on: follow it
+          db = opened;
+        } catch (err) {
+          if (generation !== usedGeneration) continue;
+          if (!(err instanceof Unanswered)) throw err;
+          abandon(opening);
+          if (++silent > 2) throw unanswered(what);
+          await moveOn(usedGeneration);
+          continue;
+        }
       }
       const used = db;
-      const usedGeneration = generation;
       try {
         return await limited(op(used));
       } catch (err) {
@@ -268,27 +330,10 @@ export async function openConnection(
           }
           if (silent === 2) {
             used.close();
-            // The database stopped answering (WebKit after a worker died inside a
-            // transaction): a fresh one is the only way to keep storing.
-            const newest = await limited(newestGeneration(name)).catch(() => generation);
-            generation = Math.max(generation, newest) + 1;
-            moved++;
-            moving = true;
-            db = undefined;
-            onRecovery(
-              new StorageError(
-                `IndexedDB: the database "${generationName(name, usedGeneration)}" stopped answering (no transaction completes ` +
-                  `within ${transactionTimeoutMs} ms); moved to "${generationName(name, generation)}", keeping the client id and ` +
-                  'the numbering. Events stored but not yet processed or uploaded stay in the old database; the pipeline ' +
-                  'starts from an empty state. If this is not WebKit, raise serveRuntime.transactionTimeoutMs',
-              ),
-            );
+            await moveOn(usedGeneration);
             continue;
           }
-          throw new TimeoutError(
-            `IndexedDB: could not ${what}: no answer within ${transactionTimeoutMs} ms, even in a fresh database; ` +
-              'close other tabs of this site and reload, or raise serveRuntime.transactionTimeoutMs',
-          );
+          throw unanswered(what);
         }
         const errName = (err as { name?: string } | null)?.name;
         if (attempt === 0 && (lost || errName === 'InvalidStateError' || errName === 'UnknownError')) {
@@ -329,6 +374,20 @@ export async function openConnection(
       db = undefined;
     },
   };
+}
+
+/** A promise settled (with `undefined`) by `settle()`. */
+function signal(): { promise: Promise<undefined>; settle(): void } {
+  let settle = () => undefined as void;
+  const promise = new Promise<undefined>((resolve) => {
+    settle = () => resolve(undefined);
+  });
+  return { promise, settle };
+}
+
+/** Closes a connection that opens after it was given up on, so that it blocks nobody. */
+function abandon(opening: Promise<Db>): void {
+  opening.then((late) => late.close()).catch(() => undefined);
 }
 
 /** The metadata record, read in `store`'s transaction; its absence means the database was tampered with. */
