@@ -54,6 +54,16 @@ export interface RuntimeOptions {
    */
   readonly offline?: boolean;
   /**
+   * Ask the browser to keep this origin's storage, with
+   * `navigator.storage.persist()` (default `false`), so that eviction under
+   * storage pressure is less likely. Asked once at start, without delaying it,
+   * within `callTimeoutMs`; the answer is on `status$` as `storage.persist`
+   * (`'granted'`, `'denied'`, …), and `storage.persisted` then reflects it.
+   * Browsers decide by their own rules: Chromium by site engagement, Firefox
+   * by a permission prompt (no answer while the prompt is open), WebKit denies.
+   */
+  readonly persist?: boolean;
+  /**
    * The page side's clock (default `systemClock`): every time limit, retry
    * delay and polling interval above runs on it. For tests in virtual time
    * (`virtualClock()` from `tidemark/testing`); the worker keeps its own.
@@ -71,10 +81,11 @@ export interface PageSettings {
   readonly endpoint: string | undefined;
   readonly token: RuntimeOptions['token'];
   readonly offline: boolean;
+  readonly persist: boolean;
   readonly clock: Clock;
 }
 
-const KNOWN = ['worker', 'encoding', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs', 'endpoint', 'token', 'offline', 'clock'] as const;
+const KNOWN = ['worker', 'encoding', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs', 'endpoint', 'token', 'offline', 'persist', 'clock'] as const;
 
 /** Validates `options` (throwing {@link InvalidOptionError} with how to fix it) and applies the defaults. */
 export function resolveRuntimeOptions(options: RuntimeOptions): PageSettings {
@@ -117,5 +128,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions): PageSettings {
     );
   const offline = options.offline ?? false;
   if (typeof offline !== 'boolean') throw new InvalidOptionError('createRuntime.offline', `takes a boolean, got ${describe(offline)}`);
-  return { encoding, batchSize, callTimeoutMs, drainTimeoutMs, statusIntervalMs, endpoint, token, offline, clock };
+  const persist = options.persist ?? false;
+  if (typeof persist !== 'boolean') throw new InvalidOptionError('createRuntime.persist', `takes a boolean, got ${describe(persist)}`);
+  return { encoding, batchSize, callTimeoutMs, drainTimeoutMs, statusIntervalMs, endpoint, token, offline, persist, clock };
 }

@@ -240,3 +240,65 @@ describe('page client: close()', () => {
     expect(() => rt.view()).toThrow('view() after close(); create a new runtime');
   });
 });
+
+describe('page client: persist', () => {
+  /** Replaces `navigator.storage.persist` for one test. */
+  function stubPersist(persist: (() => Promise<boolean>) | undefined) {
+    const had = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: { storage: persist ? { persist } : undefined }, configurable: true });
+    return () => (had ? Object.defineProperty(globalThis, 'navigator', had) : Reflect.deleteProperty(globalThis, 'navigator'));
+  }
+  /** The first status$ after subscribing (the clock runs 1 ms for it). */
+  const latest = async (rt: { status$: { subscribe(f: (s: PageStatus) => void): { unsubscribe(): void } } }, clock: VirtualClock) => {
+    let seen: PageStatus | undefined;
+    const sub = rt.status$.subscribe((s) => (seen ??= s));
+    await clock.advance(1);
+    sub.unsubscribe();
+    return seen;
+  };
+
+  it('asks navigator.storage.persist() once, and shows the answer as storage.persist', async () => {
+    let asked = 0;
+    const restore = stubPersist(() => (asked++, Promise.resolve(true)));
+    try {
+      const { rt, clock } = await start({ persist: true });
+      await clock.advance(500);
+      expect(asked).toBe(1);
+      expect((await latest(rt, clock))?.storage.persist).toBe('granted');
+    } finally {
+      restore();
+    }
+  });
+
+  it("an answer that never comes is 'no-answer' after callTimeoutMs, and reported; without the option nothing is asked", async () => {
+    let asked = 0;
+    const restore = stubPersist(() => (asked++, new Promise<boolean>(() => undefined)));
+    try {
+      const { rt, clock } = await start({ persist: true, callTimeoutMs: 3_000 });
+      await clock.advance(500);
+      expect((await latest(rt, clock))?.storage.persist).toBe('asking');
+      await clock.advance(2_499);
+      const s = await latest(rt, clock);
+      expect(s?.storage.persist).toBe('no-answer');
+      expect(s?.errors.map((e) => e.message).join('\n')).toMatch(/navigator\.storage\.persist\(\) did not answer within 3000 ms/);
+      const quiet = await start();
+      await quiet.clock.advance(500);
+      expect((await latest(quiet.rt, quiet.clock))?.storage.persist).toBe('not-asked');
+      expect(asked).toBe(1);
+    } finally {
+      restore();
+    }
+  });
+
+  it("is 'unsupported' where the page has no navigator.storage.persist, and the option takes only a boolean", async () => {
+    const restore = stubPersist(undefined);
+    try {
+      const { rt, clock } = await start({ persist: true });
+      await clock.advance(500);
+      expect((await latest(rt, clock))?.storage.persist).toBe('unsupported');
+      expect(() => settings(virtualClock(0), { persist: 'yes' as never })).toThrow(/createRuntime\.persist: takes a boolean, got "yes"/);
+    } finally {
+      restore();
+    }
+  });
+});

@@ -6,7 +6,7 @@ import { seededRandom } from '../../src/testing/index.js';
 import type { Tm } from './fixtures/page.js';
 import { buildPipeline, type Click, clicks, type PipelineKind } from './fixtures/scenario.js';
 import { serve } from './chromium.js';
-import { ENGINES } from './engines.js';
+import { ENGINES, type EnginePage } from './engines.js';
 import { openTab, useEngine } from './setup.js';
 
 declare const tm: Tm;
@@ -31,6 +31,23 @@ function normalise(results: readonly unknown[]): string[] {
     if (!seen || r.pane >= seen.pane) latest.set(id, r);
   }
   return [...latest.values()].map((r) => `${r.key}[${r.start},${r.end})=${r.value} ${r.timing}#${r.pane}`).sort();
+}
+
+/** What each engine answers to navigator.storage.persist() here, and why. */
+const PERSIST = {
+  chromium: { answer: 'denied', because: 'Chromium: denied, a fresh profile has no site engagement' },
+  firefox: { answer: 'granted', because: "Firefox: granted by the profile's pref" },
+  webkit: { answer: 'denied', because: 'WebKit: denied' },
+} as const;
+
+/** Polls `status$` until `done` holds (or 10 s pass). */
+async function statusWhen(page: Pick<EnginePage, 'evaluate'>, done: (s: Awaited<ReturnType<Tm['status']>>) => boolean) {
+  let status = await page.evaluate(() => tm.status());
+  for (let i = 0; i < 100 && !done(status); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = await page.evaluate(() => tm.status());
+  }
+  return status;
 }
 
 describe.each(ENGINES)('browser runtime (%s)', (name) => {
@@ -183,6 +200,22 @@ describe.each(ENGINES)('browser runtime (%s)', (name) => {
     await page.evaluate(() => tm.emit(17, 500, 2_000));
     await page.evaluate(() => tm.drain());
     expect(await page.evaluate(() => tm.status())).toMatchObject({ appended: 2_500, storage: { database: 'tidemark:held~1', moved: 0 } });
+    await page.evaluate(() => tm.close());
+    await page.close();
+  });
+
+  it(`asks for persistent storage with persist: true and reports the answer on status$ (${PERSIST[name].because})`, async () => {
+    const page = await openTab(browser.engine, browser.site);
+    await page.evaluate(() => tm.start('name=persist', { persist: true }));
+    const status = await statusWhen(page, (s) => s.storage.persist !== 'asking');
+    expect(status.storage.persist).toBe(PERSIST[name].answer);
+    if (PERSIST[name].answer === 'granted') expect(status.storage.persisted).toBe(true);
+    expect(typeof status.storage.usage).toBe('number');
+    expect(typeof status.storage.quota).toBe('number');
+    await page.evaluate(() => tm.close());
+    // Without the option, nothing is asked.
+    await page.evaluate(() => tm.start('name=persist'));
+    expect((await page.evaluate(() => tm.status())).storage.persist).toBe('not-asked');
     await page.evaluate(() => tm.close());
     await page.close();
   });
