@@ -138,7 +138,14 @@ export async function openConnection(
   let connecting: Promise<Db> | undefined;
   let identity: Identity | undefined;
   let lost = false;
-  let generation = await newestGeneration(name);
+  // Raced like every other operation: in WebKit's unanswering state, listing may hang too.
+  let generation = await new Promise<number>((resolve) => {
+    const cancel = clock.timeout(() => resolve(0), transactionTimeoutMs);
+    newestGeneration(name).then((n) => {
+      cancel();
+      resolve(n);
+    }, () => resolve(0));
+  });
   let reopened = 0;
   let moved = 0;
   let vanished = 0;
