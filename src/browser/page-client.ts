@@ -39,6 +39,7 @@ export async function startPageClient<E = unknown, R = unknown>(settings: PageSe
     open,
     clock,
     callTimeoutMs,
+    startTimeoutMs: settings.startTimeoutMs,
     endpoint: settings.endpoint,
     token: settings.token,
     online: startOnline(settings.offline),

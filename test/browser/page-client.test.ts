@@ -143,6 +143,34 @@ describe('page client: worker restarts', () => {
     expect(seen[0]!.errors.map((e) => e.message)).toContain('worker 8 failed to load');
   });
 
+  it('gives a start startTimeoutMs, not callTimeoutMs: a replacement recovering its database is not ended midway', async () => {
+    // A worker whose database is silent needs two of its transaction time limits to move to a fresh one.
+    const { rt, clock, workers, t0 } = await start({ callTimeoutMs: 10_000, startTimeoutMs: 30_000 }, (method, _a, worker) =>
+      method === 'start' && worker.index === 1 ? new Promise((r) => clock.timeout(() => r({ clientId: 'c1' }), 20_000)) : undefined,
+    );
+    const restarted = watch(rt.restart());
+    await clock.advance(20_000);
+    expect(restarted.done).toBe(true);
+    expect(workers).toHaveLength(2);
+    expect(workers[1]!.dead).toBe(false);
+    expect(clock.now() - t0).toBe(20_000);
+  });
+
+  it('a start with no answer within startTimeoutMs fails createRuntime with a TimeoutError that says what to raise', async () => {
+    const clock = virtualClock(0);
+    const fakes = fakeWorkers(clock, (method) => (method === 'start' ? hang() : undefined));
+    const started = watch(startPageClient(settings(clock, { startTimeoutMs: 25_000 }), fakes.open));
+    await clock.advance(24_999);
+    expect(started.done).toBe(false);
+    await clock.advance(1);
+    expect(started.error).toBeInstanceOf(TimeoutError);
+    expect((started.error as Error).message).toMatch(
+      /did not start within 25000 ms: .*raise createRuntime's startTimeoutMs above serveRuntime's openTimeoutMs \+ 2 × transactionTimeoutMs/,
+    );
+    expect(fakes.workers[0]!.dead).toBe(true);
+    expect(() => settings(clock, { startTimeoutMs: -1 })).toThrow('createRuntime.startTimeoutMs');
+  });
+
   it('applies the forced-offline switch (set in this page or announced by another tab) to every replacement worker', async () => {
     const { rt, workers, last } = await start();
     last().post({ type: 'offline', offline: true }); // another tab called setOffline(true)
