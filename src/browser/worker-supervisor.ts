@@ -102,8 +102,10 @@ export function workerSupervisor(options: SupervisorOptions): WorkerSupervisor {
   const startWorker = async (): Promise<Sender> => {
     const next: Sender = open(report, (m) => message(m, next));
     try {
+      const since = clock.now();
       const started = await next.call('start', startTimeoutMs).catch((err: unknown) => {
-        throw errorParts(err).name === 'TimeoutError'
+        // The limit ran out (not a time limit of the worker's own, such as openTimeoutMs, which says what to do itself).
+        throw errorParts(err).name === 'TimeoutError' && clock.now() - since >= startTimeoutMs
           ? new TimeoutError(
               `the runtime's worker did not start within ${startTimeoutMs} ms: it may not load (see the worker's console) ` +
                 "or its IndexedDB may not answer; raise createRuntime's startTimeoutMs above serveRuntime's " +

@@ -171,6 +171,13 @@ describe('page client: worker restarts', () => {
     expect(() => settings(clock, { startTimeoutMs: -1 })).toThrow('createRuntime.startTimeoutMs');
   });
 
+  it("a time limit of the worker's own (its database open) keeps its message: it says what to do", async () => {
+    const clock = virtualClock(0);
+    const own = new TimeoutError('IndexedDB open("tidemark:x") did not complete within 300 ms: … raise openTimeoutMs');
+    const fakes = fakeWorkers(clock, (method) => (method === 'start' ? Promise.reject(own) : undefined));
+    await expect(startPageClient(settings(clock), fakes.open)).rejects.toBe(own);
+  });
+
   it('applies the forced-offline switch (set in this page or announced by another tab) to every replacement worker', async () => {
     const { rt, workers, last } = await start();
     last().post({ type: 'offline', offline: true }); // another tab called setOffline(true)
