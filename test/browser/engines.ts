@@ -107,10 +107,16 @@ async function pollPage(page: Pick<EnginePage, 'evaluate'>, fn: () => unknown, t
   }
 }
 
+/** Launch options an engine may honour. */
+export interface LaunchOptions {
+  /** Firefox only: preferences set in its fresh profile (e.g. a small storage quota). */
+  readonly firefoxPrefs?: Record<string, string | number | boolean>;
+}
+
 /** Launches `name` with a fresh profile. */
-export async function launchEngine(name: EngineName): Promise<Engine> {
+export async function launchEngine(name: EngineName, options: LaunchOptions = {}): Promise<Engine> {
   if (name === 'chromium') return launchChromium();
-  if (name === 'firefox') return launchFirefox();
+  if (name === 'firefox') return launchFirefox(options.firefoxPrefs);
   return launchWebKit();
 }
 
@@ -156,7 +162,7 @@ async function launchChromium(): Promise<Engine> {
   };
 }
 
-async function launchFirefox(): Promise<Engine> {
+async function launchFirefox(prefs: Record<string, string | number | boolean> = {}): Promise<Engine> {
   const puppeteer = (await import('puppeteer-core')).default;
   if (!existsSync(FIREFOX))
     throw new Error(`Firefox not found at ${FIREFOX}: run \`apt-get install -y firefox-esr\` (scripts/test.sh does) or set FIREFOX_PATH`);
@@ -170,7 +176,7 @@ async function launchFirefox(): Promise<Engine> {
       timeout: 90_000,
       userDataDir: profile,
       // Without this pref, navigator.storage.persist() never settles in automation.
-      extraPrefsFirefox: { 'permissions.default.persistent-storage': 1 },
+      extraPrefsFirefox: { 'permissions.default.persistent-storage': 1, ...prefs },
     });
   let browser = await start();
   return {

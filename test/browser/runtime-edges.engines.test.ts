@@ -1,7 +1,8 @@
 // The browser runtime's hard cases: two tabs and a leader that goes away, and
 // outbox limits and policies, in all three engines; in Chromium also columns,
 // malformed events, a worker that fails, a stalled IndexedDB open, calls
-// after close(), a real quota (DevTools) and site data cleared (DevTools).
+// after close(), a real quota (DevTools) and site data cleared (DevTools);
+// in Firefox also a real quota (a small fixed limit in its profile).
 import { describe, expect, it } from 'vitest';
 import { count, tumbling, type WindowResult } from '../../src/index.js';
 import { batchWindows, latestPanes } from '../../src/testing/index.js';
@@ -287,6 +288,39 @@ describe('browser runtime under a real storage quota (Chromium)', () => {
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(own.site.url).origin });
     await page.close();
   });
+});
+
+describe.runIf(ENGINES.includes('firefox'))('browser runtime under a real storage quota (Firefox: a 10 MB fixed limit)', () => {
+  // A profile of its own whose whole temporary storage is 10 MB (the pref is in KB).
+  const own = useEngine('firefox', { firefoxPrefs: { 'dom.quotaManager.temporaryStorage.fixedLimit': 10_240 } });
+
+  it("refuses with OutboxFullError at the quota; the connection Firefox then leaves read-only is reopened, and storing goes on", async () => {
+    const page = await openTab(own.engine, own.site);
+    await page.evaluate(() => tm.start('name=quota&everyEvents=1000000&everyMs=1000000'));
+    await page.evaluate(() => tm.emit(8, 2_000, 0, 1_000));
+    await page.evaluate(() => tm.drain());
+    await page.evaluate(() => tm.checkpoint()); // these 2 000 are processed: the first to go
+    const big = await page.evaluate(async () => {
+      // Random padding, so that compression cannot make it fit: about 12 MB.
+      const pad = () => Array.from(crypto.getRandomValues(new Uint8Array(60_000)), (b) => String.fromCharCode(33 + (b % 90))).join('');
+      for (let i = 0; i < 200; i++) tm.emitOne({ page: '/big', user: i, ts: 5_000 + i, pad: pad() });
+      return tm.attempt(() => tm.drain());
+    });
+    const status = await page.evaluate(() => tm.status());
+    expect(big, JSON.stringify(status)).toMatch(/^OutboxFullError: \d+ of the events emitted before drain\(\) were refused: the browser's storage quota is exhausted/);
+    expect(status.refused).toBeGreaterThan(0);
+    expect(status.appended + status.refused).toBe(2_200);
+    // Out of quota, the outbox first freed the checkpointed events, then tried again.
+    expect(status.expired).toBe(2_000);
+    // Firefox refuses the next write on that connection ("a database that did not allow mutations"): reopened.
+    await page.evaluate(() => tm.emit(8, 100, 2_000, 100));
+    expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toBe('ok');
+    const after = await page.evaluate(() => tm.status());
+    expect(after.appended).toBe(status.appended + 100);
+    expect(after.storage.reopened).toBeGreaterThanOrEqual(1);
+    await page.evaluate(() => tm.close());
+    await page.close();
+  }, 120_000);
 });
 
 describe('browser runtime when IndexedDB goes away (Chromium)', () => {

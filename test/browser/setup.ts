@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { type Chromium, launch, type Site, serve } from './chromium.js';
-import { type Engine, type EngineName, type EnginePage, launchEngine } from './engines.js';
+import { type Engine, type EngineName, type EnginePage, type LaunchOptions, launchEngine } from './engines.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -61,12 +61,12 @@ export async function openPage(context: BrowserContext, site: Site): Promise<Pag
  * Serves the fixtures and launches `name` (see ./engines.ts) for the tests
  * of the enclosing `describe`; the getters are valid inside its tests.
  */
-export function useEngine(name: EngineName): { readonly site: Site; readonly engine: Engine } {
+export function useEngine(name: EngineName, options: LaunchOptions = {}): { readonly site: Site; readonly engine: Engine } {
   let site: Site | undefined;
   let engine: Engine | undefined;
   beforeAll(async () => {
     site = await serveFixtures();
-    engine = await launchEngine(name);
+    engine = await launchEngine(name, options);
   }, 120_000);
   afterAll(async () => {
     await engine?.dispose();

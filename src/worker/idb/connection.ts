@@ -83,6 +83,12 @@ export interface Connection {
   readonly openedAt: number;
   /** Runs `op` on an open connection; reopens and retries once if the connection was lost. */
   withDb<R>(what: string, op: (database: Db) => Promise<R>): Promise<R>;
+  /**
+   * Closes the connection so that the next operation opens a new one: Firefox
+   * refuses writes on a connection where a QuotaExceededError occurred
+   * ("a database that did not allow mutations").
+   */
+  reopen(): void;
   /** Notes that sequences up to `seq` were handed out (by this worker or another tab). */
   noteSeq(seq: number): void;
   /** What the connection did to stay usable. */
@@ -400,6 +406,12 @@ export async function openConnection(
     noteSeq(seq) {
       if (seq > known.seq) known.seq = seq;
     },
+    reopen() {
+      if (!db) return;
+      reopened++;
+      db.close();
+      db = undefined;
+    },
     health: () => ({ database: generationName(name, generation), reopened, moved, vanished }),
     close() {
       db?.close();
@@ -453,6 +465,20 @@ function signal(): { promise: Promise<undefined>; settle(): void } {
 /** Closes a connection that opens after it was given up on, so that it blocks nobody. */
 function abandon(opening: Promise<Db>): void {
   opening.then((late) => late.close()).catch(() => undefined);
+}
+
+/**
+ * Settles when `tx` commits, or rejects with the error that aborted it. Not
+ * idb's `tx.done`: when a request fails (Firefox's QuotaExceededError comes on
+ * a put), it rejects while the error event passes, before the transaction has
+ * aborted and says why, with a bare AbortError.
+ */
+export function finished(tx: IDBPTransaction<Schema, never[], 'readwrite'> | Tx): Promise<void> {
+  tx.done.catch(() => undefined); // rejected as described: answered here instead
+  return new Promise((resolve, reject) => {
+    tx.addEventListener('complete', () => resolve());
+    tx.addEventListener('abort', () => reject(tx.error ?? new DOMException('the transaction was aborted', 'AbortError')));
+  });
 }
 
 /** The metadata record, read in `store`'s transaction; its absence means the database was tampered with. */
