@@ -157,8 +157,6 @@ export async function openConnection(
   let vanished = 0;
   /** Set while moving to a fresh database: its creation is expected, not a vanishing. */
   let moving = false;
-  /** What the silent database had committed, read while moving: written into the fresh one if this worker creates it. */
-  let carried: Carried | undefined;
   /** Settles when the connection moves to a fresh database: operations waiting on the old one follow. */
   let movedAway = signal();
   let relocating: Promise<void> | undefined;
@@ -166,9 +164,7 @@ export async function openConnection(
     const dbName = generationName(name, generation);
     // Taken now: an abandoned attempt on the old database may still complete later.
     const fresh = moving;
-    const carry = carried;
     moving = false;
-    carried = undefined;
     let created = false;
     const opening = openDB<Schema>(dbName, SCHEMA_VERSION, {
       upgrade(database, old, _new, transaction) {
@@ -218,20 +214,10 @@ export async function openConnection(
       const opened = await Promise.race([opening, timeout]);
       lost = false;
       if (fresh) {
-        const tx = opened.transaction(STORES, 'readwrite');
-        const meta = tx.objectStore('meta');
-        const m = await meta.get('meta');
-        if (!m && carry) {
-          // This worker created it: it gets what the silent one had committed.
-          // What the silent database held uncommitted was never acknowledged to
-          // the page, which sends it again (same batch id).
-          for (const { store, keys, values } of carry)
-            for (let i = 0; i < keys.length; i++) void tx.objectStore(store).put(values[i] as never, keys[i] as never);
-          const c = carry.find((x) => x.store === 'meta')?.values[0] as Meta | undefined;
-          if (c && identity && c.seq < identity.seq) void meta.put({ ...c, seq: identity.seq }, 'meta');
-        }
         // Another tab may have created the fresh database with a lower sequence than this worker handed out.
-        else if (m && identity && m.seq < identity.seq) await meta.put({ ...m, seq: identity.seq }, 'meta');
+        const tx = opened.transaction('meta', 'readwrite');
+        const m = await tx.store.get('meta');
+        if (m && identity && m.seq < identity.seq) await tx.store.put({ ...m, seq: identity.seq }, 'meta');
         await tx.done;
       } else if (created) {
         vanished++;
@@ -275,28 +261,19 @@ export async function openConnection(
   const relocate = async (from: number) => {
     const newest = await limited(newestGeneration(name)).catch(() => generation);
     if (generation !== from) return;
-    // WebKit answers readers of a database whose writers wait forever (a
-    // worker terminated inside a read-write transaction): what was committed
-    // can then come along. Where readers get no answer either, it cannot.
-    const committed = await readCommitted(generationName(name, from), limited).catch(() => undefined);
-    if (generation !== from) return;
     // Another tab moved already: follow it, unless it is where the silence is.
     generation = newest > from ? newest : from + 1;
-    carried = committed;
     moved++;
     moving = true;
     db = undefined;
     connecting = undefined;
     movedAway.settle();
     movedAway = signal();
-    const events = (committed?.find((x) => x.store === 'meta')?.values[0] as Meta | undefined)?.totals.events;
-    const kept =
-      events !== undefined
-        ? `carrying over what it had committed (its client id, numbering and checkpoint, and ${events} events in its outbox)`
-        : identity
-          ? 'keeping the client id and the numbering; what it had stored could not be read, so events stored but not yet ' +
-            'processed or uploaded stay in the old database, and the pipeline starts from an empty state'
-          : 'with a new client id, as the old one could not be read (no event is numbered twice under one client id)';
+    // In WebKit, readers of the stores behind the unfinished transaction wait too: what they hold cannot come along.
+    const kept = identity
+      ? 'keeping the client id and the numbering; events stored but not yet processed or uploaded stay in the old ' +
+        'database, and the pipeline starts from an empty state'
+      : 'with a new client id, as the old one could not be read (no event is numbered twice under one client id)';
     onRecovery(
       new StorageError(
         `IndexedDB: the database "${generationName(name, from)}" stopped answering (no transaction completes ` +
@@ -418,39 +395,6 @@ export async function openConnection(
       db = undefined;
     },
   };
-}
-
-/** Every store of the schema. */
-const STORES = ['outbox', 'batches', 'checkpoint', 'meta', 'deadletter'] as const;
-
-/** One store's records, as read from a database being left. */
-type Carried = { store: (typeof STORES)[number]; keys: IDBValidKey[]; values: unknown[] }[];
-
-/**
- * Everything database `dbName` has committed, in one read-only transaction,
- * each step raced by `limited`; the connection is closed whether it answers or not.
- */
-async function readCommitted(dbName: string, limited: <R>(op: Promise<R>) => Promise<R>): Promise<Carried> {
-  const opening = openDB<Schema>(dbName);
-  const old = await limited(opening).catch((err: unknown) => {
-    abandon(opening);
-    throw err;
-  });
-  try {
-    const stores = STORES.filter((store) => old.objectStoreNames.contains(store));
-    const tx = old.transaction(stores, 'readonly');
-    return await limited(
-      Promise.all(
-        stores.map(async (store) => ({
-          store,
-          keys: (await tx.objectStore(store).getAllKeys()) as IDBValidKey[],
-          values: (await tx.objectStore(store).getAll()) as unknown[],
-        })),
-      ),
-    );
-  } finally {
-    old.close();
-  }
 }
 
 /** A promise settled (with `undefined`) by `settle()`. */
