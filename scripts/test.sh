@@ -21,6 +21,31 @@ fi
 echo "using $("$CHROME_PATH" --version 2>/dev/null | tail -n 1) at $CHROME_PATH"
 export CHROME_PATH
 
+step "Firefox ESR and WebKitGTK for the browser tests in three engines"
+# Firefox is driven by puppeteer-core over WebDriver BiDi; WebKit by Debian's
+# WebKitWebDriver with MiniBrowser, which needs a display: xvfb-run gives one.
+ENGINE_PACKAGES="firefox-esr webkit2gtk-driver libwebkit2gtk-4.1-0 xvfb xauth"
+missing=""
+for pkg in $ENGINE_PACKAGES; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing Debian packages with apt-get:$missing"
+    # shellcheck disable=SC2086
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null 2>&1) ||
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null)
+  else
+    echo "Missing Debian packages:$missing, and this script cannot install them (needs root and apt-get)." >&2
+    echo "Install them (sudo apt-get install -y --no-install-recommends$missing)." >&2
+    exit 1
+  fi
+else
+  echo "already installed: $ENGINE_PACKAGES"
+fi
+echo "using $(firefox-esr --version 2>/dev/null) at /usr/bin/firefox-esr"
+echo "using WebKitGTK $(dpkg-query -W -f='${Version}' libwebkit2gtk-4.1-0) (MiniBrowser, WebKitWebDriver) under xvfb-run"
+
 step "nats-server for the JetStream log tests (a real server, started by the tests)"
 NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || true)}
 if [ -z "$NATS_SERVER" ]; then

@@ -1,15 +1,18 @@
 /**
  * Browser runtime benchmark (`npm run bench:browser`): the page side
  * (`createRuntime`) and the worker side (`serveRuntime`: IndexedDB outbox,
- * pipeline, checkpoints) in headless Chromium, against baselines measured
- * in the same page: plain `postMessage` to a trivial counting worker, raw
- * IndexedDB puts, and the same pipeline run in the page without worker or
- * storage.
+ * pipeline, checkpoints) in Chromium, Firefox and WebKit, each against
+ * baselines measured in the same page: plain `postMessage` to a trivial
+ * counting worker, raw IndexedDB puts, and the same pipeline run in the page
+ * without worker or storage.
  *
  * Bundles bench/browser/page.ts and its workers with esbuild, serves them on
- * 127.0.0.1 (cross-origin isolated, for 5 µs timers), drives
- * /usr/bin/chromium (or $CHROME_PATH) through playwright-core with one fresh
- * profile, prints a markdown table and writes bench/results/browser.md.
+ * 127.0.0.1 (cross-origin isolated where the engine honours it, for finer
+ * timers), drives each engine through the test adapter
+ * (test/browser/engines.ts: Chromium via playwright-core, Firefox via
+ * puppeteer-core over WebDriver BiDi, WebKit via WebKitWebDriver under
+ * xvfb-run) with one fresh profile, prints a markdown table per engine and a
+ * summary across engines, and writes bench/results/browser.md.
  *
  * Every figure is a median over rounds that alternate between the
  * contenders of a section (A B C, C B A, …) after one warm-up pass; latency
@@ -20,6 +23,7 @@
  *
  * Options, for diagnosis (the results file is then not written):
  * - `--only=1,4` runs only those sections;
+ * - `ENGINES=firefox,webkit` runs only those engines (all three by default);
  * - `BENCH_WORKER='{"everyEvents":1e9}'` overrides the worker settings
  *   (`everyEvents`, `everyMs`) of every runtime.
  *
@@ -29,8 +33,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Page } from 'playwright-core';
-import { CHROMIUM, type Chromium, chromiumVersion, launch, serve } from '../../test/browser/chromium.js';
+import { serve } from '../../test/browser/chromium.js';
+import { ALL_ENGINES, type Engine, type EngineName, ENGINES, type EnginePage, launchEngine } from '../../test/browser/engines.js';
 import { formatRate, median } from '../harness.js';
 import type { Bench, LatencySample, RuntimeSample } from './page.js';
 
@@ -106,7 +110,7 @@ interface Section {
   readonly id: string;
   readonly title: string;
   readonly timeoutSeconds: number;
-  run(page: Page): Promise<Part>;
+  run(page: EnginePage): Promise<Part>;
 }
 
 const SECTIONS: Section[] = [
@@ -302,70 +306,106 @@ function parseArgs() {
   return { ids, worker, complete: ids.length === SECTIONS.length && Object.keys(worker).length === 0 };
 }
 
-async function main(): Promise<number> {
-  const args = parseArgs();
-  const version = chromiumVersion();
-  const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}`;
-  const began = performance.now();
-  const site = await serveBench();
-  let context: Chromium;
+/** Headline figures of one engine, for the summary across engines. */
+interface Headline {
+  readonly engine: string;
+  readonly parts: readonly Part[];
+}
+
+/** Runs the sections in one engine; answers its report and headline rows. */
+async function runEngine(name: EngineName, site: { url: string }, args: ReturnType<typeof parseArgs>, machine: string) {
+  let engine: Engine;
   try {
-    context = await launch();
+    engine = await launchEngine(name);
   } catch (err) {
-    await site.close();
-    console.error((err as Error).message);
-    return 1;
+    throw new Error(`${name}: ${(err as Error).message}`);
   }
-  const errors: string[] = [];
   try {
-    const page = context.pages()[0] ?? (await context.newPage());
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('console', (m) => {
-      if (m.type() === 'error') errors.push(m.text());
-      else if (m.text().startsWith('[page]')) console.log(`   ${m.text().slice(7)}`);
-    });
-    page.on('crash', () => errors.push('the page crashed'));
-    await page.goto(site.url);
-    await page.waitForFunction(() => 'bench' in globalThis, undefined, { timeout: 15_000 });
+    const page = await engine.newPage(site.url);
+    await page.waitFor(() => 'bench' in globalThis, 15_000);
     const info = await page.evaluate(() => bench.info());
-    if (!info.crossOriginIsolated) throw new Error('the page is not cross-origin isolated: timers would have 100 µs resolution');
     ticker = info.ticker;
     await page.evaluate((worker) => bench.configure({ worker }), args.worker);
-    console.log(`${version}, headless, ${CHROMIUM}; ${machine}`);
-    console.log(`sections ${args.ids.join(', ')}; ${ROUNDS} alternating rounds after ${WARMUP} warm-up; N = ${count(N)} objects, ${count(COLUMNS_N)} column rows`);
-    if (Object.keys(args.worker).length > 0) console.log(`worker settings overridden: ${JSON.stringify(args.worker)}`);
-
+    const isolation = info.crossOriginIsolated ? 'cross-origin isolated' : 'not cross-origin isolated (coarser timers)';
+    console.log(`\n# ${engine.version}; page ${isolation}; ${machine}`);
     const parts: Part[] = [];
     for (const section of SECTIONS.filter((s) => args.ids.includes(s.id))) {
       const started = performance.now();
-      console.log(`\n== ${section.title}`);
-      parts.push(await withTimeout(section.title, section.timeoutSeconds, () => section.run(page)));
-      if (errors.length > 0) throw new Error(`the page reported errors:\n  ${errors.join('\n  ')}`);
+      console.log(`\n== ${engine.name}: ${section.title}`);
+      parts.push(await withTimeout(`${engine.name}: ${section.title}`, section.timeoutSeconds, () => section.run(page)));
+      const errors = await page.errors();
+      if (errors.length > 0) throw new Error(`${engine.name}: the page reported errors:\n  ${errors.join('\n  ')}`);
       console.log(`   (${((performance.now() - started) / 1_000).toFixed(1)} s)`);
     }
+    await page.close();
+    return { report: markdown(parts, `${engine.version}, page ${isolation}`, machine, args.worker), headline: { engine: engine.version, parts } };
+  } finally {
+    await engine.dispose();
+  }
+}
 
-    const report = markdown(parts, version, machine, args.worker);
-    console.log(`\n${report}`);
-    const missed = parts.flatMap((p) => p.missed);
-    if (missed.length > 0) console.log(`Targets missed (not a failure):\n  ${missed.join('\n  ')}\n`);
-    if (args.complete) {
+async function main(): Promise<number> {
+  const args = parseArgs();
+  const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'CPU'}`;
+  const began = performance.now();
+  const site = await serveBench();
+  try {
+    console.log(`engines ${ENGINES.join(', ')}; sections ${args.ids.join(', ')}; ${ROUNDS} alternating rounds after ${WARMUP} warm-up; N = ${count(N)} objects, ${count(COLUMNS_N)} column rows`);
+    if (Object.keys(args.worker).length > 0) console.log(`worker settings overridden: ${JSON.stringify(args.worker)}`);
+    const reports: string[] = [];
+    const headlines: Headline[] = [];
+    for (const name of ENGINES) {
+      const { report, headline } = await runEngine(name, site, args, machine);
+      console.log(`\n${report}`);
+      reports.push(report);
+      headlines.push(headline);
+      const missed = headline.parts.flatMap((p) => p.missed);
+      if (missed.length > 0) console.log(`${name}: targets missed (not a failure):\n  ${missed.join('\n  ')}\n`);
+    }
+    const all = ['# Browser runtime benchmark', '', ...summary(headlines), ...reports].join('\n');
+    if (args.complete && ENGINES.length === ALL_ENGINES.length) {
       mkdirSync(join(here, '../results'), { recursive: true });
-      writeFileSync(join(here, '../results/browser.md'), report);
-      console.log('wrote bench/results/browser.md');
-    } else console.log('partial or overridden run: bench/results/browser.md not written');
+      writeFileSync(join(here, '../results/browser.md'), all);
+      console.log(`\n${summary(headlines).join('\n')}\nwrote bench/results/browser.md`);
+    } else console.log(`\n${summary(headlines).join('\n')}\npartial or overridden run: bench/results/browser.md not written`);
     console.log(`${((performance.now() - began) / 1_000).toFixed(0)} s in all`);
     return 0;
   } finally {
-    await context.dispose();
     await site.close();
   }
+}
+
+/** One table across engines: each row of the per-engine tables, first column the workload, one column per engine. */
+function summary(headlines: readonly Headline[]): string[] {
+  if (headlines.length === 0) return [];
+  const rows = new Map<string, string[]>();
+  headlines.forEach((h, i) => {
+    const add = (label: string, value: string) => {
+      const row = rows.get(label) ?? Array.from({ length: headlines.length }, () => '—');
+      row[i] = value;
+      rows.set(label, row);
+    };
+    for (const p of h.parts) {
+      // Throughput rows repeat the workload once per baseline: its own figure once.
+      for (const r of p.throughput) add(`${r[0]} (events/s)`, r[1] as string);
+      for (const r of p.costs) add(r[0] as string, !r[2] ? (r[1] as string) : r[2].startsWith('max') ? `${r[1]} (${r[2]})` : `${r[1]} (p99 ${r[2]})`);
+    }
+  });
+  return [
+    '## Per engine',
+    '',
+    `| Workload | ${headlines.map((h) => h.engine).join(' | ')} |`,
+    `| --- | ${headlines.map(() => '---:').join(' | ')} |`,
+    ...[...rows].map(([label, values]) => `| ${label} | ${values.join(' | ')} |`),
+    '',
+  ];
 }
 
 function markdown(parts: readonly Part[], version: string, machine: string, worker: Record<string, number>): string {
   const table = (header: string[], align: string[], rows: string[][]) =>
     rows.length === 0 ? [] : [`| ${header.join(' | ')} |`, `| ${align.join(' | ')} |`, ...rows.map((r) => `| ${r.join(' | ')} |`), ''];
   return [
-    '# Browser runtime benchmark',
+    `## ${version}`,
     '',
     ...table(
       ['Workload', 'Events/s (median)', 'Target', 'Baseline (events/s)', 'Ratio'],
@@ -373,7 +413,7 @@ function markdown(parts: readonly Part[], version: string, machine: string, work
       parts.flatMap((p) => p.throughput),
     ),
     ...table(['Cost or latency', 'Median (p50)', 'p99', 'Target'], ['---', '---:', '---:', '---'], parts.flatMap((p) => p.costs)),
-    `${version}, headless, one fresh profile, page cross-origin isolated (5 µs timers); ${machine}; medians of ${ROUNDS} rounds alternating between a section's contenders, after ${WARMUP} warm-up round (none in the speed-layer section); latency percentiles per round, then the median over rounds; ratio = events/s ÷ baseline events/s, both measured in the same page.${Object.keys(worker).length > 0 ? ` Worker settings overridden: \`${JSON.stringify(worker)}\`.` : ''}`,
+    `${version}; one fresh profile; ${machine}; medians of ${ROUNDS} rounds alternating between a section's contenders, after ${WARMUP} warm-up round (none in the speed-layer section); latency percentiles per round, then the median over rounds; ratio = events/s ÷ baseline events/s, both measured in the same page.${Object.keys(worker).length > 0 ? ` Worker settings overridden: \`${JSON.stringify(worker)}\`.` : ''}`,
     '',
     'How each figure is measured:',
     ...parts.flatMap((p) => p.notes.map((n) => `- ${n}`)),

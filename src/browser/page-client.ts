@@ -15,6 +15,7 @@ import type { Columns } from '../worker/contract.js';
 import { type BatchQueue, batchQueue } from './batch-queue.js';
 import { drain, settleWithin } from './drain.js';
 import { IssueLog } from './issue-log.js';
+import { requestPersistence } from './persist.js';
 import type { PageSettings } from './runtime-options.js';
 import type { PageStatus, Runtime } from './runtime.js';
 import type { OpenSender, Sender } from './sender.js';
@@ -38,6 +39,7 @@ export async function startPageClient<E = unknown, R = unknown>(settings: PageSe
     open,
     clock,
     callTimeoutMs,
+    startTimeoutMs: settings.startTimeoutMs,
     endpoint: settings.endpoint,
     token: settings.token,
     online: startOnline(settings.offline),
@@ -52,6 +54,7 @@ export async function startPageClient<E = unknown, R = unknown>(settings: PageSe
     },
   });
   await supervisor.start();
+  const persist = settings.persist ? requestPersistence(clock, callTimeoutMs, report) : () => 'not-asked' as const;
   const queue: BatchQueue = batchQueue({
     encoding: settings.encoding,
     batchSize: settings.batchSize,
@@ -95,7 +98,15 @@ export async function startPageClient<E = unknown, R = unknown>(settings: PageSe
   const status$ = statusFeed<PageStatus>(
     async () => {
       const status = await supervisor.callUntil('status()', 0, (link) => link.call('status', callTimeoutMs)).catch(() => undefined);
-      return status && { ...status, errors: [...status.errors, ...issues.latest()], pending: queue.pending, restarts: supervisor.restarts };
+      return (
+        status && {
+          ...status,
+          storage: { ...status.storage, persist: persist() },
+          errors: [...status.errors, ...issues.latest()],
+          pending: queue.pending,
+          restarts: supervisor.restarts,
+        }
+      );
     },
     settings.statusIntervalMs,
     clock,

@@ -29,6 +29,16 @@ export interface RuntimeOptions {
   readonly batchSize?: number;
   /** Time limit of each call to the worker, in ms (default 10 000); a worker that misses it is replaced. */
   readonly callTimeoutMs?: number;
+  /**
+   * Time limit of a worker's start, in ms (default 60 000): loading its
+   * module and opening its database, including the recoveries
+   * `serveRuntime` makes when IndexedDB does not answer (a reopen, then a
+   * move to a fresh database, each after its `transactionTimeoutMs`, 15 s by
+   * default). Keep it above `openTimeoutMs + 2 × transactionTimeoutMs` of
+   * your `serveRuntime`: a shorter limit ends the worker before it can
+   * recover, and every replacement meets the same silence.
+   */
+  readonly startTimeoutMs?: number;
   /** Time limit of `drain()`, in ms (default 60 000). */
   readonly drainTimeoutMs?: number;
   /** How often `status$` refreshes, in ms (default 500). */
@@ -54,6 +64,16 @@ export interface RuntimeOptions {
    */
   readonly offline?: boolean;
   /**
+   * Ask the browser to keep this origin's storage, with
+   * `navigator.storage.persist()` (default `false`), so that eviction under
+   * storage pressure is less likely. Asked once at start, without delaying it,
+   * within `callTimeoutMs`; the answer is on `status$` as `storage.persist`
+   * (`'granted'`, `'denied'`, …), and `storage.persisted` then reflects it.
+   * Browsers decide by their own rules: Chromium by site engagement, Firefox
+   * by a permission prompt (no answer while the prompt is open), WebKit denies.
+   */
+  readonly persist?: boolean;
+  /**
    * The page side's clock (default `systemClock`): every time limit, retry
    * delay and polling interval above runs on it. For tests in virtual time
    * (`virtualClock()` from `tidemark/testing`); the worker keeps its own.
@@ -66,15 +86,17 @@ export interface PageSettings {
   readonly encoding: 'json' | 'structured-clone';
   readonly batchSize: number;
   readonly callTimeoutMs: number;
+  readonly startTimeoutMs: number;
   readonly drainTimeoutMs: number;
   readonly statusIntervalMs: number;
   readonly endpoint: string | undefined;
   readonly token: RuntimeOptions['token'];
   readonly offline: boolean;
+  readonly persist: boolean;
   readonly clock: Clock;
 }
 
-const KNOWN = ['worker', 'encoding', 'batchSize', 'callTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs', 'endpoint', 'token', 'offline', 'clock'] as const;
+const KNOWN = ['worker', 'encoding', 'batchSize', 'callTimeoutMs', 'startTimeoutMs', 'drainTimeoutMs', 'statusIntervalMs', 'endpoint', 'token', 'offline', 'persist', 'clock'] as const;
 
 /** Validates `options` (throwing {@link InvalidOptionError} with how to fix it) and applies the defaults. */
 export function resolveRuntimeOptions(options: RuntimeOptions): PageSettings {
@@ -90,10 +112,12 @@ export function resolveRuntimeOptions(options: RuntimeOptions): PageSettings {
   if (encoding !== 'json' && encoding !== 'structured-clone')
     throw new InvalidOptionError('createRuntime.encoding', `must be 'json' or 'structured-clone', got ${describe(encoding)}`);
   const callTimeoutMs = options.callTimeoutMs ?? 10_000;
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const drainTimeoutMs = options.drainTimeoutMs ?? 60_000;
   const statusIntervalMs = options.statusIntervalMs ?? 500;
   requirePositiveInteger('createRuntime.batchSize', batchSize);
   requireTimerMs('createRuntime.callTimeoutMs', callTimeoutMs);
+  requireTimerMs('createRuntime.startTimeoutMs', startTimeoutMs);
   requireTimerMs('createRuntime.drainTimeoutMs', drainTimeoutMs);
   requireTimerMs('createRuntime.statusIntervalMs', statusIntervalMs);
   const { endpoint, token, clock = systemClock } = options;
@@ -117,5 +141,7 @@ export function resolveRuntimeOptions(options: RuntimeOptions): PageSettings {
     );
   const offline = options.offline ?? false;
   if (typeof offline !== 'boolean') throw new InvalidOptionError('createRuntime.offline', `takes a boolean, got ${describe(offline)}`);
-  return { encoding, batchSize, callTimeoutMs, drainTimeoutMs, statusIntervalMs, endpoint, token, offline, clock };
+  const persist = options.persist ?? false;
+  if (typeof persist !== 'boolean') throw new InvalidOptionError('createRuntime.persist', `takes a boolean, got ${describe(persist)}`);
+  return { encoding, batchSize, callTimeoutMs, startTimeoutMs, drainTimeoutMs, statusIntervalMs, endpoint, token, offline, persist, clock };
 }

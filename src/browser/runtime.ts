@@ -7,10 +7,25 @@
 import type { Observable } from 'rxjs';
 import type { InvalidRecordError, OutboxFullError, PipelineError, TimeoutError } from '../errors.js';
 import type { createRuntime } from './create-runtime.js';
-import type { Columns, RuntimeStatus, ViewEntry } from '../worker/contract.js';
+import type { Columns, RuntimeStatus, StorageStatus, ViewEntry } from '../worker/contract.js';
+
+/**
+ * What `navigator.storage.persist()` answered to `createRuntime({ persist: true })`:
+ * `'not-asked'` without the option; `'asking'` until it answers; `'granted'`
+ * or `'denied'`; `'unsupported'` where the page has no `navigator.storage.persist`;
+ * `'no-answer'` when it did not answer within `callTimeoutMs` (reported on `errors`).
+ */
+export type PersistOutcome = 'not-asked' | 'asking' | 'granted' | 'denied' | 'unsupported' | 'no-answer';
+
+/** The worker's {@link StorageStatus} plus the answer to the page's request for persistent storage. */
+export interface PageStorageStatus extends StorageStatus {
+  readonly persist: PersistOutcome;
+}
 
 /** What `status$` shows: the worker's {@link RuntimeStatus} plus the page's own counters. */
 export interface PageStatus extends RuntimeStatus {
+  /** The worker's storage report, plus `persist`: what the page's request for persistent storage got. */
+  readonly storage: PageStorageStatus;
   /** Events emitted in this page and not yet durable. */
   readonly pending: number;
   /** Workers replaced after dying or missing a time limit. */

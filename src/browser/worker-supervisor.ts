@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { describe, errorParts, InvalidOptionError, RuntimeClosedError, WorkerError } from '../errors.js';
+import { describe, errorParts, InvalidOptionError, RuntimeClosedError, TimeoutError, WorkerError } from '../errors.js';
 import type { OnlineState } from '../host/online.js';
 import { type Clock, sleep } from '../time/clock.js';
 import type { PageMessage } from '../worker/contract.js';
@@ -22,6 +22,8 @@ export interface SupervisorOptions {
   readonly open: OpenSender;
   readonly clock: Clock;
   readonly callTimeoutMs: number;
+  /** Time limit of a worker's `start()` (module load, database open and its recoveries). */
+  readonly startTimeoutMs: number;
   /** The server to upload to, and this client's token (or how to get one). */
   readonly endpoint: string | undefined;
   readonly token: string | ((clientId: string) => string | Promise<string>) | undefined;
@@ -70,7 +72,7 @@ export interface WorkerSupervisor {
  * budget, `scripts/size-report.mjs`).
  */
 export function workerSupervisor(options: SupervisorOptions): WorkerSupervisor {
-  const { open, clock, callTimeoutMs, endpoint, token, online, report } = options;
+  const { open, clock, callTimeoutMs, startTimeoutMs, endpoint, token, online, report } = options;
   let link!: Sender;
   let clientId = '';
   let restarts = 0;
@@ -100,7 +102,17 @@ export function workerSupervisor(options: SupervisorOptions): WorkerSupervisor {
   const startWorker = async (): Promise<Sender> => {
     const next: Sender = open(report, (m) => message(m, next));
     try {
-      const started = await next.call('start', callTimeoutMs);
+      const since = clock.now();
+      const started = await next.call('start', startTimeoutMs).catch((err: unknown) => {
+        // The limit ran out (not a time limit of the worker's own, such as openTimeoutMs, which says what to do itself).
+        throw errorParts(err).name === 'TimeoutError' && clock.now() - since >= startTimeoutMs
+          ? new TimeoutError(
+              `the runtime's worker did not start within ${startTimeoutMs} ms: it may not load (see the worker's console) ` +
+                "or its IndexedDB may not answer; raise createRuntime's startTimeoutMs above serveRuntime's " +
+                'openTimeoutMs + 2 × transactionTimeoutMs, so that the worker can recover before it is replaced',
+            )
+          : err;
+      });
       clientId = started.clientId;
       // The switch first: a worker connected before it could upload in between.
       if (online.forcedOffline) await next.call('setOffline', callTimeoutMs, true);

@@ -131,6 +131,27 @@ export interface RuntimeStatus {
   readonly errors: readonly RuntimeIssue[];
   /** The uploader (run by the leading tab); `state: 'disabled'` without an endpoint. */
   readonly upload: UploadStatus;
+  /** Storage: the database in use, what was done to keep it usable, persistence and the browser's estimate. */
+  readonly storage: StorageStatus;
+}
+
+/**
+ * Storage on `status$`. `reopened`: connections reopened (lost, or a
+ * transaction without answer); `moved`: moves to a fresh database because one
+ * stopped answering (`database` names the one in use); `vanished`: times the
+ * database disappeared (site data cleared, eviction) and was created again.
+ * `persisted`: `navigator.storage.persisted()` (`createRuntime({ persist: true })`
+ * asks for it), `usage` and `quota` from `navigator.storage.estimate()`;
+ * `null` where the engine does not answer.
+ */
+export interface StorageStatus {
+  readonly database: string;
+  readonly reopened: number;
+  readonly moved: number;
+  readonly vanished: number;
+  readonly persisted: boolean | null;
+  readonly usage: number | null;
+  readonly quota: number | null;
 }
 
 /**

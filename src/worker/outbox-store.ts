@@ -141,5 +141,20 @@ export interface RuntimeStore
   readonly clientId: string;
   /** The last sequence number handed out when the store was opened. */
   readonly openedAt: number;
+  /** What the store did to stay usable (IndexedDB: reopened, moved, vanished); absent in stores that cannot fail so. */
+  health?(): StorageHealth;
   close(): void;
 }
+
+/** What the connection did to stay usable, for `status$`. */
+export interface StorageHealth {
+  /** The database in use: `name`, or `name~N` after N moves to a fresh database. */
+  readonly database: string;
+  /** Connections reopened after a lost connection or a transaction that got no answer. */
+  readonly reopened: number;
+  /** Moves to a fresh database because the previous one stopped answering. */
+  readonly moved: number;
+  /** The database disappeared under the runtime (site data cleared or evicted) and was created again. */
+  readonly vanished: number;
+}
+

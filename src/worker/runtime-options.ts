@@ -50,6 +50,14 @@ export interface ServeRuntimeOptions<E = any, R = unknown, C extends Columns = a
   /** How long IndexedDB `open()` may take before it counts as stalled (default 10 000 ms). */
   readonly openTimeoutMs?: number;
   /**
+   * How long an IndexedDB operation may go unanswered (default 15 000 ms).
+   * The first silence reopens the connection; a second moves to a fresh
+   * database that keeps the client id and numbering (WebKit can leave a
+   * database unanswering after a worker dies inside a transaction). Both are
+   * reported on `status$` (`errors`, `storage`).
+   */
+  readonly transactionTimeoutMs?: number;
+  /**
    * An event's time for the server log (the wire's `ts`). Default: the
    * pipeline's own event time, the `timestamp` of its first `eventTime`
    * (when that reads the events directly). An event whose time cannot be

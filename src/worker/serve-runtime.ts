@@ -13,7 +13,7 @@ import { OnlineState } from '../host/online.js';
 import { describe, errorParts, RuntimeClosedError, SnapshotError, TidemarkError } from '../errors.js';
 import { type Clock, systemClock } from '../time/clock.js';
 import { AppendQueue, decodeBatch } from './append-queue.js';
-import type { Columns, PageMessage, RuntimeIssue, RuntimeStatus, WorkerApi } from './contract.js';
+import type { Columns, PageMessage, RuntimeIssue, RuntimeStatus, StorageStatus, WorkerApi } from './contract.js';
 import type { ServeRuntimeOptions } from './runtime-options.js';
 import { browserCoordination, type Coordination } from './coordination.js';
 import { openRuntimeStore } from './idb/runtime-store.js';
@@ -61,6 +61,19 @@ const MAX_ISSUES = 10;
 export function serveRuntime<E = any, R = unknown, C extends Columns = any>(options: ServeRuntimeOptions<E, R, C>): void {
   const api = createWorkerApi(options);
   expose(api, globalThis as unknown as Parameters<typeof expose>[1]);
+}
+
+/**
+ * `navigator.storage`'s answers (null where the engine has no StorageManager,
+ * as WebKit without its StorageAPI feature); each raced against a second:
+ * in automation, some engines never settle them.
+ */
+async function storageEstimate(clock: Clock): Promise<Pick<StorageStatus, 'persisted' | 'usage' | 'quota'>> {
+  const manager = (globalThis.navigator as Navigator | undefined)?.storage;
+  const settle = <T>(p: Promise<T> | undefined): Promise<T | null> =>
+    p ? Promise.race([p.catch(() => null), new Promise<null>((r) => clock.timeout(() => r(null), 1_000))]) : Promise.resolve(null);
+  const [estimate, persisted] = await Promise.all([settle(manager?.estimate?.()), settle(manager?.persisted?.())]);
+  return { persisted: persisted ?? null, usage: estimate?.usage ?? null, quota: estimate?.quota ?? null };
 }
 
 /** Builds the worker API without exposing it (tests drive it directly). @internal */
@@ -163,7 +176,10 @@ export function createWorkerApi<E, R, C extends Columns>(
   };
 
   const open = async (): Promise<NonNullable<typeof opened>> => {
-    const store = await (platform.openStore ?? ((name, ms) => openRuntimeStore(name, ms, clock)))(`tidemark:${settings.name}`, settings.openTimeoutMs);
+    const store = await (
+      platform.openStore ??
+      ((name, ms) => openRuntimeStore(name, ms, clock, { transactionTimeoutMs: settings.transactionTimeoutMs, onRecovery: report }))
+    )(`tidemark:${settings.name}`, settings.openTimeoutMs);
     appended = store.openedAt;
     const coordination = (platform.coordination ?? browserCoordination)(settings.name, report);
     const queue = new AppendQueue(store, settings.limits, clock, {
@@ -271,6 +287,7 @@ export function createWorkerApi<E, R, C extends Columns>(
         failed: progress.failure !== undefined || (status?.failed ?? false),
         errors: [...issues],
         upload: status?.upload ?? UPLOAD_DISABLED,
+        storage: { ...(store.health?.() ?? { database: `tidemark:${settings.name}`, reopened: 0, moved: 0, vanished: 0 }), ...(await storageEstimate(clock)) },
       };
     },
 

@@ -21,7 +21,7 @@ import type { OutboxLimits } from './outbox-store.js';
 import type { ServeRuntimeOptions } from './runtime-options.js';
 import type { UploadSettings } from './uploader.js';
 
-const KNOWN = ['name', 'pipeline', 'row', 'checkpoint', 'outbox', 'view', 'openTimeoutMs', 'upload', 'timestamp'] as const;
+const KNOWN = ['name', 'pipeline', 'row', 'checkpoint', 'outbox', 'view', 'openTimeoutMs', 'transactionTimeoutMs', 'upload', 'timestamp'] as const;
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** What the worker runs with. */
@@ -32,6 +32,7 @@ export interface Settings {
   readonly limits: OutboxLimits;
   readonly viewMaxWindows: number;
   readonly openTimeoutMs: number;
+  readonly transactionTimeoutMs: number;
   readonly upload: UploadSettings;
 }
 
@@ -71,6 +72,7 @@ export function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E
     },
     viewMaxWindows: view.maxWindows ?? 100_000,
     openTimeoutMs: options.openTimeoutMs ?? 10_000,
+    transactionTimeoutMs: options.transactionTimeoutMs ?? 15_000,
     upload: {
       maxBatchBytes: upload.maxBatchBytes ?? 512 * 1024,
       minBackoffMs: upload.minBackoffMs ?? 500,
@@ -91,6 +93,7 @@ export function validate<E, R, C extends Columns>(options: ServeRuntimeOptions<E
     );
   requirePositiveInteger('serveRuntime.view.maxWindows', settings.viewMaxWindows);
   requireTimerMs('serveRuntime.openTimeoutMs', settings.openTimeoutMs);
+  requireTimerMs('serveRuntime.transactionTimeoutMs', settings.transactionTimeoutMs);
   const u = settings.upload;
   requirePositiveInteger('serveRuntime.upload.maxBatchBytes', u.maxBatchBytes);
   if (u.maxBatchBytes > LIMITS.maxBodyBytes - 65_536)

@@ -87,6 +87,7 @@ export const status = (over: Partial<RuntimeStatus> = {}): RuntimeStatus => ({
   failed: false,
   errors: [],
   upload: { state: 'disabled', acked: 0, deadLetters: 0, lastDeadLetter: null, lastError: null, nextAttemptAt: null, correctionsCursor: 0, untimed: 0 },
+  storage: { database: 'tidemark:test', reopened: 0, moved: 0, vanished: 0, persisted: null, usage: null, quota: null },
   ...over,
 });
 

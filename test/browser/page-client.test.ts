@@ -143,6 +143,41 @@ describe('page client: worker restarts', () => {
     expect(seen[0]!.errors.map((e) => e.message)).toContain('worker 8 failed to load');
   });
 
+  it('gives a start startTimeoutMs, not callTimeoutMs: a replacement recovering its database is not ended midway', async () => {
+    // A worker whose database is silent needs two of its transaction time limits to move to a fresh one.
+    const { rt, clock, workers, t0 } = await start({ callTimeoutMs: 10_000, startTimeoutMs: 30_000 }, (method, _a, worker) =>
+      method === 'start' && worker.index === 1 ? new Promise((r) => clock.timeout(() => r({ clientId: 'c1' }), 20_000)) : undefined,
+    );
+    const restarted = watch(rt.restart());
+    await clock.advance(20_000);
+    expect(restarted.done).toBe(true);
+    expect(workers).toHaveLength(2);
+    expect(workers[1]!.dead).toBe(false);
+    expect(clock.now() - t0).toBe(20_000);
+  });
+
+  it('a start with no answer within startTimeoutMs fails createRuntime with a TimeoutError that says what to raise', async () => {
+    const clock = virtualClock(0);
+    const fakes = fakeWorkers(clock, (method) => (method === 'start' ? hang() : undefined));
+    const started = watch(startPageClient(settings(clock, { startTimeoutMs: 25_000 }), fakes.open));
+    await clock.advance(24_999);
+    expect(started.done).toBe(false);
+    await clock.advance(1);
+    expect(started.error).toBeInstanceOf(TimeoutError);
+    expect((started.error as Error).message).toMatch(
+      /did not start within 25000 ms: .*raise createRuntime's startTimeoutMs above serveRuntime's openTimeoutMs \+ 2 × transactionTimeoutMs/,
+    );
+    expect(fakes.workers[0]!.dead).toBe(true);
+    expect(() => settings(clock, { startTimeoutMs: -1 })).toThrow('createRuntime.startTimeoutMs');
+  });
+
+  it("a time limit of the worker's own (its database open) keeps its message: it says what to do", async () => {
+    const clock = virtualClock(0);
+    const own = new TimeoutError('IndexedDB open("tidemark:x") did not complete within 300 ms: … raise openTimeoutMs');
+    const fakes = fakeWorkers(clock, (method) => (method === 'start' ? Promise.reject(own) : undefined));
+    await expect(startPageClient(settings(clock), fakes.open)).rejects.toBe(own);
+  });
+
   it('applies the forced-offline switch (set in this page or announced by another tab) to every replacement worker', async () => {
     const { rt, workers, last } = await start();
     last().post({ type: 'offline', offline: true }); // another tab called setOffline(true)
@@ -238,5 +273,67 @@ describe('page client: close()', () => {
     expect(rt.emit(2)).toBe(false);
     await expect(rt.drain()).rejects.toThrow(RuntimeClosedError);
     expect(() => rt.view()).toThrow('view() after close(); create a new runtime');
+  });
+});
+
+describe('page client: persist', () => {
+  /** Replaces `navigator.storage.persist` for one test. */
+  function stubPersist(persist: (() => Promise<boolean>) | undefined) {
+    const had = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: { storage: persist ? { persist } : undefined }, configurable: true });
+    return () => (had ? Object.defineProperty(globalThis, 'navigator', had) : Reflect.deleteProperty(globalThis, 'navigator'));
+  }
+  /** The first status$ after subscribing (the clock runs 1 ms for it). */
+  const latest = async (rt: { status$: { subscribe(f: (s: PageStatus) => void): { unsubscribe(): void } } }, clock: VirtualClock) => {
+    let seen: PageStatus | undefined;
+    const sub = rt.status$.subscribe((s) => (seen ??= s));
+    await clock.advance(1);
+    sub.unsubscribe();
+    return seen;
+  };
+
+  it('asks navigator.storage.persist() once, and shows the answer as storage.persist', async () => {
+    let asked = 0;
+    const restore = stubPersist(() => (asked++, Promise.resolve(true)));
+    try {
+      const { rt, clock } = await start({ persist: true });
+      await clock.advance(500);
+      expect(asked).toBe(1);
+      expect((await latest(rt, clock))?.storage.persist).toBe('granted');
+    } finally {
+      restore();
+    }
+  });
+
+  it("an answer that never comes is 'no-answer' after callTimeoutMs, and reported; without the option nothing is asked", async () => {
+    let asked = 0;
+    const restore = stubPersist(() => (asked++, new Promise<boolean>(() => undefined)));
+    try {
+      const { rt, clock } = await start({ persist: true, callTimeoutMs: 3_000 });
+      await clock.advance(500);
+      expect((await latest(rt, clock))?.storage.persist).toBe('asking');
+      await clock.advance(2_499);
+      const s = await latest(rt, clock);
+      expect(s?.storage.persist).toBe('no-answer');
+      expect(s?.errors.map((e) => e.message).join('\n')).toMatch(/navigator\.storage\.persist\(\) did not answer within 3000 ms/);
+      const quiet = await start();
+      await quiet.clock.advance(500);
+      expect((await latest(quiet.rt, quiet.clock))?.storage.persist).toBe('not-asked');
+      expect(asked).toBe(1);
+    } finally {
+      restore();
+    }
+  });
+
+  it("is 'unsupported' where the page has no navigator.storage.persist, and the option takes only a boolean", async () => {
+    const restore = stubPersist(undefined);
+    try {
+      const { rt, clock } = await start({ persist: true });
+      await clock.advance(500);
+      expect((await latest(rt, clock))?.storage.persist).toBe('unsupported');
+      expect(() => settings(virtualClock(0), { persist: 'yes' as never })).toThrow(/createRuntime\.persist: takes a boolean, got "yes"/);
+    } finally {
+      restore();
+    }
   });
 });

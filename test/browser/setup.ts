@@ -1,10 +1,12 @@
 // The runtime's browser tests: their page and worker, served and opened in
-// Chromium through the shared harness in ./chromium.ts.
+// Chromium through the shared harness in ./chromium.ts, or in any of the
+// three engines through ./engines.ts.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll } from 'vitest';
 import { type Chromium, launch, type Site, serve } from './chromium.js';
+import { type Engine, type EngineName, type EnginePage, type LaunchOptions, launchEngine } from './engines.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -53,4 +55,38 @@ export async function openPage(context: BrowserContext, site: Site): Promise<Pag
   await page.goto(site.url);
   await page.waitForFunction(() => 'tm' in globalThis);
   return Object.assign(page, { errors });
+}
+
+/**
+ * Serves the fixtures and launches `name` (see ./engines.ts) for the tests
+ * of the enclosing `describe`; the getters are valid inside its tests.
+ */
+export function useEngine(name: EngineName, options: LaunchOptions = {}): { readonly site: Site; readonly engine: Engine } {
+  let site: Site | undefined;
+  let engine: Engine | undefined;
+  beforeAll(async () => {
+    site = await serveFixtures();
+    engine = await launchEngine(name, options);
+  }, 120_000);
+  afterAll(async () => {
+    await engine?.dispose();
+    await site?.close();
+  }, 30_000);
+  return {
+    get site() {
+      if (!site) throw new Error('useEngine: the site is served in beforeAll');
+      return site;
+    },
+    get engine() {
+      if (!engine) throw new Error(`useEngine: ${name} is launched in beforeAll`);
+      return engine;
+    },
+  };
+}
+
+/** Opens the test page in a new tab of `engine` and waits for `tm`. */
+export async function openTab(engine: Engine, site: Site): Promise<EnginePage> {
+  const page = await engine.newPage(site.url);
+  await page.waitFor(() => 'tm' in globalThis);
+  return page;
 }

@@ -1,75 +1,26 @@
 // The uploader in real Chromium against the real server (tidemark/server
-// over HTTP): offline, reload, reconnect, server down, page closed mid-upload.
+// over HTTP): what needs Chromium's network emulation (offline, reload,
+// reconnect; the offline switch across tabs), a wrong token, and the batch
+// layer's corrections. The server down and a page closed mid-upload run in
+// all three engines, in sync.engines.test.ts.
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createPipeline, isRecord, type Timed, type WindowResult } from '../../src/index.js';
-import {
-  createHandler,
-  type EventLog,
-  type Listening,
-  listen,
-  memoryCorrections,
-  memoryLog,
-  memoryResults,
-  reconcile,
-  tokenFor,
-} from '../../src/server/index.js';
+import { createHandler, type Listening, listen, memoryCorrections, memoryLog, memoryResults, reconcile, tokenFor } from '../../src/server/index.js';
 import { buildPipeline, clicks } from './fixtures/scenario.js';
 import type { Tm } from './fixtures/page.js';
-import { until } from '../helpers.js';
 import { openPage, useChromium } from './setup.js';
+import { contents, eventually, secret, startServer, tokenServer as listenTokens } from './sync-server.js';
 
 declare const tm: Tm;
-const secret = 'chromium sync test secret';
 const chromium = useChromium();
 
-/** The app's own token endpoint, always up (a stand-in for its login): `/test-token?clientId=…`. */
+/** The app's token endpoint, always up. */
 let tokens: Listening | undefined;
 async function tokenServer(): Promise<string> {
-  tokens ??= await listen(
-    async (req) =>
-      new Response(await tokenFor(secret, new URL(req.url).searchParams.get('clientId') ?? ''), {
-        headers: { 'access-control-allow-origin': '*' },
-      }),
-    { port: 0 },
-  );
+  tokens ??= await listenTokens();
   return tokens.url;
 }
 afterAll(async () => tokens?.close());
-
-/** The real handler over HTTP. */
-async function startServer(
-  log: EventLog,
-  port = 0,
-  delayMs = 0,
-  stores: Pick<Parameters<typeof createHandler>[0], 'results' | 'corrections'> = {},
-): Promise<Listening> {
-  const handler = await createHandler({ log, secret, rate: false, ...stores });
-  return listen(
-    async (req) => {
-      const url = new URL(req.url);
-      if (delayMs > 0 && url.pathname === '/v1/ingest') await new Promise((r) => setTimeout(r, delayMs));
-      return handler(req);
-    },
-    { port },
-  );
-}
-
-/** Every (clientId, seq) in the log, and whether one appears twice. */
-async function contents(log: EventLog) {
-  const seen = new Set<string>();
-  let duplicates = 0;
-  for await (const chunk of log.read())
-    for (const e of chunk) {
-      const id = `${e.clientId}/${e.seq}`;
-      if (seen.has(id)) duplicates++;
-      seen.add(id);
-    }
-  return { events: seen.size, duplicates };
-}
-
-/** Browser round trips are slow: poll every 50 ms for up to 30 s. */
-const eventually = (what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000) =>
-  until(what, check, { timeoutMs, everyMs: 50 });
 
 describe('uploader against the real server (Chromium)', () => {
   const servers: Listening[] = [];
@@ -157,52 +108,6 @@ describe('uploader against the real server (Chromium)', () => {
     expect((await contents(log)).duplicates).toBe(0);
     expect(await second.evaluate(() => tm.attempt(() => tm.setOffline('yes' as never)))).toMatch(/^InvalidOptionError: .*takes a boolean/);
     await second.close();
-  });
-
-  it('keeps everything while the server is down for the whole session, and delivers when it is back', async () => {
-    const log = memoryLog();
-    const probe = await startServer(memoryLog());
-    const port = probe.port;
-    await probe.close(); // a port with nobody listening
-    const page = await openPage(chromium.context, chromium.site);
-    await page.evaluate((o) => tm.start('name=down&maxBackoffMs=500', o), {
-      server: `http://127.0.0.1:${port}`,
-      tokens: await tokenServer(),
-    });
-    await page.evaluate(() => tm.emit(3, 3_000));
-    await page.evaluate(() => tm.drain());
-    // Attempts and backoffs alternate (at most 500 ms apart): wait for a backoff, not a fixed time.
-    await eventually('a backoff after a failed attempt', async () => (await page.evaluate(() => tm.status())).upload.state === 'backoff');
-    const down = await page.evaluate(() => tm.status());
-    expect(down.upload.lastError).toMatch(/fetch/i);
-    servers.push(await startServer(log, port));
-    await eventually('delivered', async () => (await contents(log)).events === 3_000);
-    expect(await contents(log)).toEqual({ events: 3_000, duplicates: 0 });
-    await page.evaluate(() => tm.close());
-    await page.close();
-  });
-
-  it('a page closed in the middle of an upload: the next page delivers the rest, nothing twice', async () => {
-    const log = memoryLog();
-    const server = await startServer(log, 0, 150); // slow answers: requests are in flight when the page goes
-    servers.push(server);
-    const opts = { server: server.url, tokens: await tokenServer() };
-    let page = await openPage(chromium.context, chromium.site);
-    await page.evaluate((o) => tm.start('name=midway&maxBatchBytes=20000', o), opts);
-    await page.evaluate(() => tm.emit(4, 20_000));
-    await page.evaluate(() => tm.drain());
-    await eventually('upload under way', async () => (await contents(log)).events > 0);
-    await page.close({ runBeforeUnload: false });
-    const partial = (await contents(log)).events;
-    expect(partial).toBeLessThan(20_000);
-    page = await openPage(chromium.context, chromium.site);
-    await page.evaluate((o) => tm.start('name=midway', o), opts);
-    await eventually('the rest delivered', async () => (await contents(log)).events === 20_000, 60_000).catch(async (err: Error) => {
-      throw new Error(`${err.message}: ${(await contents(log)).events} ${JSON.stringify(await page.evaluate(() => tm.status()))}`);
-    });
-    expect(await contents(log)).toEqual({ events: 20_000, duplicates: 0 });
-    await page.evaluate(() => tm.close());
-    await page.close();
   });
 
   it('a token made from the wrong secret: a few requests, not hundreds; a right token from the page resumes at once', async () => {

@@ -9,7 +9,7 @@
  */
 import type { AppendReceipt } from '../contract.js';
 import type { OutboxLimits, OutboxRecord, OutboxStore, PendingBatch } from '../outbox-store.js';
-import { type Connection, type Db, describeError, EMPTY_TOTALS, type Meta, readMeta, type Tx } from './connection.js';
+import { finished, type Connection, type Db, describeError, EMPTY_TOTALS, type Meta, readMeta, type Tx } from './connection.js';
 import { makeRoom, prune, pruneCovered, refusal } from './outbox-retention.js';
 
 const PRUNE_EVERY_MS = 30_000;
@@ -41,38 +41,48 @@ export function idbOutbox(connection: Connection): IdbOutbox {
     return receipts;
   };
 
-  return {
-    append: (batches, limits, now) =>
-      withDb('append to the outbox', async (database) => {
-        const ticket = ++issued;
-        try {
-          const cached = known;
-          const fast = cached && batches.every((b) => !b.resent) && appendKnown(database, batches, limits, now, cached);
-          if (fast) {
-            // The next append (maybe issued before this one commits) builds on this one.
-            known = fast.meta;
-            if (await fast.committed) {
-              noteSeq(fast.meta.seq);
-              return fast.receipts;
-            }
-            // Somebody else wrote: every append built on this one aborts too, and
-            // they take the slow path in the order they were issued.
-            known = undefined;
+  /** Appends, or answers the QuotaExceededError that stopped it. */
+  const attempt = (batches: readonly PendingBatch[], limits: OutboxLimits, now: number, ticket: number, fastPath: boolean) =>
+    withDb('append to the outbox', async (database): Promise<AppendReceipt[] | { quota: unknown }> => {
+      try {
+        const cached = known;
+        const fast = fastPath && cached && batches.every((b) => !b.resent) && appendKnown(database, batches, limits, now, cached);
+        if (fast) {
+          // The next append (maybe issued before this one commits) builds on this one.
+          known = fast.meta;
+          if (await fast.committed) {
+            noteSeq(fast.meta.seq);
+            return fast.receipts;
           }
-          return await slow(database, batches, limits, now, ticket);
-        } catch (err) {
+          // Somebody else wrote: every append built on this one aborts too, and
+          // they take the slow path in the order they were issued.
           known = undefined;
-          if ((err as { name?: string } | null)?.name !== 'QuotaExceededError') throw err;
-          // Out of quota: make room by deleting records a checkpoint covers, then try once more.
-          await pruneCovered(database);
-          try {
-            return await slow(database, batches, limits, now, ticket);
-          } catch (again) {
-            if ((again as { name?: string } | null)?.name !== 'QuotaExceededError') throw again;
-            return refuseAll(database, batches, 'quota', `the browser's storage quota is exhausted (${describeError(again)})`);
-          }
         }
-      }),
+        return await slow(database, batches, limits, now, ticket);
+      } catch (err) {
+        known = undefined;
+        if ((err as { name?: string } | null)?.name !== 'QuotaExceededError') throw err;
+        return { quota: err };
+      }
+    });
+
+  return {
+    async append(batches, limits, now) {
+      const ticket = ++issued;
+      const first = await attempt(batches, limits, now, ticket, true);
+      if (Array.isArray(first)) return first;
+      // Out of quota: make room by deleting records a checkpoint covers, then try
+      // once more. Each step on a new connection: Firefox refuses writes on the
+      // one where the quota error occurred.
+      connection.reopen();
+      await withDb('make room in the outbox', (database) => pruneCovered(database));
+      const again = await attempt(batches, limits, now, ticket, false);
+      if (Array.isArray(again)) return again;
+      connection.reopen();
+      return withDb('count refused events', (database) =>
+        refuseAll(database, batches, 'quota', `the browser's storage quota is exhausted (${describeError(again.quota)})`),
+      );
+    },
     readAfter: (seq, maxRecords) =>
       withDb('read the outbox', (database) => database.getAll('outbox', IDBKeyRange.lowerBound(seq, true), maxRecords)),
     readHolding: (seq, maxRecords) =>
@@ -158,7 +168,7 @@ async function appendTx(
     m.totals = { ...m.totals, records: m.totals.records + 1 };
   }
   void tx.objectStore('meta').put(m, 'meta');
-  await tx.done;
+  await finished(tx);
   return { receipts: batches.map((b) => receipts.get(b) as AppendReceipt), meta: m };
 }
 
@@ -199,7 +209,7 @@ function appendKnown(
       await tx.done.catch(() => undefined);
       return false;
     }
-    await tx.done;
+    await finished(tx);
     return true;
   });
   return { receipts, meta: m, committed };

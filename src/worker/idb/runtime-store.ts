@@ -9,7 +9,7 @@
 import { type Clock, systemClock } from '../../time/clock.js';
 import type { RuntimeStore } from '../outbox-store.js';
 import { idbCheckpoints } from './checkpoints.js';
-import { openConnection } from './connection.js';
+import { type ConnectionOptions, openConnection } from './connection.js';
 import { idbOutbox } from './outbox.js';
 import { idbSync } from './sync.js';
 
@@ -18,8 +18,13 @@ import { idbSync } from './sync.js';
  * `openTimeoutMs` (on `clock`): a database blocked by another connection or
  * a stalled upgrade must not leave the runtime waiting forever.
  */
-export async function openRuntimeStore(name: string, openTimeoutMs: number, clock: Clock = systemClock): Promise<RuntimeStore> {
-  const connection = await openConnection(name, openTimeoutMs, clock);
+export async function openRuntimeStore(
+  name: string,
+  openTimeoutMs: number,
+  clock: Clock = systemClock,
+  options: Omit<ConnectionOptions, 'openTimeoutMs' | 'clock'> = {},
+): Promise<RuntimeStore> {
+  const connection = await openConnection(name, { ...options, openTimeoutMs, clock });
   const outbox = idbOutbox(connection);
   const checkpoints = idbCheckpoints(connection);
   return {
@@ -39,6 +44,7 @@ export async function openRuntimeStore(name: string, openTimeoutMs: number, cloc
       await outbox.pruneNowAndThen(limits, now);
     },
     ...idbSync(connection),
+    health: connection.health,
     close: connection.close,
   };
 }

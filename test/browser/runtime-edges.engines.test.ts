@@ -1,13 +1,15 @@
-// The browser runtime's hard cases in real Chromium: two tabs and a leader
-// that goes away, limits and policies, columns, malformed events, a worker
-// that fails, a stalled IndexedDB open, and calls after close().
-import type { Page } from 'playwright-core';
+// The browser runtime's hard cases: two tabs and a leader that goes away, and
+// outbox limits and policies, in all three engines; in Chromium also columns,
+// malformed events, a worker that fails, a stalled IndexedDB open, calls
+// after close(), a real quota (DevTools) and site data cleared (DevTools);
+// in Firefox also a real quota (a small fixed limit in its profile).
 import { describe, expect, it } from 'vitest';
 import { count, tumbling, type WindowResult } from '../../src/index.js';
 import { batchWindows, latestPanes } from '../../src/testing/index.js';
 import type { Tm } from './fixtures/page.js';
 import { type Click, clicks } from './fixtures/scenario.js';
-import { openPage, useChromium } from './setup.js';
+import { ENGINES, type EnginePage } from './engines.js';
+import { openPage, openTab, useChromium, useEngine } from './setup.js';
 
 declare const tm: Tm;
 
@@ -21,7 +23,7 @@ const batchTotals = (events: Click[]) =>
   batchWindows(events, { timestamp: (e) => e.ts, key: (e) => e.page, window: tumbling(100), aggregate: count() }).map(line);
 
 /** Polls `status$` until `done` holds (or 5 s pass), for states drain() cannot wait for. */
-async function statusWhen(page: Page, done: (s: Awaited<ReturnType<Tm['status']>>) => boolean) {
+async function statusWhen(page: Pick<EnginePage, 'evaluate'>, done: (s: Awaited<ReturnType<Tm['status']>>) => boolean) {
   let status = await page.evaluate(() => tm.status());
   for (let i = 0; i < 100 && !done(status); i++) {
     await new Promise((r) => setTimeout(r, 50));
@@ -30,22 +32,28 @@ async function statusWhen(page: Page, done: (s: Awaited<ReturnType<Tm['status']>
   return status;
 }
 
-describe('browser runtime edge cases (Chromium)', () => {
+describe.each(ENGINES)('browser runtime: tabs and outbox limits (%s)', (name) => {
+  const browser = useEngine(name);
+
   it('two tabs share one outbox and one pipeline; closing the leader tab loses and doubles nothing', async () => {
-    const a = await openPage(chromium.context, chromium.site);
-    const b = await openPage(chromium.context, chromium.site);
+    const a = await openTab(browser.engine, browser.site);
+    const b = await openTab(browser.engine, browser.site);
     await a.evaluate(() => tm.start('name=tabs&kind=totals&everyEvents=800&everyMs=10'));
     await b.evaluate(() => tm.start('name=tabs&kind=totals&everyEvents=800&everyMs=10'));
     expect((await a.evaluate(() => tm.status())).leader).toBe(true);
     expect((await b.evaluate(() => tm.status())).leader).toBe(false);
     // Both tabs emit at once; A makes its events durable, then its tab closes while B goes on.
-    const bEmitting = b.evaluate(() => tm.emit(12, 8_000, 0, 200));
+    // B's emission is started, not awaited, in its page: WebDriver classic (WebKit here)
+    // runs one script at a time, and would otherwise run B's emission before A's.
+    await b.evaluate(() => {
+      (globalThis as { emitting?: Promise<void> }).emitting = tm.emit(12, 8_000, 0, 200);
+    });
     await a.evaluate(() => tm.emit(11, 6_000, 0, 200));
     await a.evaluate(() => tm.drain());
     // B follows: the results A's pipeline fires reach B's page through the channel.
-    await b.waitForFunction(() => tm.results.length > 0);
+    await b.waitFor(() => tm.results.length > 0);
     await a.close();
-    await bEmitting;
+    await b.evaluate(() => (globalThis as { emitting?: Promise<void> }).emitting);
     await b.evaluate(() => tm.emit(12, 4_000, 8_000, 200));
     // One far-future event fires every window.
     await b.evaluate(() => tm.emitOne({ page: '/p0', user: 0, ts: 1e9 }));
@@ -62,7 +70,7 @@ describe('browser runtime edge cases (Chromium)', () => {
   }, 60_000);
 
   it("policy 'reject' refuses what does not fit and keeps the rest", async () => {
-    const page = await openPage(chromium.context, chromium.site);
+    const page = await openTab(browser.engine, browser.site);
     await page.evaluate(() => tm.start('name=reject&maxEvents=1000&policy=reject&everyEvents=1000000&everyMs=1000000'));
     await page.evaluate(() => tm.emit(3, 800, 0, 800));
     await page.evaluate(() => tm.drain());
@@ -80,7 +88,7 @@ describe('browser runtime edge cases (Chromium)', () => {
   });
 
   it("policy 'drop-oldest' makes room by dropping the oldest events, checkpointed ones first", async () => {
-    const page = await openPage(chromium.context, chromium.site);
+    const page = await openTab(browser.engine, browser.site);
     await page.evaluate(() => tm.start('name=drop&maxEvents=1000&policy=drop-oldest&everyEvents=1000000&everyMs=1000000'));
     await page.evaluate(() => tm.emit(4, 600, 0, 300));
     await page.evaluate(() => tm.drain());
@@ -103,7 +111,9 @@ describe('browser runtime edge cases (Chromium)', () => {
     await page.evaluate(() => tm.close());
     await page.close();
   });
+});
 
+describe('browser runtime edge cases (Chromium)', () => {
   it('takes columnar batches and gives the same view as objects', async () => {
     const page = await openPage(chromium.context, chromium.site);
     await page.evaluate(() => tm.start('name=columns'));
@@ -280,6 +290,39 @@ describe('browser runtime under a real storage quota (Chromium)', () => {
   });
 });
 
+describe.runIf(ENGINES.includes('firefox'))('browser runtime under a real storage quota (Firefox: a 10 MB fixed limit)', () => {
+  // A profile of its own whose whole temporary storage is 10 MB (the pref is in KB).
+  const own = useEngine('firefox', { firefoxPrefs: { 'dom.quotaManager.temporaryStorage.fixedLimit': 10_240 } });
+
+  it("refuses with OutboxFullError at the quota; the connection Firefox then leaves read-only is reopened, and storing goes on", async () => {
+    const page = await openTab(own.engine, own.site);
+    await page.evaluate(() => tm.start('name=quota&everyEvents=1000000&everyMs=1000000'));
+    await page.evaluate(() => tm.emit(8, 2_000, 0, 1_000));
+    await page.evaluate(() => tm.drain());
+    await page.evaluate(() => tm.checkpoint()); // these 2 000 are processed: the first to go
+    const big = await page.evaluate(async () => {
+      // Random padding, so that compression cannot make it fit: about 12 MB.
+      const pad = () => Array.from(crypto.getRandomValues(new Uint8Array(60_000)), (b) => String.fromCharCode(33 + (b % 90))).join('');
+      for (let i = 0; i < 200; i++) tm.emitOne({ page: '/big', user: i, ts: 5_000 + i, pad: pad() });
+      return tm.attempt(() => tm.drain());
+    });
+    const status = await page.evaluate(() => tm.status());
+    expect(big, JSON.stringify(status)).toMatch(/^OutboxFullError: \d+ of the events emitted before drain\(\) were refused: the browser's storage quota is exhausted/);
+    expect(status.refused).toBeGreaterThan(0);
+    expect(status.appended + status.refused).toBe(2_200);
+    // Out of quota, the outbox first freed the checkpointed events, then tried again.
+    expect(status.expired).toBe(2_000);
+    // Firefox refuses the next write on that connection ("a database that did not allow mutations"): reopened.
+    await page.evaluate(() => tm.emit(8, 100, 2_000, 100));
+    expect(await page.evaluate(() => tm.attempt(() => tm.drain()))).toBe('ok');
+    const after = await page.evaluate(() => tm.status());
+    expect(after.appended).toBe(status.appended + 100);
+    expect(after.storage.reopened).toBeGreaterThanOrEqual(1);
+    await page.evaluate(() => tm.close());
+    await page.close();
+  }, 120_000);
+});
+
 describe('browser runtime when IndexedDB goes away (Chromium)', () => {
   it('reopens after the browser drops the database, keeps numbering, and goes on', async () => {
     const page = await openPage(chromium.context, chromium.site);
@@ -296,6 +339,9 @@ describe('browser runtime when IndexedDB goes away (Chromium)', () => {
     // the pipeline went on too, and only the new events are stored
     expect(status).toMatchObject({ appended: 2_000, processed: 2_000, leader: true, failed: false });
     expect(status.outbox.events).toBe(1_000);
+    // and the vanishing is reported
+    expect(status.storage).toMatchObject({ vanished: 1, moved: 0 });
+    expect(status.errors.map((e) => e.message).join('\n')).toMatch(/disappeared under the runtime/);
     await page.evaluate(() => tm.checkpoint());
     expect((await page.evaluate(() => tm.status())).lastCheckpoint?.seq).toBe(2_000);
     await page.evaluate(() => tm.close());
