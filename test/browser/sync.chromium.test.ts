@@ -84,6 +84,8 @@ describe('uploader against the real server (Chromium)', () => {
     await first.evaluate(() => tm.emit(3, 1_000));
     await first.evaluate(() => tm.drain());
     await eventually('the first events uploaded', async () => (await contents(log)).events === 1_000);
+    // And their acknowledgement stored by the client: a restart before it would upload them again (deduplicated by the server).
+    await eventually('the first events acknowledged', async () => (await first.evaluate(() => tm.status())).upload.acked === 1_000);
 
     await first.evaluate(() => tm.setOffline(true));
     await first.evaluate(() => tm.restart()); // the page gives the new worker the switch again

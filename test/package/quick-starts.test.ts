@@ -130,7 +130,7 @@ describe('the packed package, installed in a scratch app', () => {
 
     // tidemark/server loads without the NATS client; --nats says what to install.
     await sh(`node -e "import('tidemark/server').then((m) => { if (typeof m.createHandler !== 'function') process.exit(1); })"`);
-    const nats = await fails('npx tidemark serve --port 0 --data ./nats-data --nats nats://127.0.0.1:4222');
+    const nats = await fails('npx tidemark serve --port 0 --data ./nats-data --nats nats://127.0.0.1:4222 --secret a-shared-secret');
     expect(nats.code).toBe(1);
     expect(nats.stderr).toContain('MissingDependencyError: the JetStream log needs @nats-io/transport-node and @nats-io/jetstream');
     expect(nats.stderr).toContain('npm install @nats-io/transport-node@^3.4.0 @nats-io/jetstream@^3.4.0');
