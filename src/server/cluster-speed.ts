@@ -16,10 +16,12 @@
  *   itself (`member.<id>`), takes at most its share, and hands surplus
  *   ones back.
  * - **Fencing.** A new owner first rewrites the partition's checkpoint
- *   (`cp.<p>`) and publishes a fence on its panes subject, both with the
- *   revision or sequence it read expected: from then on every checkpoint or
- *   pane of the old owner is refused, and the old owner stops. So two
- *   owners never both write a partition's checkpoint.
+ *   (`cp.<p>`) with the revision it read expected, then publishes a fence
+ *   (its term) on the partition's panes subject. From then on every
+ *   checkpoint write of the old owner is refused, and every process's fold
+ *   ignores the old owner's panes after the fence; the old owner stops at
+ *   either. So two owners never both write a partition's checkpoint, and
+ *   the view never counts an old owner's pane after a takeover.
  * - **The view.** Every process folds the view stream (every partition's
  *   panes, combined across partitions with the pipeline module's `merge`,
  *   and the batch layer's views) into the same served view, with change
@@ -295,6 +297,9 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
   const speedSubject = (p: number) => `${s.prefix}.view.speed.${p}`;
   const batchSubject = `${s.prefix}.view.batch`;
   let folded = 0;
+  const workers = new Map<number, PartitionWorker>();
+  /** Each partition's newest term (lease revision) seen in the view stream. */
+  const terms = new Map<number, number>();
   const foldWaiters: { seq: number; resolve: () => void }[] = [];
   const batchChunks = new Map<string, { windows: WindowValue[][]; got: number }>();
   const batchParts = new Map<number, BatchPart>();
@@ -349,9 +354,20 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
           const combined = combineBatch();
           changes = view.setBatch(combined.windows, combined.frontier);
         }
-      } else if (Array.isArray(doc['results'])) {
+      } else {
+        // Fencing on read: a partition's panes count only under its newest term, the same in every process's fold.
         const p = Number(m.subject.slice(m.subject.lastIndexOf('.') + 1));
-        changes = view.speedResults(merge.apply(p, doc["results"] as unknown[]));
+        const epoch = Number(doc['fence'] ?? doc['epoch'] ?? 0);
+        const term = terms.get(p) ?? 0;
+        if (epoch > term) terms.set(p, epoch);
+        if (epoch < term) {
+          const worker = workers.get(p);
+          if (worker?.epoch === epoch) void worker.lose('another owner fenced its panes subject (fenced out)');
+        } else if (Array.isArray(doc['results'])) changes = view.speedResults(merge.apply(p, doc['results'] as unknown[]));
+        if (doc['fence'] !== undefined) {
+          const worker = workers.get(p);
+          if (worker && worker.epoch < epoch) void worker.lose('another owner fenced its panes subject (fenced out)');
+        }
       }
     } catch (e) {
       onError(new StorageError(`cannot fold message ${m.seq} of ${nats.viewStream} into the view: ${(e as Error).message}`, { cause: e }));
@@ -369,7 +385,6 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
 
   // ---- Partitions.
   const pipeline = options.pipeline as BatchPipeline;
-  const workers = new Map<number, PartitionWorker>();
   let takeovers = 0;
   const lastRenew = new Map<number, number>();
 
@@ -377,7 +392,6 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
     private runner: Runner | undefined;
     private stopFollow: (() => void) | undefined;
     private cpRevision = 0;
-    private paneSeq = 0;
     private queue: unknown[] = [];
     private publishing: Promise<void> | undefined;
     private stopped = false;
@@ -405,16 +419,8 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
         }
         if (attempt === 5) throw new FencedError(`partition ${p}: its checkpoint kept changing under another owner`);
       }
-      // 2. Fence the panes subject the same way.
-      for (let attempt = 0; ; attempt++) {
-        const last = await nats.lastSeq(speedSubject(p));
-        const seq = await nats.publishAfter(speedSubject(p), encode({ fence: this.epoch, owner: s.owner }), last);
-        if (seq !== 'conflict') {
-          this.paneSeq = seq;
-          break;
-        }
-        if (attempt === 5) throw new FencedError(`partition ${p}: its panes subject kept changing under another owner`);
-      }
+      // 2. Fence the panes subject: every process's fold ignores panes of an older term published after this.
+      await nats.publish(speedSubject(p), encode({ fence: this.epoch, owner: s.owner }));
       if (this.stopped) return;
       // 3. Restore and replay the log after the checkpoint, then follow it.
       const store = new TailStore<number>({
@@ -487,9 +493,8 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
           n = Math.ceil(n / 2);
           body = encode({ epoch: this.epoch, results: this.queue.slice(0, n) });
         }
-        let seq: number | 'conflict';
         try {
-          seq = await nats.publishAfter(speedSubject(this.partition), body, this.paneSeq);
+          await nats.publish(speedSubject(this.partition), body);
         } catch (e) {
           // NATS unreachable, or electing a leader: keep the panes and try again shortly.
           onError(e);
@@ -499,8 +504,6 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
           }, 250);
           return;
         }
-        if (seq === 'conflict') return void this.lose('another owner published on its panes subject (fenced out)');
-        this.paneSeq = seq;
         this.queue.splice(0, n);
       }
     }
@@ -547,7 +550,7 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
       for (const w of this.seenWaiters.splice(0)) w.resolve();
     }
 
-    private async lose(reason: string): Promise<void> {
+    async lose(reason: string): Promise<void> {
       if (this.stopped) return;
       this.stopped = true;
       await this.stop(false);

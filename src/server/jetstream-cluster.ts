@@ -9,9 +9,19 @@
  *   partition, `member.<id>` per process. Writes give the revision they
  *   expect and answer `'conflict'` when another process wrote first.
  * - Stream `<stream>_VIEW`, subjects `<prefix>.view.>`: each partition's
- *   fired panes on `<prefix>.view.speed.<p>`, published with the subject's
- *   expected last sequence (a fenced-out owner's publish is refused), and
- *   the batch layer's views on `<prefix>.view.batch`.
+ *   fired panes on `<prefix>.view.speed.<p>` and the batch layer's views on
+ *   `<prefix>.view.batch`.
+ *
+ * **Optimistic writes expect the stream's last sequence, not the key's.**
+ * nats-server 2.9 (Debian's) does not enforce a subject's expected last
+ * sequence on a replicated stream when two publishes race: both can be
+ * stored (171 of 200 races in a probe on a 3-node cluster). It does enforce
+ * the stream's (0 of 200). So a conditional write reads the stream's last
+ * sequence, then the key's last revision, both from the stream's leader,
+ * and publishes only if nothing at all was written to the stream since: a
+ * write to another key makes it read and try again, a write to the same
+ * key is a conflict. `cluster-cas.test.ts` races two processes on a
+ * 3-node cluster to pin it.
  *
  * @internal
  * @module
@@ -29,13 +39,16 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
 import { errorParts, InvalidOptionError, StorageError } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import type { RecordLog } from './append-file.js';
 
 /** A followed consumer that delivered nothing for this long while messages wait is made again (ms). */
 const STALL_MS = 2_000;
+
+/** A conditional write that lost this many races to writes of other keys in a row gives up. */
+const CAS_ATTEMPTS = 200;
 
 /** Where the cluster state lives and how it is replicated. */
 export interface ClusterSettings {
@@ -88,10 +101,6 @@ export interface ClusterNats {
   keys(filter: string): Promise<string[]>;
   /** Deletes `key`, if its revision is still `revision` when given. */
   remove(key: string, revision?: number): Promise<void>;
-  /** Stream sequence of the last message on `subject` of the view stream (0: none). */
-  lastSeq(subject: string): Promise<number>;
-  /** Publishes on the view stream if `subject`'s last message is still `expectLast`; `'conflict'` otherwise. */
-  publishAfter(subject: string, body: Uint8Array, expectLast: number): Promise<number | 'conflict'>;
   publish(subject: string, body: Uint8Array): Promise<number>;
   /** Stream sequence of the last message of `stream` matching `filter` (0: none). */
   lastOf(stream: string, filter: string): Promise<number>;
@@ -157,15 +166,46 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
     }
   })().catch(() => undefined);
   const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
-  const conflictOr = async (write: () => Promise<number>): Promise<number | 'conflict'> => {
-    try {
-      return await write();
-    } catch (err) {
-      if (isConflict(err)) return 'conflict';
-      throw asStorage('writing the cluster state', err);
-    }
-  };
   const follows = new Set<() => void>();
+  const kvStream = `KV_${bucket}`;
+  /** The stream's last sequence, from its leader. */
+  const streamLast = async (stream: string): Promise<number> => (await jsm.streams.info(stream)).state.last_seq;
+  /**
+   * Writes `key` (a value, or a delete marker when `value` is `null`) if its
+   * last revision is still `expected` (0: it does not exist, or was deleted).
+   */
+  const compareAndSet = async (key: string, value: unknown, expected: number): Promise<number | 'conflict'> => {
+    const subject = `$KV.${bucket}.${key}`;
+    try {
+      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        const last = await streamLast(kvStream);
+        const m = await jsm.streams.getMessage(kvStream, { last_by_subj: subject }).catch((err: unknown) => {
+          if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return null;
+          throw err;
+        });
+        const revision = m?.seq ?? 0;
+        if (revision > last) continue; // written between the two reads
+        const live = m !== null && (m.header?.get('KV-Operation') || 'PUT') === 'PUT'; // get() answers '' when absent
+        if (expected === 0 ? live : revision !== expected) return 'conflict';
+        const h = headers();
+        if (value === null) h.set('KV-Operation', 'DEL');
+        try {
+          const ack = await js.publish(subject, value === null ? new Uint8Array(0) : json(value), {
+            headers: h,
+            expect: { lastSequence: last },
+          });
+          return ack.seq;
+        } catch (err) {
+          if (!isConflict(err)) throw err;
+        }
+      }
+    } catch (err) {
+      throw asStorage(`writing ${key} of ${bucket}`, err);
+    }
+    throw new StorageError(
+      `writing ${key} of ${bucket}: lost ${CAS_ATTEMPTS} races in a row to writes of other keys; the bucket is too busy, retry later`,
+    );
+  };
 
   const api: ClusterNats = {
     bucket,
@@ -178,8 +218,8 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
       if (!e || e.operation !== 'PUT') return null;
       return { value: e.json<T>(), revision: e.revision };
     },
-    create: (key, value) => conflictOr(() => kv.create(key, json(value))),
-    update: (key, value, revision) => conflictOr(() => kv.update(key, json(value), revision)),
+    create: (key, value) => compareAndSet(key, value, 0),
+    update: (key, value, revision) => compareAndSet(key, value, revision),
     put: (key, value) =>
       kv.put(key, json(value)).catch((err: unknown) => {
         throw asStorage(`writing ${key} of ${bucket}`, err);
@@ -195,14 +235,12 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
       }
     },
     async remove(key, revision) {
-      await kv.delete(key, revision === undefined ? undefined : { previousSeq: revision }).catch((err: unknown) => {
-        if (!isConflict(err)) throw asStorage(`deleting ${key} of ${bucket}`, err);
+      if (revision !== undefined) return void (await compareAndSet(key, null, revision));
+      await kv.delete(key).catch((err: unknown) => {
+        throw asStorage(`deleting ${key} of ${bucket}`, err);
       });
     },
-    lastSeq: (subject) => lastOf(jsm, viewStream, subject),
     lastOf: (stream, filter) => lastOf(jsm, stream, filter),
-    publishAfter: (subject, body, expectLast) =>
-      conflictOr(async () => (await js.publish(subject, body, { expect: { lastSubjectSequence: expectLast } })).seq),
     async publish(subject, body) {
       try {
         return (await js.publish(subject, body)).seq;
@@ -292,12 +330,44 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
         },
         () => undefined, // retried by follow
       );
-      const sync = async () => through(await lastOf(jsm, serverStream, subject));
-      await sync();
+      /** Applies everything up to the subject's last message; answers that message's sequence. */
+      const sync = async (): Promise<number> => {
+        const last = await lastOf(jsm, serverStream, subject);
+        await through(last);
+        return last;
+      };
+      /** The subject's last sequence when this process last followed with `cut`: what an exclusive append expects. */
+      let basis = await sync();
       let tail: Promise<unknown> = Promise.resolve();
+      const conflict = (err?: unknown) =>
+        Object.assign(new StorageError(`another process appended to ${subject} at the same time; nothing was written, retry`, { cause: err }), {
+          conflict: true,
+        });
+      /**
+       * Publishes only if the subject's last message is still `basis`: the
+       * stream's last sequence is expected (see the module comment), so an
+       * append to the stream's other subject makes it read and try again.
+       */
+      const publishExclusive = async (body: Uint8Array): Promise<number> => {
+        for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+          const last = await streamLast(serverStream);
+          const subjectLast = await lastOf(jsm, serverStream, subject);
+          if (subjectLast > last) continue;
+          if (subjectLast !== basis) throw conflict();
+          try {
+            return (await js.publish(subject, body, { expect: { lastSequence: last } })).seq;
+          } catch (err) {
+            if (!isConflict(err)) throw err;
+          }
+        }
+        throw new StorageError(`appending to ${subject}: lost ${CAS_ATTEMPTS} races in a row to other appends; retry later`);
+      };
       return {
-        sync,
-        follow: sync,
+        sync: async () => void (await sync()),
+        async follow(o) {
+          const last = await sync();
+          if (o?.cut) basis = last;
+        },
         append(value) {
           const run = tail.then(async () => {
             const w = `${writer}-${++nonce}`;
@@ -306,17 +376,12 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
             try {
               if (body.length > maxBody + 3072)
                 throw new StorageError(`a record of ${body.length} bytes is more than NATS's max_payload allows (${maxBody + 3072}); write fewer at a time`);
-              const ack = options.exclusive
-                ? await js.publish(subject, body, { expect: { lastSubjectSequence: await lastSeen() } })
-                : await js.publish(subject, body);
-              await through(ack.seq);
+              const seq = options.exclusive ? await publishExclusive(body) : (await js.publish(subject, body)).seq;
+              if (options.exclusive) basis = seq;
+              await through(seq);
             } catch (err) {
               own.delete(w);
-              if (isConflict(err))
-                throw Object.assign(
-                  new StorageError(`another process appended to ${subject} at the same time; nothing was written, retry`, { cause: err }),
-                  { conflict: true },
-                );
+              if ((err as { conflict?: boolean }).conflict) throw err;
               throw asStorage(`appending to ${subject}`, err);
             }
           });
@@ -330,13 +395,6 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
           stop();
         },
       };
-      /** The last sequence of the subject this process has applied: what an exclusive append expects. */
-      async function lastSeen(): Promise<number> {
-        // Everything up to the subject's last message applied first, so numbering follows it.
-        const last = await lastOf(jsm, serverStream, subject);
-        await through(last);
-        return last;
-      }
     },
     connected: () => up && !nc.isClosed(),
     async close() {
@@ -364,7 +422,12 @@ async function bindBucket(js: JetStreamClient, jsm: JetStreamManager, bucket: st
     try {
       return await kvm.create(bucket, { replicas: s.replicas, history: 8, storage: StorageType.File });
     } catch (err) {
-      throw replicaHint(`could not create KV bucket ${bucket} with ${s.replicas} replicas`, err, s.replicas);
+      // Another process starting at the same time may have created it (this request then times out or is refused).
+      const made = await jsm.streams.info(`KV_${bucket}`).then(
+        () => true,
+        () => false,
+      );
+      if (!made) throw replicaHint(`could not create KV bucket ${bucket} with ${s.replicas} replicas`, err, s.replicas);
     }
   }
   const kv = await kvm.open(bucket);
@@ -381,6 +444,7 @@ async function bindBucket(js: JetStreamClient, jsm: JetStreamManager, bucket: st
       'replicas',
       `KV bucket ${bucket} expires its entries after ${st.ttl} ms, which would drop checkpoints: create it without a TTL (delete it while no server runs)`,
     );
+  await leaderOf(jsm, `KV_${bucket}`, s);
   return kv;
 }
 
@@ -425,7 +489,23 @@ async function bindStream(jsm: JetStreamManager, name: string, subject: string, 
       `stream ${name} has ${c.num_replicas} replica${c.num_replicas === 1 ? '' : 's'} and ${s.replicas} were asked for: ` +
         `nats stream edit ${name} --replicas ${s.replicas}, or ${fix}, or pass --replicas ${c.num_replicas}`,
     );
+  await leaderOf(jsm, name, s);
   return info;
+}
+
+/** How long a stream just created (by this or another process) may take to elect its leader (ms). */
+const LEADER_WAIT_MS = 30_000;
+
+/** Resolves once `stream` has a leader: right after a creation, its first requests time out until one is elected. */
+async function leaderOf(jsm: JetStreamManager, stream: string, s: Settings): Promise<void> {
+  const deadline = s.clock.now() + LEADER_WAIT_MS;
+  for (;;) {
+    const info = await jsm.streams.info(stream).catch((err: unknown) => err as Error);
+    if (!(info instanceof Error) && (info.cluster === undefined || info.cluster.leader)) return;
+    if (s.clock.now() > deadline)
+      throw asStorage(`stream ${stream} has no leader after ${LEADER_WAIT_MS / 1000} s`, info instanceof Error ? info : new Error('no leader elected'));
+    await new Promise<void>((resolve) => s.clock.timeout(resolve, 100));
+  }
 }
 
 async function lastOf(jsm: JetStreamManager, stream: string, subject: string): Promise<number> {

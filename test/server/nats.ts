@@ -172,7 +172,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
           args: ['--server_name', `n${i + 1}`, '--cluster_name', 'tidemark', '--cluster', `nats://127.0.0.1:${routes[i]}`, '--routes', routeList],
         }),
       );
-    await waitForMetaLeader(nodes.map((n) => n.url));
+    await waitForMetaLeader(nodes.map((n) => n.url), size);
   } catch (err) {
     await Promise.all(nodes.map((n) => n.stop()));
     throw err;
@@ -180,8 +180,13 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   return { urls: nodes.map((n) => n.url), nodes, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
 }
 
-/** Waits until the cluster answers JetStream account info (it has elected a meta leader). */
-async function waitForMetaLeader(urls: string[], timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until the cluster has elected a meta leader and knows every peer: a
+ * probe stream with `replicas` replicas can be placed (right after the
+ * election, the leader may not know every peer yet: "no suitable peers for
+ * placement").
+ */
+async function waitForMetaLeader(urls: string[], replicas: number, timeoutMs = 30_000): Promise<void> {
   const { connect } = await import('@nats-io/transport-node');
   const { jetstreamManager } = await import('@nats-io/jetstream');
   const nc = await connect({ servers: urls, timeout: 5_000 });
@@ -191,6 +196,8 @@ async function waitForMetaLeader(urls: string[], timeoutMs = 30_000): Promise<vo
       try {
         const jsm = await jetstreamManager(nc, { timeout: 2_000 });
         await jsm.getAccountInfo();
+        await jsm.streams.add({ name: 'PLACEMENT_PROBE', subjects: ['placement.probe'], num_replicas: replicas });
+        await jsm.streams.delete('PLACEMENT_PROBE');
         return;
       } catch (err) {
         if (Date.now() > deadline) throw new Error(`the NATS cluster elected no JetStream leader within ${timeoutMs} ms: ${(err as Error).message}`);
