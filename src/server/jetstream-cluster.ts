@@ -39,7 +39,7 @@ import {
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
-import { connect, headers, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connect, headers, type NatsConnection, type NodeConnectionOptions, TimeoutError as NatsTimeoutError } from '@nats-io/transport-node';
 import { errorParts, InvalidOptionError, StorageError } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import type { RecordLog } from './append-file.js';
@@ -413,9 +413,12 @@ async function bindBucket(js: JetStreamClient, jsm: JetStreamManager, bucket: st
   const kvm = new Kvm(js);
   const exists = await jsm.streams.info(`KV_${bucket}`).then(
     () => true,
-    (err: unknown) => {
+    async (err: unknown) => {
       if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return false;
-      throw asStorage(`reading bucket ${bucket}`, err);
+      // Another process may be creating it right now: its first requests time out until it has a leader.
+      if (!(err instanceof NatsTimeoutError)) throw asStorage(`reading bucket ${bucket}`, err);
+      await leaderOf(jsm, `KV_${bucket}`, s);
+      return true;
     },
   );
   if (!exists) {
@@ -451,25 +454,36 @@ async function bindBucket(js: JetStreamClient, jsm: JetStreamManager, bucket: st
 /** Creates a stream of the cluster's state, or checks an existing one (subjects, file storage, limits retention, replicas). */
 async function bindStream(jsm: JetStreamManager, name: string, subject: string, holds: string, s: Settings): Promise<StreamInfo> {
   const subjects = [subject];
+  const notFound = (err: unknown) => err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
   let info: StreamInfo;
   try {
     info = await jsm.streams.info(name);
   } catch (err) {
-    if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) throw asStorage(`reading stream ${name}`, err);
-    try {
-      info = await jsm.streams.add({
-        name,
-        subjects,
-        storage: StorageType.File,
-        retention: RetentionPolicy.Limits,
-        num_replicas: s.replicas,
-        allow_direct: true,
-      });
-    } catch (addErr) {
-      info = await jsm.streams.info(name).catch(() => {
-        throw replicaHint(`could not create stream ${name}`, addErr, s.replicas);
-      });
-    }
+    if (!notFound(err)) {
+      // Another process may be creating it right now: its first requests time out until it has a leader.
+      if (!(err instanceof NatsTimeoutError)) throw asStorage(`reading stream ${name}`, err);
+      await leaderOf(jsm, name, s);
+      info = await jsm.streams.info(name);
+    } else
+      try {
+        info = await jsm.streams.add({
+          name,
+          subjects,
+          storage: StorageType.File,
+          retention: RetentionPolicy.Limits,
+          num_replicas: s.replicas,
+          allow_direct: true,
+        });
+      } catch (addErr) {
+        // Made meanwhile by another process starting at the same time, or not made at all.
+        const made = await jsm.streams.info(name).then(
+          () => true,
+          (e: unknown) => !notFound(e),
+        );
+        if (!made) throw replicaHint(`could not create stream ${name}`, addErr, s.replicas);
+        await leaderOf(jsm, name, s);
+        info = await jsm.streams.info(name);
+      }
   }
   const c = info.config;
   const fix = `use another --stream, or move ${name} aside (it holds ${holds})`;

@@ -6,9 +6,13 @@
 // so the cluster layer expects the stream's last sequence instead. These
 // tests fail when a conditional write can be accepted twice: a lease or a
 // checkpoint head with two owners, a correction cursor issued twice.
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { count, eventTime, tumbling, windowBy } from '../../src/index.js';
 import type { Correction } from '../../src/protocol/index.js';
-import { clusterStores } from '../../src/server/index.js';
+import { type BatchPipeline, clusterSpeedLayer, clusterStores, jetStreamLog } from '../../src/server/index.js';
+import { until } from '../helpers.js';
 import { openClusterNats, type ClusterNats } from '../../src/server/jetstream-cluster.js';
 import { systemClock } from '../../src/time/clock.js';
 import { type NatsCluster, startNatsCluster } from './nats.js';
@@ -91,4 +95,36 @@ describe('conditional writes raced on a 3-node cluster', () => {
       await Promise.all(stores.map((s) => s.close()));
     }
   }, 120_000);
+
+  it('a pane of an older term published after a newer fence is not served (fencing on read)', async () => {
+    const pipeline: BatchPipeline = (events$) =>
+      events$.pipe(
+        eventTime({ timestamp: (e: { at: number }) => e.at, maxOutOfOrderness: 0 }),
+        windowBy({ key: () => 'all', window: tumbling(100), aggregate: count() }),
+      );
+    const log = await jetStreamLog({ servers: cluster.urls, stream: 'FOLD', subjectPrefix: 'fold', replicas: 3, refreshMs: 0 });
+    const speed = await clusterSpeedLayer({ servers: cluster.urls, stream: 'FOLD', subjectPrefix: 'fold', replicas: 3, pipeline, partitions: 1 });
+    const nc = await connect({ servers: cluster.urls });
+    try {
+      // The partition's owner fenced its panes subject with its term when it started.
+      const jsm = await jetstreamManager(nc);
+      const fence = (await jsm.streams.getMessage('FOLD_VIEW', { last_by_subj: 'fold.view.speed.0' }))!.json<{ fence: number }>();
+      expect(fence.fence).toBeGreaterThan(1);
+      const pane = (epoch: number, start: number, value: number, p: number) =>
+        jetstream(nc).publish('fold.view.speed.0', JSON.stringify({ epoch, results: [{ key: 'all', start, end: start + 100, value, pane: p, timing: 'late' }] }));
+      const served = () => speed.rows({}).rows.map((r) => [r.start, r.value]);
+      await pane(fence.fence, 0, 5, 100); // as the owner would
+      await pane(fence.fence - 1, 0, 99, 101); // an old owner that has not learned yet
+      await pane(fence.fence, 100, 1, 100); // a marker: once served, the stale pane was folded too
+      await until('the marker pane to be served', () => served().length === 2, { timeoutMs: 10_000, everyMs: 20 });
+      expect(served()).toEqual([
+        [0, 5],
+        [100, 1],
+      ]);
+    } finally {
+      await nc.close();
+      await speed.close();
+      await log.close();
+    }
+  }, 60_000);
 });
