@@ -51,7 +51,8 @@ import type { CorrectionStore } from './corrections-store.js';
 import type { EventLog } from '../host/ingest/log.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import type { ResultStore } from './results-store.js';
-import { clientOf, decodeBody } from './jetstream-format.js';
+import { clientOf, decodeBody, decodeCoverage, encodeCoverage } from './jetstream-format.js';
+import { Coverage } from '../host/ingest/coverage.js';
 
 /** Options of {@link clusterSpeedLayer}. */
 export interface ClusterSpeedOptions {
@@ -278,7 +279,8 @@ interface CheckpointHead {
   readonly chunks?: number;
 }
 
-type PartitionCheckpoint = TailCheckpoint<number> & { readonly snapshot: PipelineSnapshot };
+/** `held`: per client, the sequence numbers the checkpoint covers (`jetstream-format`'s coverage header), to skip events stored twice. */
+type PartitionCheckpoint = TailCheckpoint<number> & { readonly snapshot: PipelineSnapshot; readonly held?: Record<string, string> };
 
 /** Raised inside a partition when another owner fenced it out. */
 class FencedError extends Error {
@@ -397,6 +399,14 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
     private stopped = false;
     private retry: (() => void) | undefined;
     seen = 0;
+    /**
+     * Each client's sequence numbers read so far, to skip events stored twice
+     * (two processes racing on one client's subject: see `jetstream-log.ts`'s
+     * `settle`); and the same as of the last checkpoint, with the reads since.
+     */
+    private readonly held = new Map<string, Coverage>();
+    private readonly heldSaved = new Map<string, Coverage>();
+    private unsaved: { seq: number; clientId: string; seqs: number[] }[] = [];
     private readonly seenWaiters: { seq: number; resolve: () => void }[] = [];
 
     constructor(
@@ -443,6 +453,12 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
       // Stopped while starting (the lease lost meanwhile): follow nothing.
       if (this.stopped) return void (await runner.stop(false));
       this.seen = checkpoint?.position ?? 0;
+      for (const [clientId, header] of Object.entries(checkpoint?.held ?? {})) {
+        const coverage = decodeCoverage(header);
+        if (!(coverage instanceof Coverage)) throw new StorageError(`partition ${p}: its checkpoint holds a bad coverage for ${clientId}: ${header}`);
+        this.held.set(clientId, coverage);
+        this.heldSaved.set(clientId, Coverage.union(coverage, new Coverage()));
+      }
       this.stopFollow = nats.follow(
         logStreamName(s),
         logFilter,
@@ -452,8 +468,21 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
           const clientId = clientOf(s.prefix, m.subject);
           store.seen = m.seq;
           if (clientId !== undefined && partitionOf(clientId, s.partitions) === p) {
-            const events = decodeBody(clientId, m.data, m.seq).map((e) => e.data);
-            runner.offer(store.add(events, clientId, m.seq));
+            let held = this.held.get(clientId);
+            if (!held) this.held.set(clientId, (held = new Coverage()));
+            const fresh = held.fresh(decodeBody(clientId, m.data, m.seq));
+            if (fresh.length > 0) {
+              const seqs = fresh.map((e) => e.seq);
+              held.add(seqs);
+              this.unsaved.push({ seq: m.seq, clientId, seqs });
+              runner.offer(
+                store.add(
+                  fresh.map((e) => e.data),
+                  clientId,
+                  m.seq,
+                ),
+              );
+            }
             if (store.backlog > 0 && (await store.lastSeq()) - runner.processed > READ_AHEAD) await runner.idle();
           }
           this.seen = m.seq;
@@ -518,7 +547,18 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
       }
       if (this.stopped) throw new FencedError(`partition ${this.partition} is no longer run here`);
       const p = this.partition;
-      const json = JSON.stringify(c);
+      // What the checkpoint covers: the reads up to its position.
+      let covered = 0;
+      while (covered < this.unsaved.length && this.unsaved[covered]!.seq <= (c.position ?? 0)) {
+        const { clientId, seqs } = this.unsaved[covered++]!;
+        let saved = this.heldSaved.get(clientId);
+        if (!saved) this.heldSaved.set(clientId, (saved = new Coverage()));
+        saved.add(saved.fresh(seqs.map((seq) => ({ seq }))).map((e) => e.seq));
+      }
+      this.unsaved = this.unsaved.slice(covered);
+      const held: Record<string, string> = {};
+      for (const [clientId, coverage] of this.heldSaved) held[clientId] = encodeCoverage(coverage);
+      const json = JSON.stringify({ ...c, held });
       let head: CheckpointHead;
       if (json.length <= nats.maxBody - 512) head = { epoch: this.epoch, owner: s.owner, inline: json };
       else {

@@ -100,9 +100,14 @@ export function subjectCovers(pattern: string, target: string): boolean {
   return p.length === t.length;
 }
 
-/** `<clientId>:<first>-<last>`: the `Nats-Msg-Id` of a message. */
+/**
+ * `<clientId>:<first>`: the `Nats-Msg-Id` of a message. By its first
+ * sequence number only: two processes publishing batches of one client that
+ * start at the same event (a retry sent elsewhere, with more events) are
+ * deduplicated by the stream itself.
+ */
 export function messageId(clientId: string, events: readonly WireEvent[]): string {
-  return `${clientId}:${events[0]!.seq}-${events[events.length - 1]!.seq}`;
+  return `${clientId}:${events[0]!.seq}`;
 }
 
 /** The coverage header's value (see the module comment). */

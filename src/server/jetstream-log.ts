@@ -159,6 +159,8 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
       `messages may hold at most ${Math.min(...limits)} bytes (max_payload / max_msg_size), too few for event batches`,
     );
   const direct = info.config.allow_direct === true;
+  /** Replicated: nats-server 2.9 may store two racing publishes with one expected subject sequence (see `settle`). */
+  const replicated = (info.config.num_replicas ?? 1) > 1;
 
   const clients = new Map<string, ClientState>();
   const tails = new Map<string, Promise<unknown>>();
@@ -305,6 +307,57 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
       );
   }
 
+  /**
+   * On a replicated stream, after an append that expected `prev` as the
+   * subject's last message: nats-server 2.9 may also have stored another
+   * process's racing publish that expected the same, before ours. Then
+   * that message's events are merged into what this process knows, and the
+   * union is written in a message of no events, so that the subject's last
+   * coverage header again says everything the subject holds. A racer stored
+   * after ours does the same on its side; readers skip the events stored
+   * twice (`read`, and the cluster's partitions).
+   */
+  async function settle(st: ClientState, clientId: string, subject: string, prev: number, receivedAt: number): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const mine = st.last;
+      // From the stream's leader (the request's type lacks `next_by_subj`, which STREAM.MSG.GET takes).
+      const first = await guarded(`reading ${subject}`, () =>
+        jsm.streams.getMessage(stream, { seq: prev + 1, next_by_subj: subject } as unknown as { seq: number }),
+      );
+      if (first && first.subject !== subject) throw new StorageError(`nats-server answered message ${first.seq} of ${first.subject} for ${subject}`);
+      if (!first || first.seq >= mine) return;
+      let coverage = st.coverage;
+      for await (const m of messages(subject, prev + 1, mine - 1)) {
+        const header = decodeCoverage(m.headers?.get(COVERAGE_HEADER) ?? '');
+        if (header instanceof Coverage) coverage = Coverage.union(coverage, header);
+        const held = new Coverage();
+        held.add(decodeBody(clientId, m.data, m.seq).map((e) => e.seq));
+        coverage = Coverage.union(coverage, held);
+      }
+      st.coverage = coverage;
+      const h = headers();
+      h.set(FORMAT_HEADER, FORMAT);
+      h.set(COVERAGE_HEADER, encodeCoverage(coverage));
+      h.set(FIRST_HEADER, String(st.first));
+      try {
+        const ack = await guarded(`appending to ${subject}`, () =>
+          js.publish(subject, new TextEncoder().encode(`{"receivedAt":${receivedAt},"events":[]}`), {
+            expect: { lastSubjectSequence: mine },
+            headers: h,
+            timeout: timeoutMs,
+          }),
+        );
+        prev = mine;
+        st.last = ack.seq;
+        st.msgs = st.msgs < 0 ? -1 : st.msgs + 1;
+      } catch (err) {
+        if (!wrongLastSequence(err)) throw err;
+        // Appended to since: the next append reads it (a conflict) and writes the union.
+        return;
+      }
+    }
+  }
+
   async function appendNow(clientId: string, events: readonly WireEvent[], receivedAt: number): Promise<AppendOutcome> {
     const subject = eventSubject(prefix, clientId);
     const st = state(clientId);
@@ -345,11 +398,13 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
           conflict = true;
           break;
         }
+        const prev = st.last;
         st.coverage = after;
         if (st.first === 0) st.first = ack.seq;
         st.last = ack.seq;
         st.msgs = st.msgs < 0 ? -1 : st.msgs + 1;
         appended += chunk.events.length;
+        if (replicated) await settle(st, clientId, subject, prev, receivedAt);
         // An estimate until the next refresh reads the stream's size: body,
         // subject, headers, and the store's per-message record.
         bytes += chunk.body.length + 2 * subject.length + coverageHeader.length + 160;
@@ -433,10 +488,17 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
         to = si.state.last_seq;
       }
       let chunk: LoggedEvent[] = [];
+      // Each (client, seq) once, at its first message: two processes racing on one client's subject can both
+      // store a message (nats-server 2.9 does not enforce a subject's expected sequence on a replicated stream; see `settle`).
+      const read = new Map<string, Coverage>();
       for await (const m of messages(filter, 1, to)) {
         const id = clientOf(prefix, m.subject);
         if (id === undefined) continue;
-        for (const e of decodeBody(id, m.data, m.seq)) chunk.push(e);
+        let held = read.get(id);
+        if (!held) read.set(id, (held = new Coverage()));
+        const fresh = held.fresh(decodeBody(id, m.data, m.seq));
+        held.add(fresh.map((e) => e.seq));
+        for (const e of fresh) chunk.push(e);
         if (chunk.length >= READ_CHUNK) {
           yield chunk;
           chunk = [];

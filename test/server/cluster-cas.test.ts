@@ -127,4 +127,46 @@ describe('conditional writes raced on a 3-node cluster', () => {
       await log.close();
     }
   }, 60_000);
+
+  it('one client appending to two processes at once: the log and a cluster partition read every sequence number once', async () => {
+    const open = (node: number) => jetStreamLog({ servers: [cluster.urls[node]!], stream: 'RACE', subjectPrefix: 'race', replicas: 3, refreshMs: 0 });
+    const [a, b] = [await open(0), await open(1)];
+    const ev = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => ({ seq: from + i, ts: from + i, data: { n: from + i } }));
+    try {
+      // Retries that overlap but differ (a batch re-sent with more events to the other process), raced.
+      for (let round = 0; round < 40; round++) {
+        const base = round * 10;
+        await Promise.all([a.append('c1', ev(base + 1, base + 6), 0), b.append('c1', ev(base + (round % 2 === 0 ? 1 : 4), base + 10), 0)]);
+      }
+      const reader = await open(2);
+      const seqs: number[] = [];
+      for await (const chunk of reader.read()) for (const e of chunk) seqs.push(e.seq);
+      expect(seqs.sort((x, y) => x - y)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+      expect(reader.clients()).toMatchObject([{ clientId: 'c1', ackedThrough: 400 }]);
+      await reader.close();
+      // A cluster partition counts each event once too.
+      const pipeline: BatchPipeline = (events$) =>
+        events$.pipe(
+          eventTime({ timestamp: (e: { n: number }) => e.n, maxOutOfOrderness: 0 }),
+          // Racing appends store some events after later ones: late, not dropped.
+          windowBy({ key: () => 'all', window: tumbling(100), aggregate: count(), allowedLateness: 1_000 }),
+        );
+      const speed = await clusterSpeedLayer({ servers: cluster.urls, stream: 'RACE', subjectPrefix: 'race', replicas: 3, pipeline, partitions: 1 });
+      try {
+        const served = () => speed.rows({}).rows.map((r) => [r.start, r.value]);
+        const want = JSON.stringify([[0, 99], [100, 100], [200, 100], [300, 100]]);
+        await until('the partition to count every event', () => JSON.stringify(served()) === want, { timeoutMs: 20_000, everyMs: 20 }).catch(() => undefined);
+        expect(served()).toEqual([
+          [0, 99],
+          [100, 100],
+          [200, 100],
+          [300, 100],
+        ]);
+      } finally {
+        await speed.close();
+      }
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  }, 60_000);
 });

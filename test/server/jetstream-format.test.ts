@@ -72,6 +72,24 @@ describe('coverage header', () => {
     expect(seen.star).toBeGreaterThan(0);
   });
 
+  it('the union of two coverages holds exactly what either holds', () => {
+    const set = fc.uniqueArray(fc.integer({ min: 1, max: 60 }), { maxLength: 40 });
+    fc.assert(
+      fc.property(set, set, (xs, ys) => {
+        const of = (seqs: number[]) => {
+          const c = new Coverage();
+          c.add([...seqs].sort((x, y) => x - y));
+          return c;
+        };
+        const u = Coverage.union(of(xs), of(ys));
+        const want = new Set([...xs, ...ys]);
+        for (let seq = 1; seq <= 61; seq++) expect(u.has(seq)).toBe(want.has(seq));
+        expect(u.count).toBe(want.size);
+        expect(decodeCoverage(encodeCoverage(u))).toEqual(u);
+      }),
+    );
+  });
+
   it('refuses what Coverage could not hold', () => {
     for (const bad of ['', 'x', '-1', '5;3-4', '5;7-6', '5;7-9,9-12', '5;7-9,10-12', '1;3-4;']) expect(decodeCoverage(bad)).toBeUndefined();
     expect(decodeCoverage('5;7-9,11-12')).toMatchObject({ through: 5, above: [[7, 9], [11, 12]], count: 10 });

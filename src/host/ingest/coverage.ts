@@ -38,15 +38,36 @@ export class Coverage {
   }
 
   /** The events (sorted by strictly increasing seq) not held yet. */
-  fresh(events: readonly WireEvent[]): WireEvent[] {
+  fresh<E extends Pick<WireEvent, 'seq'>>(events: readonly E[]): E[] {
     if (events.length === 0) return [];
     if (this.above.length === 0) {
       // The common case, in order: one comparison per event.
       let i = 0;
       while (i < events.length && events[i]!.seq <= this.through) i++;
-      return i === 0 ? (events as WireEvent[]) : events.slice(i);
+      return i === 0 ? (events as E[]) : events.slice(i);
     }
     return events.filter((e) => !this.has(e.seq));
+  }
+
+  /** Every sequence number either holds, as a new coverage. */
+  static union(a: Coverage, b: Coverage): Coverage {
+    const ranges: [number, number][] = [];
+    for (const c of [a, b]) {
+      if (c.through > 0) ranges.push([1, c.through]);
+      for (const r of c.above) ranges.push([r[0], r[1]]);
+    }
+    ranges.sort((x, y) => x[0] - y[0]);
+    const merged: [number, number][] = [];
+    for (const r of ranges) {
+      const last = merged[merged.length - 1];
+      if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+      else merged.push(r);
+    }
+    const out = new Coverage();
+    if (merged[0]?.[0] === 1) out.through = merged.shift()![1];
+    out.above = merged;
+    out.count = out.through + merged.reduce((n, r) => n + r[1] - r[0] + 1, 0);
+    return out;
   }
 
   /** Records sequence numbers as held (sorted, strictly increasing, none held before). */
