@@ -16,6 +16,12 @@
  *    after a lost acknowledgement is answered as a duplicate, then handled
  *    like a conflict.
  *
+ * On a replicated stream nats-server 2.9 does not enforce (1) when two
+ * publishes race: both can be stored. So after each append there, `settle`
+ * checks that no other message came between the expected one and its own,
+ * and repairs the coverage header when one did; `read()` and the cluster's
+ * partitions skip an event stored twice.
+ *
  * Appends of one client are serialized inside a process; different clients
  * append concurrently.
  *
