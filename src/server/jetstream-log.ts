@@ -143,11 +143,15 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
   const all = `${prefix}.events.*`;
   let jsm: JetStreamManager;
   try {
-    // A cluster that just lost a node leaves some requests unanswered for a while: one more try.
-    jsm = await jetstreamManager(nc, { timeout: timeoutMs }).catch((err: unknown) => {
-      if (!(err instanceof NatsTimeoutError)) throw err;
-      return jetstreamManager(nc, { timeout: timeoutMs });
-    });
+    // A cluster that just started or lost a node leaves requests unanswered until it has a leader: asked again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+        break;
+      } catch (err) {
+        if (!(err instanceof NatsTimeoutError) || attempt === START_ATTEMPTS) throw err;
+      }
+    }
   } catch (err) {
     throw new StorageError(
       `JetStream is not available on ${s.servers.join(', ')} (${errorParts(err).message}); start nats-server with -js`,
@@ -454,7 +458,15 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
     return refreshing;
   };
 
-  await refresh();
+  // Right after a cluster (re)starts, a stream answers its info before its reads: asked again, as above.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await refresh();
+      break;
+    } catch (err) {
+      if (!(err instanceof StorageError && err.cause instanceof NatsTimeoutError) || attempt === START_ATTEMPTS) throw err;
+    }
+  }
   const timer = s.refreshMs > 0 ? setInterval(() => void refresh().catch(() => undefined), s.refreshMs) : undefined;
   // Node: the refresh timer alone does not keep the process alive.
   (timer as { unref?: () => void } | undefined)?.unref?.();
@@ -554,15 +566,33 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
 }
 
 /** Creates the stream, or checks that an existing one can hold the log. */
+/** How many timed-out requests for the stream's info a start asks again (each waits the request timeout). */
+const START_ATTEMPTS = 6;
+
 async function bindStream(jsm: JetStreamManager, s: Settings): Promise<StreamInfo> {
   const { stream } = s;
   const want = `${s.prefix}.events.*`;
   let info: StreamInfo;
   try {
-    info = await jsm.streams.info(stream);
+    // A cluster that just started (or lost a node) answers nothing about a stream until the stream has elected
+    // its leader, a few seconds: each timed-out request is asked again, up to START_ATTEMPTS timeouts.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        info = await jsm.streams.info(stream);
+        break;
+      } catch (err) {
+        if (!(err instanceof NatsTimeoutError) || attempt === START_ATTEMPTS) throw err;
+      }
+    }
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound))
-      throw failure(`reading stream "${stream}"`, err, s.timeoutMs);
+      throw err instanceof NatsTimeoutError
+        ? new StorageError(
+            `reading stream "${stream}": JetStream did not answer ${START_ATTEMPTS} times in a row within ${s.timeoutMs} ms ` +
+              '(nats-server down or overloaded, or the stream has no leader: with replicas, a majority of its nodes must be up)',
+            { cause: err },
+          )
+        : failure(`reading stream "${stream}"`, err, s.timeoutMs);
     const config: Partial<StreamConfig> & { name: string } = {
       name: stream,
       subjects: [want],

@@ -169,4 +169,20 @@ describe('conditional writes raced on a 3-node cluster', () => {
       await Promise.all([a.close(), b.close()]);
     }
   }, 60_000);
+
+  it('a log opened while the whole cluster restarts waits for its stream to elect a leader', async () => {
+    const first = await jetStreamLog({ servers: cluster.urls, stream: 'RESTART', subjectPrefix: 'restart', replicas: 3, refreshMs: 0 });
+    await first.append('c1', [{ seq: 1, ts: 1, data: {} }], 0);
+    await first.close();
+    for (const node of cluster.nodes) await node.kill();
+    for (const node of cluster.nodes) await node.start();
+    // Right after the restart the stream has no leader for a few seconds: its first requests time out.
+    const log = await jetStreamLog({ servers: cluster.urls, stream: 'RESTART', subjectPrefix: 'restart', replicas: 3, refreshMs: 0, timeoutMs: 2_000 });
+    try {
+      await log.refresh();
+      expect(log.clients()).toMatchObject([{ clientId: 'c1', ackedThrough: 1 }]);
+    } finally {
+      await log.close();
+    }
+  }, 90_000);
 });
