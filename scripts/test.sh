@@ -46,6 +46,23 @@ fi
 echo "using $(firefox-esr --version 2>/dev/null) at /usr/bin/firefox-esr"
 echo "using WebKitGTK $(dpkg-query -W -f='${Version}' libwebkit2gtk-4.1-0) (MiniBrowser, WebKitWebDriver) under xvfb-run"
 
+step "promtool (Debian's prometheus package) for the tests that check /metrics"
+PROMTOOL=${PROMTOOL:-$(command -v promtool || true)}
+if [ -z "$PROMTOOL" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "promtool is not installed: installing Debian's prometheus package (without recommends) with apt-get"
+    (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1) ||
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null)
+    PROMTOOL=$(command -v promtool)
+  else
+    echo "promtool is not installed and this script cannot install it (needs root and apt-get)." >&2
+    echo "Install it (sudo apt-get install -y --no-install-recommends prometheus) or point PROMTOOL at a promtool binary." >&2
+    exit 1
+  fi
+fi
+echo "using $("$PROMTOOL" --version 2>&1 | head -n 1) at $PROMTOOL"
+export PROMTOOL
+
 step "nats-server for the JetStream log tests (a real server, started by the tests)"
 NATS_SERVER=${NATS_SERVER:-$(command -v nats-server || true)}
 if [ -z "$NATS_SERVER" ]; then

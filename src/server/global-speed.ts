@@ -250,9 +250,9 @@ function fileTailStore(file: string): TailStore<LogPosition> {
 export function speedMetrics(s: RunnerStatus, view: ServingView, hub: ViewHub, now: number): string {
   const wm = Number.isFinite(s.watermark) ? s.watermark : 0;
   const lines = [
-    '# HELP tidemark_global_watermark_ms The global speed layer\'s watermark: the minimum over active clients (0 before any).',
-    '# TYPE tidemark_global_watermark_ms gauge',
-    `tidemark_global_watermark_ms ${wm}`,
+    '# HELP tidemark_global_watermark_seconds The global speed layer\'s watermark, in seconds since the epoch: the minimum over active clients (0 before any).',
+    '# TYPE tidemark_global_watermark_seconds gauge',
+    `tidemark_global_watermark_seconds ${wm / 1000}`,
     '# HELP tidemark_global_watermark_lag_seconds How far the global watermark is behind the server clock.',
     '# TYPE tidemark_global_watermark_lag_seconds gauge',
     `tidemark_global_watermark_lag_seconds ${Number.isFinite(s.watermark) ? (now - s.watermark) / 1000 : 0}`,

@@ -13,6 +13,7 @@ import { adminTokenFor, jetStreamLog, readerTokenFor, tokenFor } from '../../src
 import { until } from '../helpers.js';
 import { root, tidemarkCli } from './cli-process.js';
 import { type NatsCluster, startNatsCluster } from './nats.js';
+import { promtoolProblems } from './promtool.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tidemark-cluster-'));
 const secret = 'the secret of the cluster test';
@@ -125,6 +126,11 @@ describe('tidemark serve --nats on a 3-node JetStream cluster', () => {
     const failoverMs = await failover!;
     console.log(`cluster test: failover took ${failoverMs} ms from kill -9 to the survivor running all partitions (lease TTL 2 s)`);
     expect(b.output()).toMatch(/partition \d took-over \(its lease stood still \d+ ms\); this process runs partitions \[0, 1, 2, 3\] of 4/);
+    // Ownership, lease ages and takeovers on /metrics, in a form Prometheus takes.
+    const survivorMetrics = await metrics(b.url);
+    expect(survivorMetrics).toMatch(/^tidemark_cluster_takeovers_total [1-9]\d*$/m);
+    expect(survivorMetrics).toMatch(/^tidemark_cluster_lease_age_seconds\{partition="3"\} /m);
+    expect(await promtoolProblems(survivorMetrics)).toBe('');
 
     // Every acknowledged event is in the log, once.
     // Read back from the two live nodes; a cluster that just lost a node drops some requests for a while: read again then.

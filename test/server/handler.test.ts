@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { StorageError } from '../../src/errors.js';
+import { promtoolProblems } from './promtool.js';
 import { createHandler, listen, memoryLog, tokenFor, type EventLog, type Handler } from '../../src/server/index.js';
 
 const secret = 'test secret, long enough';
@@ -194,6 +195,7 @@ describe('GET /metrics and the Node adapter', () => {
     expect(text).toMatch(/^tidemark_log_events 3$/m);
     expect(text).toMatch(/^tidemark_requests_total\{status="413"\} 1$/m);
     expect(text).toMatch(/^tidemark_client_lag_seconds\{client="c1"\} /m);
+    expect(await promtoolProblems(text)).toBe('');
     const pre = await fetch(`${server.url}/v1/ingest`, { method: 'OPTIONS' });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-headers')).toContain('authorization');

@@ -19,6 +19,7 @@ import {
   tokenFor,
 } from '../../src/server/index.js';
 import { batchLayer } from '../../src/server/batch-layer.js';
+import { promtoolProblems } from './promtool.js';
 import { virtualClock } from '../../src/testing/index.js';
 
 type Click = { page: string; at: number };
@@ -298,6 +299,10 @@ describe('the views API', () => {
     const all = (await (await s.get('/v1/views')).json()) as { rows: ViewRow[]; lastEventId: number };
     expect(all.rows.map((r) => [r.key, r.start])).toEqual([['/', 0], ['/', 1_000]]);
     expect(all.lastEventId).toBe(2);
+    // The global speed layer's and the view's gauges, in a form Prometheus takes.
+    const metrics = await (await s.get('/metrics')).text();
+    expect(metrics).toMatch(/^tidemark_global_watermark_seconds 2\.099$/m); // events up to 2 100 ms, watermark = max - 1
+    expect(await promtoolProblems(metrics)).toBe('');
     expect(((await (await s.get('/v1/views?from=1000&to=2000')).json()) as { rows: ViewRow[] }).rows.map((r) => r.start)).toEqual([1_000]);
     expect(((await (await s.get('/v1/views?key=%2Fb')).json()) as { rows: ViewRow[] }).rows).toEqual([]);
 
