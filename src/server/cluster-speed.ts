@@ -475,13 +475,7 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
               const seqs = fresh.map((e) => e.seq);
               held.add(seqs);
               this.unsaved.push({ seq: m.seq, clientId, seqs });
-              runner.offer(
-                store.add(
-                  fresh.map((e) => e.data),
-                  clientId,
-                  m.seq,
-                ),
-              );
+              runner.offer(store.add(fresh.map((e) => e.data), clientId, m.seq));
             }
             if (store.backlog > 0 && (await store.lastSeq()) - runner.processed > READ_AHEAD) await runner.idle();
           }
