@@ -169,7 +169,7 @@ export async function serve(flags: Flags): Promise<void> {
   if (speed) {
     const st = speed.status();
     console.log(
-      `tidemark: global speed layer over ${st.processed} logged events; views at ${server.url}/v1/views and ` +
+      `tidemark: global speed layer over ${st.processed} logged events${cluster ? ' (in the partitions this process runs)' : ''}; views at ${server.url}/v1/views and ` +
         `${server.url}/v1/views/stream (reader tokens: tidemark token --reader <name>)`,
     );
   }

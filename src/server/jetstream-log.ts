@@ -467,9 +467,18 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
       if (!(err instanceof StorageError && err.cause instanceof NatsTimeoutError) || attempt === START_ATTEMPTS) throw err;
     }
   }
-  const timer = s.refreshMs > 0 ? setInterval(() => void refresh().catch(() => undefined), s.refreshMs) : undefined;
-  // Node: the refresh timer alone does not keep the process alive.
-  (timer as { unref?: () => void } | undefined)?.unref?.();
+  // Every refreshMs on the clock, the next one counted from the end of the last.
+  let cancelRefresh: (() => void) | undefined;
+  const scheduleRefresh = () => {
+    cancelRefresh = s.clock.timeout(() => {
+      void refresh()
+        .catch(() => undefined)
+        .finally(() => {
+          if (!closed) scheduleRefresh();
+        });
+    }, s.refreshMs);
+  };
+  if (s.refreshMs > 0) scheduleRefresh();
 
   const ensureOpen = (what: string) => {
     if (closed) throw new RuntimeClosedError(`${what} after close(): open a new log`);
@@ -547,18 +556,15 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
     async close() {
       if (closed) return;
       closed = true;
-      if (timer) clearInterval(timer);
+      cancelRefresh?.();
       await Promise.allSettled([...tails.values(), refreshing]);
       if (nc.isClosed()) return;
       // Draining flushes what is buffered; it cannot while the connection is
       // down, and must not hang close() then: it gets timeoutMs at most.
       if (connected) {
-        let stop: ReturnType<typeof setTimeout> | undefined;
-        await Promise.race([
-          nc.drain().catch(() => undefined),
-          new Promise((resolve) => (stop = setTimeout(resolve, timeoutMs))),
-        ]);
-        clearTimeout(stop);
+        let stop: (() => void) | undefined;
+        await Promise.race([nc.drain().catch(() => undefined), new Promise<void>((resolve) => (stop = s.clock.timeout(resolve, timeoutMs)))]);
+        stop?.();
       }
       if (!nc.isClosed()) await nc.close().catch(() => undefined);
     },

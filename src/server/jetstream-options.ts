@@ -6,7 +6,8 @@
  */
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { describe, InvalidOptionError } from '../errors.js';
-import { rejectUnknown, requireObject, requirePositiveInteger, requireTimerMs } from '../options.js';
+import { rejectUnknown, requireFunction, requireObject, requirePositiveInteger, requireTimerMs } from '../options.js';
+import type { Clock } from '../time/clock.js';
 import { HEADER_RESERVE, requireStreamName, requireSubjectPrefix } from './jetstream-format.js';
 
 /** Options of {@link jetStreamLog}. */
@@ -54,6 +55,12 @@ export interface JetStreamLogOptions {
    * every 500 ms.
    */
   readonly connection?: Omit<NodeConnectionOptions, 'servers'>;
+  /**
+   * Paces the refresh (`refreshMs`) and bounds how long `close()` drains.
+   * Default: the platform's timers, which do not keep a Node process alive
+   * on their own.
+   */
+  readonly clock?: Clock;
 }
 
 const KNOWN = [
@@ -66,6 +73,7 @@ const KNOWN = [
   'refreshMs',
   'maxMessageBytes',
   'connection',
+  'clock',
 ] as const;
 
 /** The options resolved to their defaults. @internal */
@@ -79,6 +87,7 @@ export interface Settings {
   readonly refreshMs: number;
   readonly maxMessageBytes: number | undefined;
   readonly connection: Omit<NodeConnectionOptions, 'servers'>;
+  readonly clock: Clock;
 }
 
 /** Validates `jetStreamLog` options and fills in the defaults. @internal */
@@ -101,7 +110,13 @@ export function validate(options: JetStreamLogOptions): Settings {
     refreshMs: options.refreshMs ?? 5_000,
     maxMessageBytes: options.maxMessageBytes,
     connection: options.connection ?? {},
+    clock: options.clock ?? backgroundClock,
   };
+  if (options.clock !== undefined) {
+    requireObject('jetStreamLog.clock', options.clock);
+    requireFunction('jetStreamLog.clock.now', options.clock.now, 'pass a Clock such as systemClock or a virtual clock');
+    requireFunction('jetStreamLog.clock.timeout', options.clock.timeout, 'pass a Clock such as systemClock or a virtual clock');
+  }
   requireTimerMs('jetStreamLog.duplicateWindowMs', s.duplicateWindowMs);
   requireTimerMs('jetStreamLog.timeoutMs', s.timeoutMs);
   if (![1, 3, 5].includes(s.replicas))
@@ -118,3 +133,13 @@ export function validate(options: JetStreamLogOptions): Settings {
   requireObject('jetStreamLog.connection', s.connection);
   return s;
 }
+
+/** The platform's clock, whose timers do not keep a Node process alive on their own (`unref`). @internal */
+export const backgroundClock: Clock = {
+  now: () => Date.now(),
+  timeout(fn, ms) {
+    const handle = setTimeout(fn, ms) as unknown as { unref?: () => void };
+    handle.unref?.();
+    return () => clearTimeout(handle as unknown as ReturnType<typeof setTimeout>);
+  },
+};

@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../../src/errors.js';
 import type { WireEvent } from '../../src/protocol/wire.js';
 import { type JetStreamLog, type JetStreamLogOptions, jetStreamLog, type LoggedEvent } from '../../src/server/index.js';
+import { virtualClock } from '../../src/testing/index.js';
 import { freePort, type NatsServer, startNatsServer } from './nats.js';
 
 let nats: NatsServer;
@@ -223,6 +224,25 @@ describe('jetStreamLog: several processes', () => {
     await expect.poll(() => b.clients(), { timeout: 5_000 }).toEqual([
       { clientId: 'c1', ackedThrough: 7, highest: 7, events: 7, missing: 0 },
     ]);
+  });
+
+  it('refreshes on the clock it is given: nothing before refreshMs of its time, then what another process appended', async () => {
+    const where = fresh();
+    const clock = virtualClock(0);
+    const a = await open(where);
+    const b = await open(where, { refreshMs: 60_000, clock });
+    await a.append('c1', ev(1, 7), 1);
+    await clock.advance(59_999);
+    await new Promise((r) => setTimeout(r, 200)); // a refresh started now would have ended by then
+    expect(b.clients()).toEqual([]);
+    await clock.advance(1);
+    await expect.poll(() => b.clients(), { timeout: 5_000 }).toEqual([
+      { clientId: 'c1', ackedThrough: 7, highest: 7, events: 7, missing: 0 },
+    ]);
+  });
+
+  it('refuses a clock that is not one', async () => {
+    await expect(jetStreamLog({ servers: nats.url, clock: { now: () => 0 } as never })).rejects.toThrow(/jetStreamLog\.clock\.timeout.*systemClock/);
   });
 
   it('picks up what another process appended, on refresh and on its next append', async () => {

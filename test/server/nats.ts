@@ -145,6 +145,8 @@ export interface NatsCluster {
   /** Every node's client URL, for `servers`. */
   readonly urls: string[];
   readonly nodes: NatsServer[];
+  /** Resolves once the cluster can place a stream on every node again (after a node was stopped and started). */
+  ready(): Promise<void>;
   /** Stops every node and removes their store directories. */
   stop(): Promise<void>;
 }
@@ -177,7 +179,8 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     await Promise.all(nodes.map((n) => n.stop()));
     throw err;
   }
-  return { urls: nodes.map((n) => n.url), nodes, stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
+  const urls = nodes.map((n) => n.url);
+  return { urls, nodes, ready: () => waitForMetaLeader(urls, size), stop: async () => void (await Promise.all(nodes.map((n) => n.stop()))) };
 }
 
 /**
