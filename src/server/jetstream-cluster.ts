@@ -36,6 +36,7 @@ import {
   jetstreamManager,
   RetentionPolicy,
   StorageType,
+  type StoredMsg,
   type StreamInfo,
 } from '@nats-io/jetstream';
 import { type KV, Kvm } from '@nats-io/kv';
@@ -172,6 +173,14 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
   const json = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
   const follows = new Set<() => void>();
   const kvStream = `KV_${bucket}`;
+  /** The key's last message (a value or a delete marker), from the stream's leader; `null` when none. */
+  const lastOfKey = (key: string): Promise<StoredMsg | null> =>
+    jsm.streams.getMessage(kvStream, { last_by_subj: `$KV.${bucket}.${key}` }).catch((err: unknown) => {
+      if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return null;
+      throw err;
+    });
+  /** Whether a bucket message is a value (not a delete or purge marker). */
+  const isPut = (m: StoredMsg) => (m.header?.get('KV-Operation') || 'PUT') === 'PUT'; // get() answers '' when absent
   /** The stream's last sequence, from its leader. */
   const streamLast = async (stream: string): Promise<number> => (await jsm.streams.info(stream)).state.last_seq;
   /**
@@ -183,13 +192,10 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
     try {
       for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
         const last = await streamLast(kvStream);
-        const m = await jsm.streams.getMessage(kvStream, { last_by_subj: subject }).catch((err: unknown) => {
-          if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.NoMessageFound) return null;
-          throw err;
-        });
+        const m = await lastOfKey(key);
         const revision = m?.seq ?? 0;
         if (revision > last) continue; // written between the two reads
-        const live = m !== null && (m.header?.get('KV-Operation') || 'PUT') === 'PUT'; // get() answers '' when absent
+        const live = m !== null && isPut(m);
         if (expected === 0 ? live : revision !== expected) return 'conflict';
         const h = headers();
         if (value === null) h.set('KV-Operation', 'DEL');
@@ -216,11 +222,13 @@ async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
     viewStream,
     maxBody,
     async get<T>(key: string) {
-      const e = await kv.get(key).catch((err: unknown) => {
+      // From the stream's leader, not a replica's direct get: a replica may not have applied a write already
+      // acknowledged (a checkpoint's chunks, read after its head from another replica, could be missing).
+      const m = await lastOfKey(key).catch((err: unknown) => {
         throw asStorage(`reading ${key} of ${bucket}`, err);
       });
-      if (!e || e.operation !== 'PUT') return null;
-      return { value: e.json<T>(), revision: e.revision };
+      if (!m || !isPut(m)) return null;
+      return { value: m.json<T>(), revision: m.seq };
     },
     create: (key, value) => compareAndSet(key, value, 0),
     update: (key, value, revision) => compareAndSet(key, value, revision),
