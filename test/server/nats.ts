@@ -73,6 +73,19 @@ async function waitForInfo(port: number, child: ChildProcess, output: () => stri
 export async function startNatsServer(
   options: { readonly port?: number; readonly storeDir?: string; readonly args?: readonly string[] } = {},
 ): Promise<NatsServer> {
+  // A free port picked here may be taken by a test file running alongside before the server binds it: then another.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsServerOnce(options);
+    } catch (err) {
+      if (options.port !== undefined || attempt === 3 || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startNatsServerOnce(
+  options: { readonly port?: number; readonly storeDir?: string; readonly args?: readonly string[] },
+): Promise<NatsServer> {
   const bin = process.env['NATS_SERVER'] ?? 'nats-server';
   const port = options.port ?? (await freePort());
   const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), 'tidemark-nats-'));
@@ -158,6 +171,17 @@ export interface NatsCluster {
  * `size` replicas can then be created.
  */
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  // Free ports are picked before the nodes start: a test file running alongside may take one first. Then again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(size);
+    } catch (err) {
+      if (attempt === 3 || !/address already in use/.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startNatsClusterOnce(size: number): Promise<NatsCluster> {
   const ports = [] as number[];
   const routes = [] as number[];
   for (let i = 0; i < size; i++) {
