@@ -216,7 +216,10 @@ describe('the packed package, installed in a scratch app', () => {
       timeoutMs: 30_000,
       everyMs: 250,
     });
-    expect(started.output()).toMatch(/reconciled 2 events of 1 client in \d+ ms .*; 1 correction written/);
+    // The run reports once it has ended, a moment after its corrections are served.
+    const report = /reconciled 2 events of 1 client in \d+ ms .*; 1 correction written/;
+    await until('the batch run to report', () => report.test(started.output()), { timeoutMs: 10_000, everyMs: 50 }).catch(() => undefined);
+    expect(started.output()).toMatch(report);
   }, 120_000);
 
   it('edge: `npx tidemark build-edge pipeline.js dist-edge` runs under workerd and forwards to the server', async () => {
