@@ -52,7 +52,7 @@ import type { EventLog } from '../host/ingest/log.js';
 import { reconcile, type ReconcileReport } from './reconcile.js';
 import type { ResultStore } from './results-store.js';
 import { clientOf, decodeBody, decodeCoverage, encodeCoverage } from './jetstream-format.js';
-import { Coverage } from '../host/ingest/coverage.js';
+import { Coverage, freshOnce } from '../host/ingest/coverage.js';
 
 /** Options of {@link clusterSpeedLayer}. */
 export interface ClusterSpeedOptions {
@@ -360,15 +360,15 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
         // Fencing on read: a partition's panes count only under its newest term, the same in every process's fold.
         const p = Number(m.subject.slice(m.subject.lastIndexOf('.') + 1));
         const epoch = Number(doc['fence'] ?? doc['epoch'] ?? 0);
-        const term = terms.get(p) ?? 0;
-        if (epoch > term) terms.set(p, epoch);
-        if (epoch < term) {
-          const worker = workers.get(p);
+        const worker = workers.get(p);
+        if (epoch < (terms.get(p) ?? 0)) {
+          // An old owner's pane after a newer fence: not served; that owner, if it is this process, stops.
           if (worker?.epoch === epoch) void worker.lose('another owner fenced its panes subject (fenced out)');
-        } else if (Array.isArray(doc['results'])) changes = view.speedResults(merge.apply(p, doc['results'] as unknown[]));
-        if (doc['fence'] !== undefined) {
-          const worker = workers.get(p);
+        } else {
+          terms.set(p, epoch);
+          // A newer owner's fence (its panes follow it): this process's older term for the partition is over.
           if (worker && worker.epoch < epoch) void worker.lose('another owner fenced its panes subject (fenced out)');
+          if (Array.isArray(doc['results'])) changes = view.speedResults(merge.apply(p, doc['results'] as unknown[]));
         }
       }
     } catch (e) {
@@ -468,13 +468,9 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
           const clientId = clientOf(s.prefix, m.subject);
           store.seen = m.seq;
           if (clientId !== undefined && partitionOf(clientId, s.partitions) === p) {
-            let held = this.held.get(clientId);
-            if (!held) this.held.set(clientId, (held = new Coverage()));
-            const fresh = held.fresh(decodeBody(clientId, m.data, m.seq));
+            const fresh = freshOnce(this.held, clientId, decodeBody(clientId, m.data, m.seq));
             if (fresh.length > 0) {
-              const seqs = fresh.map((e) => e.seq);
-              held.add(seqs);
-              this.unsaved.push({ seq: m.seq, clientId, seqs });
+              this.unsaved.push({ seq: m.seq, clientId, seqs: fresh.map((e) => e.seq) });
               runner.offer(store.add(fresh.map((e) => e.data), clientId, m.seq));
             }
             if (store.backlog > 0 && (await store.lastSeq()) - runner.processed > READ_AHEAD) await runner.idle();
@@ -545,9 +541,7 @@ async function startCluster(nats: ClusterNats, s: Settings, options: ClusterSpee
       let covered = 0;
       while (covered < this.unsaved.length && this.unsaved[covered]!.seq <= (c.position ?? 0)) {
         const { clientId, seqs } = this.unsaved[covered++]!;
-        let saved = this.heldSaved.get(clientId);
-        if (!saved) this.heldSaved.set(clientId, (saved = new Coverage()));
-        saved.add(saved.fresh(seqs.map((seq) => ({ seq }))).map((e) => e.seq));
+        freshOnce(this.heldSaved, clientId, seqs.map((seq) => ({ seq })));
       }
       this.unsaved = this.unsaved.slice(covered);
       const held: Record<string, string> = {};

@@ -44,6 +44,7 @@ import { connect, headers, type NatsConnection, type NodeConnectionOptions, Time
 import { errorParts, InvalidOptionError, StorageError } from '../errors.js';
 import type { Clock } from '../time/clock.js';
 import type { RecordLog } from './append-file.js';
+import { askAgainOnTimeout } from './jetstream-log.js';
 
 /** A followed consumer that delivered nothing for this long while messages wait is made again (ms). */
 const STALL_MS = 2_000;
@@ -144,15 +145,11 @@ export async function openClusterNats(s: ClusterSettings): Promise<ClusterNats> 
 }
 
 async function open(nc: NatsConnection, s: Settings): Promise<ClusterNats> {
-  let jsm: JetStreamManager | undefined;
-  // A cluster that just started or lost a node leaves requests unanswered until it has a leader: asked again.
-  for (let attempt = 1; !jsm; attempt++)
-    jsm = await jetstreamManager(nc, { timeout: s.timeoutMs }).catch((err: unknown) => {
-      if (err instanceof NatsTimeoutError && attempt < 6) return undefined;
-      throw new StorageError(`JetStream is not available on ${s.servers.join(', ')} (${errorParts(err).message}); start nats-server with -js`, {
-        cause: err,
-      });
+  const jsm = await askAgainOnTimeout(() => jetstreamManager(nc, { timeout: s.timeoutMs })).catch((err: unknown) => {
+    throw new StorageError(`JetStream is not available on ${s.servers.join(', ')} (${errorParts(err).message}); start nats-server with -js`, {
+      cause: err,
     });
+  });
   const js: JetStreamClient = jetstream(nc, { timeout: s.timeoutMs });
   const bucket = `${s.stream}_STATE`;
   const viewStream = `${s.stream}_VIEW`;

@@ -56,7 +56,7 @@ import {
 } from '@nats-io/transport-node';
 import { errorParts, InvalidOptionError, ProtocolError, RuntimeClosedError, StorageError } from '../errors.js';
 import type { WireEvent } from '../protocol/wire.js';
-import { Coverage, progress } from '../host/ingest/coverage.js';
+import { Coverage, freshOnce, progress } from '../host/ingest/coverage.js';
 import {
   clientOf,
   COVERAGE_HEADER,
@@ -143,15 +143,7 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
   const all = `${prefix}.events.*`;
   let jsm: JetStreamManager;
   try {
-    // A cluster that just started or lost a node leaves requests unanswered until it has a leader: asked again.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        jsm = await jetstreamManager(nc, { timeout: timeoutMs });
-        break;
-      } catch (err) {
-        if (!(err instanceof NatsTimeoutError) || attempt === START_ATTEMPTS) throw err;
-      }
-    }
+    jsm = await askAgainOnTimeout(() => jetstreamManager(nc, { timeout: timeoutMs }));
   } catch (err) {
     throw new StorageError(
       `JetStream is not available on ${s.servers.join(', ')} (${errorParts(err).message}); start nats-server with -js`,
@@ -340,9 +332,7 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
       for await (const m of messages(subject, prev + 1, mine - 1)) {
         const header = decodeCoverage(m.headers?.get(COVERAGE_HEADER) ?? '');
         if (header instanceof Coverage) coverage = Coverage.union(coverage, header);
-        const held = new Coverage();
-        held.add(decodeBody(clientId, m.data, m.seq).map((e) => e.seq));
-        coverage = Coverage.union(coverage, held);
+        coverage = coverageWith(coverage, coverage.fresh(decodeBody(clientId, m.data, m.seq)));
       }
       st.coverage = coverage;
       const h = headers();
@@ -458,15 +448,8 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
     return refreshing;
   };
 
-  // Right after a cluster (re)starts, a stream answers its info before its reads: asked again, as above.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await refresh();
-      break;
-    } catch (err) {
-      if (!(err instanceof StorageError && err.cause instanceof NatsTimeoutError) || attempt === START_ATTEMPTS) throw err;
-    }
-  }
+  // Right after a cluster (re)starts, a stream answers its info before its reads.
+  await askAgainOnTimeout(refresh);
   // Every refreshMs on the clock, the next one counted from the end of the last.
   let cancelRefresh: (() => void) | undefined;
   const scheduleRefresh = () => {
@@ -521,11 +504,7 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
       for await (const m of messages(filter, 1, to)) {
         const id = clientOf(prefix, m.subject);
         if (id === undefined) continue;
-        let held = read.get(id);
-        if (!held) read.set(id, (held = new Coverage()));
-        const fresh = held.fresh(decodeBody(id, m.data, m.seq));
-        held.add(fresh.map((e) => e.seq));
-        for (const e of fresh) chunk.push(e);
+        for (const e of freshOnce(read, id, decodeBody(id, m.data, m.seq))) chunk.push(e);
         if (chunk.length >= READ_CHUNK) {
           yield chunk;
           chunk = [];
@@ -572,24 +551,31 @@ async function open(nc: NatsConnection, s: Settings): Promise<JetStreamLog> {
 }
 
 /** Creates the stream, or checks that an existing one can hold the log. */
-/** How many timed-out requests for the stream's info a start asks again (each waits the request timeout). */
+/** How many times a start asks a timed-out request (each waits the request timeout). */
 const START_ATTEMPTS = 6;
+
+/**
+ * `request`, asked again while it times out, at most {@link START_ATTEMPTS}
+ * times: a cluster that just started or lost a node answers nothing about a
+ * stream until the stream has elected its leader, a few seconds. @internal
+ */
+export async function askAgainOnTimeout<T>(request: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await request();
+    } catch (err) {
+      const timedOut = err instanceof NatsTimeoutError || (err instanceof StorageError && err.cause instanceof NatsTimeoutError);
+      if (!timedOut || attempt === START_ATTEMPTS) throw err;
+    }
+  }
+}
 
 async function bindStream(jsm: JetStreamManager, s: Settings): Promise<StreamInfo> {
   const { stream } = s;
   const want = `${s.prefix}.events.*`;
   let info: StreamInfo;
   try {
-    // A cluster that just started (or lost a node) answers nothing about a stream until the stream has elected
-    // its leader, a few seconds: each timed-out request is asked again, up to START_ATTEMPTS timeouts.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        info = await jsm.streams.info(stream);
-        break;
-      } catch (err) {
-        if (!(err instanceof NatsTimeoutError) || attempt === START_ATTEMPTS) throw err;
-      }
-    }
+    info = await askAgainOnTimeout(() => jsm.streams.info(stream));
   } catch (err) {
     if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound))
       throw err instanceof NatsTimeoutError

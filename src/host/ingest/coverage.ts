@@ -120,3 +120,16 @@ export class Coverage {
 export function progress(clientId: string, c: Coverage): ClientProgress {
   return { clientId, ackedThrough: c.through, highest: c.highest, events: c.count, missing: c.missing() };
 }
+
+/**
+ * The events of `clientId` that `seen` does not hold yet, now marked as
+ * held: what a reader keeps, per client, to pass each event of a log that
+ * may hold one twice on once (`events` sorted by strictly increasing seq).
+ */
+export function freshOnce<E extends Pick<WireEvent, 'seq'>>(seen: Map<string, Coverage>, clientId: string, events: readonly E[]): E[] {
+  let held = seen.get(clientId);
+  if (!held) seen.set(clientId, (held = new Coverage()));
+  const fresh = held.fresh(events);
+  if (fresh.length > 0) held.add(fresh.map((e) => e.seq));
+  return fresh;
+}
